@@ -1,0 +1,1 @@
+"""The ``venta`` command line."""

@@ -1,0 +1,46 @@
+"""`venta serve ROLE`: choose which roles this process plays."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from venta_cli.errors import settings_or_exit, user_errors
+
+serve_app = typer.Typer(
+    help="Run venta processes. Each role is a command; settings pick the backends.",
+    no_args_is_help=True,
+)
+
+HostOpt = Annotated[
+    str | None, typer.Option("--host", help="Interface to bind (default: VENTA_HTTP__HOST).")
+]
+PortOpt = Annotated[
+    int | None, typer.Option("--port", help="HTTP port (default: VENTA_HTTP__PORT, 8000).")
+]
+
+
+def _run(roles: list[str], host: str | None, port: int | None) -> None:
+    settings = settings_or_exit()
+    http = settings.http.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    settings = settings.model_copy(update={"http": http})
+    from venta_core.runner import run
+
+    with user_errors():
+        run(settings, roles)
+
+
+@serve_app.command("all")
+def serve_all(host: HostOpt = None, port: PortOpt = None) -> None:
+    """Everything in one process: HTTP gateway, outbox relay, on the configured backends
+    (embedded SQLite, in-process geo index and bus unless URLs are set)."""
+    _run(["gateway"], host, port)
+
+
+@serve_app.command("gateway")
+def serve_gateway(host: HostOpt = None, port: PortOpt = None) -> None:
+    """The HTTP REST gateway (routes of /v1, seed aliases, /health, /ready, /metrics)."""
+    _run(["gateway"], host, port)

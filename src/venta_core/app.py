@@ -1,0 +1,223 @@
+"""``Venta``: the application object. Built from ``Settings``, it wires ports, loads plugins and
+resolves each service; transports and the CLI only choose which roles a process plays."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from venta_core.lifecycle import Checkable, Component
+from venta_core.plugins import await_maybe, create_plugin_manager
+from venta_core.ports.bus import EventBus
+from venta_core.ports.geo import GeoIndex
+from venta_core.ports.identity import IdentityProvider
+from venta_core.ports.kv import KeyValueStore
+from venta_core.relay import OutboxRelay
+from venta_core.services.locations import LocalLocationService
+from venta_core.services.protocols import (
+    LocationService,
+    SubscriptionService,
+    UserService,
+    VendorService,
+)
+from venta_core.services.subscriptions import LocalSubscriptionService
+from venta_core.services.users import LocalUserService
+from venta_core.services.vendors import LocalVendorService
+from venta_core.settings import Settings, load_settings
+from venta_core.store import vendors as vendor_rows
+from venta_core.store.engine import Database
+from venta_core.store.positions import PositionWriteBehind
+from venta_core.store.tables import users, vendors
+
+__all__ = ["Venta"]
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_SECONDS = 10.0
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+def _build_ports(settings: Settings) -> tuple[Component | None, GeoIndex, KeyValueStore, EventBus]:
+    """The geo index, key-value store and bus chosen by settings (embedded unless a URL is set)."""
+    redis_conn: Component | None = None
+    geo: GeoIndex
+    kv: KeyValueStore
+    if settings.redis_url:
+        from venta_core.ports.geo_redis import RedisGeoIndex
+        from venta_core.ports.kv_redis import RedisKeyValue
+        from venta_core.ports.redis_conn import RedisConnection
+
+        conn = RedisConnection(settings.redis_url)
+        redis_conn = conn
+        geo = RedisGeoIndex(
+            conn, prefix=settings.key_prefix, region_precision=settings.geo.region_precision
+        )
+        kv = RedisKeyValue(conn, prefix=settings.key_prefix)
+    else:
+        from venta_core.ports.geo_memory import MemoryGeoIndex
+        from venta_core.ports.kv_memory import MemoryKeyValue
+
+        geo, kv = MemoryGeoIndex(), MemoryKeyValue()
+    bus: EventBus
+    if settings.nats_url:
+        from venta_core.ports.bus_nats import NatsEventBus
+
+        bus = NatsEventBus(settings.nats_url)
+    else:
+        from venta_core.ports.bus_memory import MemoryEventBus
+
+        bus = MemoryEventBus()
+    return redis_conn, geo, kv, bus
+
+
+class Venta:
+    """Everything one venta process runs: ``async with Venta(settings) as app: ...``."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        plugins: Iterable[object] = (),
+        load_entry_points: bool = True,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.pm = create_plugin_manager(
+            self.settings, extra=plugins, load_entry_points=load_entry_points
+        )
+        self.hook = self.pm.hook
+        identity = self.hook.venta_identity_provider(settings=self.settings)
+        if identity is None:
+            raise RuntimeError("no plugin provides an identity provider")
+        self.identity: IdentityProvider = identity
+
+        self.database = Database(self.settings)
+        self._redis, self.geo, self.kv, self.bus = _build_ports(self.settings)
+        loc = self.settings.location
+        self.vendor_positions = PositionWriteBehind(
+            self.database,
+            vendors,
+            interval=loc.flush_interval_seconds,
+            max_pending=loc.flush_max_pending,
+            name="vendors",
+        )
+        self.user_positions = PositionWriteBehind(
+            self.database,
+            users,
+            interval=loc.flush_interval_seconds,
+            max_pending=loc.flush_max_pending,
+            name="users",
+        )
+        self.subscriptions: SubscriptionService = LocalSubscriptionService(self.database)
+        self.users: UserService = LocalUserService(self.database, self.geo, self.subscriptions)
+        self.vendors: VendorService = LocalVendorService(self.database, self.geo)
+        self._location_service = LocalLocationService(
+            self.settings,
+            self.geo,
+            self.bus,
+            self.vendors,
+            self.vendor_positions,
+            self.user_positions,
+        )
+        self.locations: LocationService = self._location_service
+        self.relay = OutboxRelay(self.database, self.bus, self.settings.key_prefix)
+        self._started: list[Component] = []
+        self.state: dict[str, Any] = {}  # room for transports and plugins
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def components(self) -> list[Component]:
+        """Long-lived components in start order (stopped in reverse)."""
+        ordered: list[Component | None] = [
+            self.database,
+            self._redis,
+            self.geo,
+            self.kv,
+            self.bus,
+            self.vendor_positions,
+            self.user_positions,
+            self._location_service,
+            self.relay,
+        ]
+        return [c for c in ordered if c is not None]
+
+    def checks(self) -> list[Checkable]:
+        """What /ready verifies: every backend this process talks to."""
+        candidates: list[object] = [self.database, self._redis, self.geo, self.kv, self.bus]
+        seen: set[str] = set()
+        checks: list[Checkable] = []
+        for c in candidates:
+            if isinstance(c, Checkable) and c.name not in seen:
+                seen.add(c.name)
+                checks.append(c)
+        return checks
+
+    async def start(self) -> None:
+        if self.settings.auto_migrate:
+            from venta_core.store.migrate import upgrade_async
+
+            await upgrade_async(self.settings)
+        try:
+            for component in self.components():
+                await component.start()
+                self._started.append(component)
+            await self._warm_geo_index()
+            for result in self.hook.venta_startup(app=self):
+                await await_maybe(result)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop in reverse order; each step bounded by a timeout; never raises."""
+        for result in self.hook.venta_shutdown(app=self):
+            try:
+                await asyncio.wait_for(await_maybe(result), STOP_TIMEOUT_SECONDS)
+            except Exception:
+                log.exception("a plugin's shutdown hook failed")
+        while self._started:
+            component = self._started.pop()
+            try:
+                await asyncio.wait_for(component.stop(), STOP_TIMEOUT_SECONDS)
+            except Exception:
+                log.exception("stopping %s failed", type(component).__name__)
+
+    async def __aenter__(self) -> Venta:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def readiness(self) -> dict[str, str | None]:
+        """Each backend's name -> None when reachable, else a short error text."""
+
+        async def one(check: Checkable) -> str | None:
+            try:
+                await asyncio.wait_for(check.check(), CHECK_TIMEOUT_SECONDS)
+            except TimeoutError:
+                return "timed out"
+            except Exception as exc:
+                return f"{type(exc).__name__}: {exc}"[:200]
+            return None
+
+        checks = self.checks()
+        results = await asyncio.gather(*(one(c) for c in checks))
+        return {c.name: r for c, r in zip(checks, results, strict=True)}
+
+    async def _warm_geo_index(self) -> None:
+        """An empty geo index (new process, flushed Redis) is refilled from the database."""
+        if not self.settings.location.warm_geo_index or await self.geo.count() > 0:
+            return
+        async with self.database.connect() as conn:
+            positions = await vendor_rows.select_positions(conn)
+        if positions:
+            await self.geo.set_many(positions)
+            log.info("geo index warmed with %d last known positions", len(positions))

@@ -1,0 +1,1 @@
+"""Built-in plugins: venta's default behaviour, registered through the public hooks."""

@@ -1,0 +1,30 @@
+"""Domain models: plain pydantic values, independent of every transport and store."""
+
+from venta_core.domain.geo import BoundingBox, Location, haversine_m
+from venta_core.domain.locations import VendorPosition
+from venta_core.domain.users import (
+    Actor,
+    Identity,
+    Subscription,
+    SubscriptionStatus,
+    SubscriptionUpdate,
+    User,
+)
+from venta_core.domain.vendors import Vendor, VendorCreate, VendorSummary, VendorUpdate
+
+__all__ = [
+    "Actor",
+    "BoundingBox",
+    "Identity",
+    "Location",
+    "Subscription",
+    "SubscriptionStatus",
+    "SubscriptionUpdate",
+    "User",
+    "Vendor",
+    "VendorCreate",
+    "VendorPosition",
+    "VendorSummary",
+    "VendorUpdate",
+    "haversine_m",
+]

@@ -1,0 +1,66 @@
+"""Every hook a venta plugin can implement. This module is the plugin author's reference;
+``docs/plugins.md`` documents each hook and a test keeps the two in step.
+
+Pluggy hooks are synchronous. A hook that needs to do I/O returns an awaitable, which venta
+awaits (see ``venta_core.plugins.await_maybe``). Most hooks *register* things once at start;
+runtime work happens in the objects they return.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+    from fastapi import APIRouter
+
+    from venta_core.app import Venta
+    from venta_core.ports.identity import IdentityProvider
+    from venta_core.settings import Settings
+
+__all__ = ["hookimpl", "hookspec"]
+
+hookspec = pluggy.HookspecMarker("venta")
+hookimpl = pluggy.HookimplMarker("venta")
+
+
+# --- providers: the first plugin that answers wins -------------------------------------------
+
+
+@hookspec(firstresult=True)
+def venta_identity_provider(settings: Settings) -> IdentityProvider | None:
+    """Return the identity provider that verifies bearer tokens (HTTP, real-time, gRPC edge).
+
+    The built-in provider verifies HS256 development tokens; it is registered ``trylast`` so
+    any plugin answering this hook (for example venta-clerk) replaces it.
+    """
+
+
+# --- registration: every plugin may add ------------------------------------------------------
+
+
+@hookspec
+def venta_http_routers(app: Venta) -> list[APIRouter] | None:
+    """Return FastAPI routers to mount on the HTTP gateway (after the built-in routes)."""
+
+
+@hookspec
+def venta_cli_commands(cli: typer.Typer) -> None:
+    """Add commands or sub-command groups to the ``venta`` CLI."""
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+@hookspec
+def venta_startup(app: Venta) -> Any:
+    """Called once the application's ports and services have started. May return an
+    awaitable. Raising here stops the process from starting."""
+
+
+@hookspec
+def venta_shutdown(app: Venta) -> Any:
+    """Called before the application's ports stop. May return an awaitable. Errors are logged
+    and do not interrupt shutdown."""

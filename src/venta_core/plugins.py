@@ -1,0 +1,85 @@
+"""The plugin manager: one per application, built-ins first, then entry points of group
+``venta``; ``settings.plugins_blocked`` disables any of them by name."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, TypeVar
+
+import pluggy
+
+from venta_core import hookspecs
+from venta_core.settings import Settings
+
+__all__ = ["BUILTIN_PLUGINS", "PluginInfo", "await_maybe", "create_plugin_manager", "describe"]
+
+ENTRY_POINT_GROUP = "venta"
+
+#: Built-in behaviour, registered through the same hooks as third-party plugins.
+BUILTIN_PLUGINS: tuple[str, ...] = ("venta_core.builtins.identity",)
+
+T = TypeVar("T")
+
+
+async def await_maybe(value: T | Awaitable[T]) -> T:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def create_plugin_manager(
+    settings: Settings, *, extra: Iterable[object] = (), load_entry_points: bool = True
+) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("venta")
+    pm.add_hookspecs(hookspecs)
+    for name in settings.plugins_blocked:
+        pm.set_blocked(name)
+    for module_name in BUILTIN_PLUGINS:
+        if not pm.is_blocked(module_name):
+            module = __import__(module_name, fromlist=["_"])
+            pm.register(module, name=module_name)
+    if load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for plugin in extra:
+        pm.register(plugin)
+    pm.check_pending()
+    return pm
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    name: str
+    version: str | None
+    source: str  # "built-in", "entry point (<distribution>)" or "registered"
+    hooks: tuple[str, ...]
+    blocked: bool = False
+
+
+def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """What is loaded, from where, and which hooks each plugin implements."""
+    dists: dict[int, Any] = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    infos: list[PluginInfo] = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            infos.append(PluginInfo(name, None, "blocked", (), blocked=True))
+            continue
+        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+        dist = dists.get(id(plugin))
+        if name in BUILTIN_PLUGINS:
+            infos.append(PluginInfo(name, _own_version(), "built-in", hooks))
+        elif dist is not None:
+            source = f"entry point ({dist.project_name})"
+            infos.append(PluginInfo(name, dist.version, source, hooks))
+        else:
+            infos.append(PluginInfo(name, None, "registered", hooks))
+    return infos
+
+
+def _own_version() -> str | None:
+    try:
+        return metadata.version("venta")
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,64 @@
+"""Event bus port: publish/subscribe with NATS subject rules (``*`` one token, ``>`` the rest)
+and queue groups (each message to one member of a group).
+
+Implementations: ``MemoryEventBus`` (in-process) and ``NatsEventBus`` (core NATS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = ["BusMessage", "EventBus", "Handler", "Subscription", "subject_matches"]
+
+
+@dataclass(frozen=True, slots=True)
+class BusMessage:
+    subject: str
+    data: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[BusMessage], Awaitable[None]]
+
+
+class Subscription(Protocol):
+    async def unsubscribe(self) -> None: ...
+
+
+class EventBus(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def check(self) -> None: ...
+
+    async def publish(
+        self, subject: str, data: bytes, headers: Mapping[str, str] | None = None
+    ) -> None: ...
+
+    async def subscribe(
+        self, subject: str, handler: Handler, queue: str | None = None
+    ) -> Subscription:
+        """Call ``handler`` for each message on ``subject`` (wildcards allowed). A handler's
+        exception is logged and does not stop the subscription."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until published messages have left this process (and, in memory, been handled)."""
+        ...
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` matches one token, a final ``>`` one or more tokens."""
+    p_tokens = pattern.split(".")
+    s_tokens = subject.split(".")
+    for i, token in enumerate(p_tokens):
+        if token == ">":
+            return len(s_tokens) > i
+        if i >= len(s_tokens):
+            return False
+        if token != "*" and token != s_tokens[i]:
+            return False
+    return len(p_tokens) == len(s_tokens)

@@ -1,0 +1,140 @@
+"""The location service: live positions in the geo index, published on the cell subject, and
+persisted write-behind (never one database write per update)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from venta_core.domain import Actor, BoundingBox, Location, VendorPosition
+from venta_core.domain.cells import encode
+from venta_core.errors import Forbidden, LocationNotFound, ValidationFailed, VendorNotFound
+from venta_core.events import EventEnvelope, event_subject, live_subject
+from venta_core.ports.bus import BusMessage, EventBus, Subscription
+from venta_core.ports.geo import GeoHit, GeoIndex
+from venta_core.services.ids import is_uuid
+from venta_core.services.protocols import VendorService
+from venta_core.settings import Settings
+from venta_core.store.positions import PositionWriteBehind
+
+__all__ = ["LocalLocationService"]
+
+log = logging.getLogger(__name__)
+
+
+def _position(hit: GeoHit, *, with_distance: bool) -> VendorPosition:
+    return VendorPosition(
+        id=hit.member,
+        location=Location(lat=hit.lat, long=hit.long),
+        distance=round(hit.distance_m, 2) if with_distance and hit.distance_m is not None else None,
+    )
+
+
+class LocalLocationService:
+    def __init__(
+        self,
+        settings: Settings,
+        geo: GeoIndex,
+        bus: EventBus,
+        vendors: VendorService,
+        vendor_positions: PositionWriteBehind,
+        user_positions: PositionWriteBehind,
+    ) -> None:
+        self._settings = settings.location
+        self._prefix = settings.key_prefix
+        self._cell_precision = settings.geo.cell_precision
+        self._geo = geo
+        self._bus = bus
+        self._vendors = vendors
+        self._vendor_positions = vendor_positions
+        self._user_positions = user_positions
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        """Remove the live position of vendors deleted anywhere (other processes included)."""
+        subject = event_subject(self._prefix, "vendor.deleted")
+        self._subscription = await self._bus.subscribe(subject, self._on_vendor_deleted)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            try:
+                await self._subscription.unsubscribe()
+            except Exception:
+                log.warning("could not unsubscribe from vendor.deleted", exc_info=True)
+            self._subscription = None
+
+    async def _on_vendor_deleted(self, message: BusMessage) -> None:
+        envelope = EventEnvelope.model_validate_json(message.data)
+        vendor_id = str(envelope.data.get("id", ""))
+        if vendor_id:
+            self._vendor_positions.forget(vendor_id)
+            await self._geo.remove(vendor_id)
+
+    async def _authorize(self, actor: Actor, vendor_id: str) -> None:
+        owner = await self._vendors.owner_of(vendor_id)
+        if not actor.may_act_for(owner):
+            raise Forbidden(
+                "Only the vendor's owner may change its location", details={"vendorId": vendor_id}
+            )
+
+    async def update_vendor_location(
+        self, actor: Actor, vendor_id: str, location: Location
+    ) -> VendorPosition:
+        await self._authorize(actor, vendor_id)
+        now = datetime.now(UTC)
+        await self._geo.set(vendor_id, location.lat, location.long)
+        self._vendor_positions.record(vendor_id, location.lat, location.long, now)
+        cell = encode(location.lat, location.long, self._cell_precision)
+        payload = {
+            "vendorId": vendor_id,
+            "lat": location.lat,
+            "long": location.long,
+            "at": now.isoformat().replace("+00:00", "Z"),
+        }
+        await self._bus.publish(
+            live_subject(self._prefix, cell, vendor_id), json.dumps(payload).encode()
+        )
+        return VendorPosition(id=vendor_id, location=location, updated_at=now)
+
+    async def update_user_location(self, actor: Actor, location: Location) -> None:
+        if actor.user_id is None:
+            raise ValidationFailed("Only a user has a location")
+        self._user_positions.record(actor.user_id, location.lat, location.long, datetime.now(UTC))
+
+    def _check_limit(self, limit: int) -> None:
+        if not 1 <= limit <= self._settings.max_limit:
+            raise ValidationFailed(
+                f"limit must be between 1 and {self._settings.max_limit}",
+                details={"field": "limit", "max": self._settings.max_limit},
+            )
+
+    async def vendors_in_box(self, box: BoundingBox, limit: int) -> list[VendorPosition]:
+        self._check_limit(limit)
+        hits = await self._geo.in_box(box, limit)
+        return [_position(hit, with_distance=False) for hit in hits]
+
+    async def vendors_near(
+        self, center: Location, radius_m: float, limit: int
+    ) -> list[VendorPosition]:
+        self._check_limit(limit)
+        if not 0 < radius_m <= self._settings.max_radius_m:
+            raise ValidationFailed(
+                f"radius must be greater than 0 and at most {self._settings.max_radius_m:g} m",
+                details={"field": "radius", "max": self._settings.max_radius_m},
+            )
+        hits = await self._geo.near(center, radius_m, limit)
+        return [_position(hit, with_distance=True) for hit in hits]
+
+    async def get_vendor_location(self, vendor_id: str) -> VendorPosition:
+        if not is_uuid(vendor_id):
+            raise VendorNotFound(vendor_id)
+        hit = await self._geo.get(vendor_id)
+        if hit is None:
+            raise LocationNotFound(vendor_id)
+        return _position(hit, with_distance=False)
+
+    async def remove_vendor_location(self, actor: Actor, vendor_id: str) -> None:
+        await self._authorize(actor, vendor_id)
+        self._vendor_positions.forget(vendor_id)
+        await self._geo.remove(vendor_id)

@@ -1,0 +1,246 @@
+"""Configuration: one ``Settings`` object, built once (CLI or test) and passed down.
+
+Every field is read from the environment with the ``VENTA_`` prefix; nested groups use ``__``
+(``VENTA_HTTP__PORT=9000``). A ``.env`` file in the working directory is read too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "AuthSettings",
+    "Environment",
+    "GeoSettings",
+    "HttpSettings",
+    "LocationSettings",
+    "LogSettings",
+    "RateLimitSettings",
+    "ServiceEndpoint",
+    "ServicesSettings",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+]
+
+DEV_SECRET_PLACEHOLDER = "venta-development-secret-change-me"  # noqa: S105 - a documented placeholder
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class HttpSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Interface the HTTP gateway binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP gateway.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (empty: CORS off)."
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest accepted JSON request body, in bytes."
+    )
+    trust_forwarded_for: bool = Field(
+        False,
+        description="Take the client IP from X-Forwarded-For (only behind a trusted proxy).",
+    )
+    shutdown_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long SIGTERM waits for in-flight requests."
+    )
+
+
+class AuthSettings(BaseModel):
+    dev_tokens: bool = Field(
+        True, description="Accept HS256 development tokens issued by `venta token issue`."
+    )
+    dev_secret: SecretStr = Field(
+        SecretStr(DEV_SECRET_PLACEHOLDER),
+        description="HMAC secret of development tokens. Must be changed outside development.",
+    )
+    dev_issuer: str = Field("venta", description="`iss` claim of development tokens.")
+    dev_audience: str = Field("venta", description="`aud` claim of development tokens.")
+    leeway_seconds: int = Field(30, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat.")
+    identity_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long a token subject -> user id lookup is cached in process.",
+    )
+
+
+class RateLimitSettings(BaseModel):
+    enabled: bool = Field(True, description="Turn HTTP rate limiting on or off.")
+    window_seconds: int = Field(60, ge=1, description="Length of a rate-limit window.")
+    per_identity: int = Field(
+        120, ge=1, description="Requests one authenticated identity may make per window."
+    )
+    per_ip: int = Field(300, ge=1, description="Requests one client IP may make per window.")
+
+
+class GeoSettings(BaseModel):
+    region_precision: int = Field(
+        3,
+        ge=1,
+        le=5,
+        description="Geohash length of a geo-index region key (Redis Cluster sharding unit).",
+    )
+    cell_precision: int = Field(
+        5,
+        ge=3,
+        le=7,
+        description="Geohash length of a live-position cell (real-time subject partition).",
+    )
+
+
+class LocationSettings(BaseModel):
+    flush_interval_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Write-behind: how often last known positions are written to the database.",
+    )
+    flush_max_pending: int = Field(
+        10_000, ge=1, description="Write-behind: flush early when this many vendors are pending."
+    )
+    default_limit: int = Field(100, ge=1, description="Results of a nearby query without `limit`.")
+    max_limit: int = Field(1000, ge=1, description="Largest `limit` a nearby query may ask for.")
+    max_radius_m: float = Field(
+        100_000, gt=0, description="Largest radius (metres) of a nearby query."
+    )
+    warm_geo_index: bool = Field(
+        True,
+        description="Load last known positions from the database into an empty in-process index.",
+    )
+
+
+class ServiceEndpoint(BaseModel):
+    address: str | None = Field(
+        None, description="host:port of a remote gRPC service; unset means in-process."
+    )
+
+
+class ServicesSettings(BaseModel):
+    user: ServiceEndpoint = Field(default_factory=ServiceEndpoint)
+    vendor: ServiceEndpoint = Field(default_factory=ServiceEndpoint)
+    location: ServiceEndpoint = Field(default_factory=ServiceEndpoint)
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    json_format: bool = Field(True, description="JSON lines (true) or plain text (false).")
+
+
+class Settings(BaseSettings):
+    """Everything a venta process needs to know, validated at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VENTA_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    env: Environment = Field(Environment.DEVELOPMENT, description="Deployment environment.")
+    database_url: str = Field(
+        "sqlite+aiosqlite:///venta.db",
+        description="SQLAlchemy URL. SQLite file by default; postgresql://... in production.",
+    )
+    database_auto_migrate: bool | None = Field(
+        None,
+        description="Run migrations at start. Unset: yes on SQLite, no elsewhere.",
+    )
+    database_pool_size: int = Field(10, ge=1, description="Connections per process (PostgreSQL).")
+    redis_url: str | None = Field(
+        None, description="Redis URL for the geo index and rate limits; unset: in-process."
+    )
+    nats_url: str | None = Field(
+        None, description="NATS URL for the event bus; unset: in-process bus."
+    )
+    key_prefix: str = Field(
+        "venta",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="Prefix of Redis keys and NATS subjects.",
+    )
+    plugins_blocked: list[str] = Field(
+        default_factory=list, description="Plugin names not to load (comma list or JSON list)."
+    )
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    geo: GeoSettings = Field(default_factory=GeoSettings)
+    location: LocationSettings = Field(default_factory=LocationSettings)
+    services: ServicesSettings = Field(default_factory=ServicesSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        """Accept the common sync spellings and pick the async driver for them."""
+        aliases = {
+            "postgres://": "postgresql+asyncpg://",
+            "postgresql://": "postgresql+asyncpg://",
+            "sqlite://": "sqlite+aiosqlite://",
+        }
+        for plain, driver in aliases.items():
+            if value.startswith(plain):
+                return driver + value[len(plain) :]
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("use a postgresql:// or sqlite:// URL")
+        return value
+
+    @field_validator("plugins_blocked", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        if (
+            self.env is Environment.PRODUCTION
+            and self.auth.dev_tokens
+            and self.auth.dev_secret.get_secret_value() == DEV_SECRET_PLACEHOLDER
+        ):
+            raise ValueError(
+                "auth.dev_secret is the development placeholder; set VENTA_AUTH__DEV_SECRET "
+                "or VENTA_AUTH__DEV_TOKENS=false in production"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def auto_migrate(self) -> bool:
+        if self.database_auto_migrate is None:
+            return self.is_sqlite
+        return self.database_auto_migrate
+
+
+class SettingsError(ValueError):
+    """Invalid configuration; ``str()`` is one line naming the offending variable."""
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not str(p).isdigit()]
+    return "VENTA_" + "__".join(p.upper() for p in parts) if parts else "VENTA_*"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (and ``overrides``), with a one-line error."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = _env_name(first["loc"])
+        given = first.get("input")
+        shown = "" if isinstance(given, dict) or "secret" in name.lower() else f" (got {given!r})"
+        raise SettingsError(f"{name}: {first['msg']}{shown}") from None

@@ -1,0 +1,47 @@
+"""Transactional outbox: events are inserted in the transaction of the change they describe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from venta_core import context
+from venta_core.events import EventEnvelope
+from venta_core.store.tables import outbox
+
+__all__ = ["add_event", "mark_sent", "pending_events"]
+
+
+async def add_event(conn: AsyncConnection, type_: str, data: BaseModel) -> EventEnvelope:
+    ctx = context.current()
+    envelope = EventEnvelope.new(type_, data, ctx.request_id if ctx else None)
+    await conn.execute(
+        outbox.insert().values(
+            event_id=envelope.id,
+            type=envelope.type,
+            payload=envelope.model_dump(mode="json", by_alias=True),
+            request_id=envelope.request_id,
+            created_at=envelope.occurred_at,
+        )
+    )
+    return envelope
+
+
+async def pending_events(conn: AsyncConnection, limit: int) -> list[tuple[int, EventEnvelope]]:
+    rows = await conn.execute(
+        sa.select(outbox.c.seq, outbox.c.payload)
+        .where(outbox.c.sent_at.is_(None))
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
+    return [(row.seq, EventEnvelope.model_validate(row.payload)) for row in rows]
+
+
+async def mark_sent(conn: AsyncConnection, seqs: list[int]) -> None:
+    if seqs:
+        await conn.execute(
+            outbox.update().where(outbox.c.seq.in_(seqs)).values(sent_at=datetime.now(UTC))
+        )

@@ -1,0 +1,57 @@
+"""Vendor rows: SQL for the vendor service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from venta_core.domain import Vendor
+from venta_core.store.rows import aware
+from venta_core.store.tables import vendors
+
+__all__ = ["row_to_vendor", "select_owner", "select_positions", "select_vendor"]
+
+
+def row_to_vendor(row: Any) -> Vendor:
+    return Vendor(
+        id=row.id,
+        owner_id=row.owner_id,
+        name=row.name,
+        description=row.description,
+        phone=row.phone,
+        email=row.email,
+        website=row.website,
+        open=bool(row.open),
+        primary_image=row.primary_image,
+        lat=row.lat,
+        long=row.long,
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+    )
+
+
+async def select_vendor(
+    conn: AsyncConnection, vendor_id: str, *, for_update: bool = False
+) -> Vendor | None:
+    stmt = sa.select(vendors).where(vendors.c.id == vendor_id)
+    if for_update and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).first()
+    return row_to_vendor(row) if row else None
+
+
+async def select_owner(conn: AsyncConnection, vendor_id: str) -> str | None:
+    return (
+        await conn.execute(sa.select(vendors.c.owner_id).where(vendors.c.id == vendor_id))
+    ).scalar_one_or_none()
+
+
+async def select_positions(conn: AsyncConnection) -> list[tuple[str, float, float]]:
+    rows = await conn.execute(
+        sa.select(vendors.c.id, vendors.c.lat, vendors.c.long).where(
+            vendors.c.lat.is_not(None), vendors.c.long.is_not(None)
+        )
+    )
+    return [(r.id, r.lat, r.long) for r in rows]
