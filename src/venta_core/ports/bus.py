@@ -54,11 +54,11 @@ def subject_matches(pattern: str, subject: str) -> bool:
     """NATS subject matching: ``*`` matches one token, a final ``>`` one or more tokens."""
     p_tokens = pattern.split(".")
     s_tokens = subject.split(".")
-    for i, token in enumerate(p_tokens):
-        if token == ">":
+    for i, part in enumerate(p_tokens):
+        if part == ">":
             return len(s_tokens) > i
         if i >= len(s_tokens):
             return False
-        if token != "*" and token != s_tokens[i]:
+        if part not in ("*", s_tokens[i]):
             return False
     return len(p_tokens) == len(s_tokens)

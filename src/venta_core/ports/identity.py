@@ -7,6 +7,7 @@ replaces it through the ``venta_identity_provider`` hook.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import jwt
@@ -34,10 +35,13 @@ class DevTokenProvider:
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
 
-    def issue(self, subject: str, ttl_seconds: int = 3600, **claims: Any) -> str:
+    def issue(
+        self, subject: str, ttl_seconds: int = 3600, claims: Mapping[str, Any] | None = None
+    ) -> str:
+        """A signed token for ``subject``; ``claims`` may not override the registered ones."""
         now = int(time.time())
         payload = {
-            **claims,
+            **(claims or {}),
             "sub": subject,
             "iss": self._settings.dev_issuer,
             "aud": self._settings.dev_audience,

@@ -1,0 +1,335 @@
+"""Geo index benchmark: box queries and location updates, through the index and on the bare backend.
+
+    python benchmarks/bench_geo.py [--sizes 10000,100000] [--queries 1000] [--updates 5000]
+
+For each index (memory; Redis when reachable at VENTA_BENCH_REDIS_URL or redis://127.0.0.1:6379/0)
+and each size, N vendors are loaded uniformly within 20 km of Berlin. Then, in the same run:
+
+- box queries (district-sized boxes at random places, limit 100): p50/p99 latency through the
+  index, and on the raw backend (memory: a linear scan of a dict; Redis: one GEOSEARCH BYBOX on a
+  single GEO key holding every vendor);
+- location updates (each vendor moves a few tens of metres): updates/s through ``set`` one by one
+  and ``set_many`` in batches, and on the raw backend (memory: dict writes; Redis: GEOADD one by
+  one and in one pipeline per batch).
+
+Every figure comes from ``measure(fn, n)``, so a new column (e.g. through the location service)
+is one more callable per row. See benchmarks/README.md for what the figures mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import venta_core  # noqa: F401
+except ImportError:  # a source checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from venta_core.domain.geo import BoundingBox, Location, haversine_raw
+from venta_core.ports.geo import GeoIndex
+from venta_core.ports.geo_memory import MemoryGeoIndex
+from venta_core.ports.geo_redis import RedisGeoIndex
+from venta_core.ports.redis_conn import RedisConnection, redact_url
+
+BERLIN = (52.52, 13.405)
+SPREAD_M = 20_000
+BOX_M = (4_000, 3_000)  # width, height of a query box: a city district
+LIMIT = 100
+BATCH = 1_000
+MOVE_M = 50
+#: Scanning every vendor per query is slow; the raw memory baseline runs fewer queries.
+LINEAR_SCAN_BUDGET = 2_000_000
+M_PER_DEG_LAT = 111_195.0
+
+Call = Callable[[int], Awaitable[object]]
+Position = tuple[str, float, float]
+
+
+async def measure(fn: Call, n: int) -> list[float]:
+    """Seconds taken by each of ``fn(0) .. fn(n - 1)``, called one after the other."""
+    latencies: list[float] = []
+    clock = time.perf_counter
+    for i in range(n):
+        start = clock()
+        await fn(i)
+        latencies.append(clock() - start)
+    return latencies
+
+
+def p(latencies: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) in milliseconds."""
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def rate(latencies: list[float], per_call: int = 1) -> float:
+    return per_call * len(latencies) / sum(latencies)
+
+
+# -- workload -------------------------------------------------------------------------------------
+
+
+def offset(lat: float, long: float, north_m: float, east_m: float) -> tuple[float, float]:
+    return (
+        lat + north_m / M_PER_DEG_LAT,
+        long + east_m / (M_PER_DEG_LAT * math.cos(math.radians(lat))),
+    )
+
+
+def vendors(rng: random.Random, n: int) -> list[Position]:
+    out = []
+    for i in range(n):
+        r, a = SPREAD_M * math.sqrt(rng.random()), rng.uniform(0, 2 * math.pi)
+        out.append((f"v{i}", *offset(*BERLIN, r * math.cos(a), r * math.sin(a))))
+    return out
+
+
+def boxes(rng: random.Random, n: int) -> list[BoundingBox]:
+    out = []
+    for lat, long in (p[1:] for p in vendors(rng, n)):
+        s, w = offset(lat, long, -BOX_M[1] / 2, -BOX_M[0] / 2)
+        nn, e = offset(lat, long, BOX_M[1] / 2, BOX_M[0] / 2)
+        out.append(BoundingBox(sw=Location(lat=s, long=w), ne=Location(lat=nn, long=e)))
+    return out
+
+
+def moves(rng: random.Random, fleet: list[Position], n: int) -> list[Position]:
+    out = []
+    for _ in range(n):
+        member, lat, long = rng.choice(fleet)
+        out.append((member, *offset(lat, long, rng.uniform(-MOVE_M, MOVE_M), MOVE_M)))
+    return out
+
+
+# -- the raw backends -----------------------------------------------------------------------------
+
+
+def linear_scan(points: dict[str, tuple[float, float]]) -> Callable[[BoundingBox], object]:
+    def scan(box: BoundingBox) -> object:
+        c = box.center
+        hits = [
+            (haversine_raw(c.lat, c.long, lat, long), m)
+            for m, (lat, long) in points.items()
+            if box.contains(lat, long)
+        ]
+        hits.sort()
+        return hits[:LIMIT]
+
+    return scan
+
+
+def bybox(box: BoundingBox) -> tuple[float, float, float, float]:
+    """GEOSEARCH FROMLONLAT/BYBOX arguments for ``box``: long, lat, width and height in metres."""
+    c = box.center
+    width = haversine_raw(c.lat, box.sw.long, c.lat, box.ne.long)
+    return c.long, c.lat, width, haversine_raw(box.sw.lat, c.long, box.ne.lat, c.long)
+
+
+# -- one run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    backend: str
+    size: int
+    what: str
+    values: dict[str, float] = field(default_factory=dict)  # column -> figure
+    raw_is: str = ""
+
+
+@dataclass
+class Workload:
+    fleet: list[Position]
+    queries: list[BoundingBox]
+    updates: list[Position]
+
+    @classmethod
+    def make(cls, size: int, n_queries: int, n_updates: int) -> Workload:
+        rng = random.Random(size)
+        fleet = vendors(rng, size)
+        return cls(fleet, boxes(rng, n_queries), moves(rng, fleet, n_updates))
+
+    def batches(self) -> list[list[Position]]:
+        return [self.updates[i : i + BATCH] for i in range(0, len(self.updates), BATCH)]
+
+
+@dataclass
+class Raw:
+    """The bare backend's twin of each operation, and what it is (printed beside its figure)."""
+
+    query: Call
+    set_one: Call
+    set_batch: Call
+    describe: tuple[str, str, str]  # query, set_one, set_batch
+    queries: int  # how many queries to run (a linear scan is slow)
+
+
+async def bench_memory(size: int, work: Workload) -> list[Row]:
+    index = MemoryGeoIndex()
+    await index.set_many(work.fleet)
+    points = {m: (lat, long) for m, lat, long in work.fleet}
+    scan = linear_scan(points)
+    batches = work.batches()
+
+    async def query(i: int) -> object:
+        return scan(work.queries[i])
+
+    async def set_one(i: int) -> None:
+        m, lat, long = work.updates[i]
+        points[m] = (lat, long)
+
+    async def set_batch(i: int) -> None:
+        points.update((m, (lat, long)) for m, lat, long in batches[i])
+
+    n_scan = max(10, min(len(work.queries), LINEAR_SCAN_BUDGET // size))
+    describe = ("linear scan of a dict", "dict write", f"dict update x{BATCH}")
+    return await rows_for(
+        "memory", size, index, work, Raw(query, set_one, set_batch, describe, n_scan)
+    )
+
+
+async def bench_redis(conn: RedisConnection, prefix: str, size: int, work: Workload) -> list[Row]:
+    index = RedisGeoIndex(conn, prefix=prefix, name=f"bench{size}")
+    client = conn.client
+    key = f"{prefix}:raw{size}"
+    batches = work.batches()
+
+    async def query(i: int) -> object:
+        long, lat, width, height = bybox(work.queries[i])
+        return await client.geosearch(
+            key, longitude=long, latitude=lat, width=width, height=height, unit="m",
+            sort="ASC", count=LIMIT, withcoord=True, withdist=True,
+        )  # fmt: skip
+
+    async def set_one(i: int) -> object:
+        m, lat, long = work.updates[i]
+        return await client.geoadd(key, [long, lat, m])
+
+    async def set_batch(i: int) -> object:
+        async with client.pipeline(transaction=False) as pipe:
+            for m, lat, long in batches[i]:
+                pipe.geoadd(key, [long, lat, m])
+            return await pipe.execute()
+
+    describe = ("GEOSEARCH BYBOX, one key", "GEOADD", f"GEOADD x{BATCH}, pipelined")
+    raw = Raw(query, set_one, set_batch, describe, len(work.queries))
+    try:
+        await index.set_many(work.fleet)
+        for i in range(0, size, BATCH):
+            await client.geoadd(
+                key, [x for m, la, lo in work.fleet[i : i + BATCH] for x in (lo, la, m)]
+            )
+        return await rows_for("redis", size, index, work, raw)
+    finally:
+        await index.clear()
+        await client.unlink(key)
+
+
+async def rows_for(backend: str, size: int, index: GeoIndex, work: Workload, raw: Raw) -> list[Row]:
+    """Each operation through ``index`` and on the raw backend, one row per figure."""
+    batches = work.batches()
+    per_batch = round(statistics.mean(len(b) for b in batches))
+
+    async def query(i: int) -> object:
+        return await index.in_box(work.queries[i], LIMIT)
+
+    async def set_one(i: int) -> None:
+        await index.set(*work.updates[i])
+
+    async def set_batch(i: int) -> None:
+        await index.set_many(batches[i])
+
+    q = await measure(query, len(work.queries)), await measure(raw.query, raw.queries)
+    u = await measure(set_one, len(work.updates)), await measure(raw.set_one, len(work.updates))
+    b = await measure(set_batch, len(batches)), await measure(raw.set_batch, len(batches))
+    figures = [
+        ("box query p50 ms", p(q[0], 0.5), p(q[1], 0.5), raw.describe[0]),
+        ("box query p99 ms", p(q[0], 0.99), p(q[1], 0.99), raw.describe[0]),
+        ("set() updates/s", rate(u[0]), rate(u[1]), raw.describe[1]),
+        ("set_many updates/s", rate(b[0], per_batch), rate(b[1], per_batch), raw.describe[2]),
+    ]
+    return [
+        Row(backend, size, what, {"index": mine, "raw": bare}, raw_is)
+        for what, mine, bare, raw_is in figures
+    ]
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+COLUMNS = [("index", "through index"), ("raw", "raw backend")]
+
+
+def fmt(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3f}"
+
+
+def print_table(rows: list[Row]) -> None:
+    head = f"{'index':<7} {'vendors':>8}  {'figure':<20}"
+    head += "".join(f" {title:>14}" for _, title in COLUMNS)
+    head += f" {'index/raw':>10}  raw backend is"
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        line = f"{row.backend:<7} {row.size:>8,}  {row.what:<20}"
+        line += "".join(f" {fmt(row.values[key]):>14}" for key, _ in COLUMNS)
+        ratio = row.values["index"] / row.values["raw"]
+        line += f" {ratio:>9.2f}x  {row.raw_is}"
+        print(line)
+
+
+async def connect_redis(url: str) -> RedisConnection | None:
+    conn = RedisConnection(url)
+    await conn.start()
+    try:
+        await asyncio.wait_for(conn.check(), timeout=3)
+    except Exception as exc:
+        print(f"redis: skipped, unreachable at {redact_url(url)} ({exc or type(exc).__name__})")
+        await conn.stop()
+        return None
+    return conn
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="vendor counts, comma separated")
+    parser.add_argument("--queries", type=int, default=1000, help="box queries per size")
+    parser.add_argument("--updates", type=int, default=5000, help="location updates per size")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    url = os.environ.get("VENTA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    print(
+        f"vendors uniform within {SPREAD_M / 1000:g} km of Berlin; boxes {BOX_M[0] / 1000:g} x "
+        f"{BOX_M[1] / 1000:g} km, limit {LIMIT}; {args.queries} queries, {args.updates} updates"
+    )
+    rows: list[Row] = []
+    conn = await connect_redis(url)
+    prefix = f"venta-bench-{uuid.uuid4().hex[:8]}"
+    try:
+        for size in sizes:
+            work = Workload.make(size, args.queries, args.updates)
+            rows += await bench_memory(size, work)
+            if conn is not None:
+                rows += await bench_redis(conn, prefix, size, work)
+    finally:
+        if conn is not None:
+            leftovers = [k async for k in conn.client.scan_iter(match=f"{prefix}:*")]
+            if leftovers:
+                await conn.client.unlink(*leftovers)
+            await conn.stop()
+    print()
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,202 @@
+"""In-process geo index: a uniform grid of buckets, fast enough for 100k moving members.
+
+Every member lives in one bucket of ``BUCKET_DEG`` x ``BUCKET_DEG`` degrees. A box query visits
+only the buckets it overlaps (or, when that is more buckets than are occupied, the occupied ones),
+takes the inner buckets whole and filters the border ones exactly. Ranking uses the dot product of
+unit vectors (monotonic in great-circle distance, no trigonometry per member); haversine distances
+are computed only for the members returned.
+
+Latitudes are clamped to +-``MAX_LAT`` when stored, in this index as in the Redis one (whose GEO
+commands refuse anything beyond), so every implementation answers alike. Positions that far north
+or south are polar and never a vendor's.
+
+``storable`` and ``circle_rects`` are shared by every geo index implementation.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterator, Sequence
+
+from venta_core.domain.geo import EARTH_RADIUS_M, BoundingBox, Location, haversine_raw
+from venta_core.ports.geo import GeoHit
+
+__all__ = ["BUCKET_DEG", "MAX_LAT", "MemoryGeoIndex", "Rect", "circle_rects", "storable"]
+
+#: Largest latitude Redis GEO accepts (Web Mercator); stored latitudes are clamped to it.
+MAX_LAT = 85.05112878
+#: Grid bucket edge in degrees (~1.1 km of latitude): tens of members per bucket in a dense city.
+BUCKET_DEG = 0.01
+
+Rect = tuple[float, float, float, float]  # min_lat, min_long, max_lat, max_long
+_Cell = tuple[int, int]
+_Entry = tuple[float, float, float, float, float]  # lat, long, then the unit vector x, y, z
+
+
+def storable(lat: float, long: float) -> tuple[float, float]:
+    """Validate a position and return it as stored (latitude clamped to +-``MAX_LAT``)."""
+    if not (math.isfinite(lat) and math.isfinite(long)):
+        raise ValueError("coordinates must be finite numbers")
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= long <= 180.0):
+        raise ValueError(f"coordinates out of range: lat={lat}, long={long}")
+    return max(-MAX_LAT, min(MAX_LAT, lat)), long
+
+
+def circle_rects(lat: float, long: float, radius_m: float) -> list[Rect]:
+    """Rectangles (split at the antimeridian) that together cover a spherical circle."""
+    angle = radius_m / EARTH_RADIUS_M
+    if angle >= math.pi:
+        return [(-90.0, -180.0, 90.0, 180.0)]
+    dlat = math.degrees(angle) * (1 + 1e-9) + 1e-9
+    south, north = lat - dlat, lat + dlat
+    ratio = math.sin(angle) / math.cos(math.radians(lat)) if abs(lat) < 90 else 2.0
+    if south <= -90 or north >= 90 or ratio >= 1:  # a pole is inside: every longitude
+        return [(max(south, -90.0), -180.0, min(north, 90.0), 180.0)]
+    dlon = math.degrees(math.asin(ratio)) * (1 + 1e-9) + 1e-9
+    west, east = long - dlon, long + dlon
+    if west < -180:
+        return [(south, west + 360, north, 180.0), (south, -180.0, north, east)]
+    if east > 180:
+        return [(south, west, north, 180.0), (south, -180.0, north, east - 360)]
+    return [(south, west, north, east)]
+
+
+def _unit(lat: float, long: float) -> tuple[float, float, float]:
+    p, lam = math.radians(lat), math.radians(long)
+    return math.cos(p) * math.cos(lam), math.cos(p) * math.sin(lam), math.sin(p)
+
+
+def _cell(lat: float, long: float) -> _Cell:
+    return math.floor(lat / BUCKET_DEG), math.floor(long / BUCKET_DEG)
+
+
+class MemoryGeoIndex:
+    """``GeoIndex`` held in this process; set/remove are O(1), queries touch nearby buckets."""
+
+    def __init__(self, name: str = "vendors") -> None:
+        self.name = name
+        self._where: dict[str, tuple[_Cell, _Entry]] = {}
+        self._grid: dict[_Cell, dict[str, _Entry]] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def check(self) -> None:
+        return None
+
+    async def set(self, member: str, lat: float, long: float) -> None:
+        self._put(member, lat, long)
+
+    async def set_many(self, items: Sequence[tuple[str, float, float]]) -> None:
+        for member, lat, long in items:
+            self._put(member, lat, long)
+
+    async def get(self, member: str) -> GeoHit | None:
+        found = self._where.get(member)
+        if found is None:
+            return None
+        entry = found[1]
+        return GeoHit(member, entry[0], entry[1])
+
+    async def remove(self, member: str) -> bool:
+        found = self._where.pop(member, None)
+        if found is None:
+            return False
+        self._drop(found[0], member)
+        return True
+
+    async def in_box(self, box: BoundingBox, limit: int) -> list[GeoHit]:
+        if limit <= 0:
+            return []
+        center = box.center
+        cx, cy, cz = _unit(center.lat, center.long)
+        scored = [
+            (-(e[2] * cx + e[3] * cy + e[4] * cz), member, e[0], e[1])
+            for part in box.parts()
+            for member, e in self._scan(part)
+        ]
+        best = heapq.nsmallest(limit, scored) if limit * 8 < len(scored) else sorted(scored)
+        hits = [
+            (haversine_raw(center.lat, center.long, lat, long), member, lat, long)
+            for _, member, lat, long in best[:limit]
+        ]
+        return [GeoHit(m, lat, long, d) for d, m, lat, long in sorted(hits)]
+
+    async def near(self, center: Location, radius_m: float, limit: int) -> list[GeoHit]:
+        if limit <= 0 or radius_m < 0:
+            return []
+        clat, clong = center.lat, center.long
+        cx, cy, cz = _unit(clat, clong)
+        # Cheap pre-filter: the chord test with a little slack, then the exact haversine.
+        min_dot = math.cos(min(math.pi, radius_m / EARTH_RADIUS_M)) - 1e-9
+        found: list[tuple[float, str, float, float]] = []
+        for rect in circle_rects(clat, clong, radius_m):
+            for member, e in self._scan(rect):
+                if e[2] * cx + e[3] * cy + e[4] * cz >= min_dot:
+                    distance = haversine_raw(clat, clong, e[0], e[1])
+                    if distance <= radius_m:
+                        found.append((distance, member, e[0], e[1]))
+        best = heapq.nsmallest(limit, found) if limit * 8 < len(found) else sorted(found)
+        return [GeoHit(m, lat, long, d) for d, m, lat, long in best[:limit]]
+
+    async def count(self) -> int:
+        return len(self._where)
+
+    async def clear(self) -> None:
+        self._where.clear()
+        self._grid.clear()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _put(self, member: str, lat: float, long: float) -> None:
+        lat, long = storable(lat, long)
+        cell = _cell(lat, long)
+        entry: _Entry = (lat, long, *_unit(lat, long))
+        old = self._where.get(member)
+        if old is not None and old[0] != cell:
+            self._drop(old[0], member)
+        self._grid.setdefault(cell, {})[member] = entry
+        self._where[member] = (cell, entry)
+
+    def _drop(self, cell: _Cell, member: str) -> None:
+        bucket = self._grid[cell]
+        del bucket[member]
+        if not bucket:
+            del self._grid[cell]
+
+    def _scan(self, rect: Rect) -> Iterator[tuple[str, _Entry]]:
+        """Members inside ``rect`` (edges included; no antimeridian crossing)."""
+        south, west, north, east = rect
+        south, north = max(south, -MAX_LAT), min(north, MAX_LAT)
+        if south > north or west > east:
+            return
+        r0, c0 = _cell(south, west)
+        r1, c1 = _cell(north, east)
+        for (r, c), bucket in self._buckets(r0, c0, r1, c1):
+            if r0 < r < r1 and c0 < c < c1:  # an inner bucket lies wholly inside the rectangle
+                yield from bucket.items()
+                continue
+            for member, e in bucket.items():
+                if south <= e[0] <= north and west <= e[1] <= east:
+                    yield member, e
+
+    def _buckets(
+        self, r0: int, c0: int, r1: int, c1: int
+    ) -> Iterator[tuple[_Cell, dict[str, _Entry]]]:
+        """Occupied buckets in the index range: looked up one by one, or, when the range holds
+        more buckets than are occupied, found by walking the occupied ones."""
+        if (r1 - r0 + 1) * (c1 - c0 + 1) > len(self._grid):
+            for cell, bucket in self._grid.items():
+                if r0 <= cell[0] <= r1 and c0 <= cell[1] <= c1:
+                    yield cell, bucket
+            return
+        grid = self._grid
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                found = grid.get((r, c))
+                if found is not None:
+                    yield (r, c), found

@@ -1,0 +1,412 @@
+"""Redis geo index: one GEO key per region cell, so the index spreads over a Redis Cluster.
+
+Key layout (``P`` = ``{prefix}:geo:{name}``):
+
+- ``P:r:{region}``  GEO set of the members whose position lies in geohash cell ``region``
+  (``region_precision`` characters, the cell scheme of ``venta_core.domain.cells``). The ``r:``
+  keeps a 5-character region from ever being spelled like ``where``.
+- ``P:where``       hash member -> ``"{region} {lat} {long}"``: which region key holds the member
+  (so a move between regions removes the old entry) and its exact stored coordinates.
+- ``P:regions``     set of regions that hold members (a query too large to enumerate its cells
+  intersects with it instead).
+
+Latitudes are clamped to +-85.05112878 when stored: Redis GEO (Web Mercator) refuses anything
+beyond, and such polar positions are never a vendor's. ``MemoryGeoIndex`` clamps the same way.
+
+Precision: Redis keeps 52-bit geohashes, so coordinates come back within ~0.3 m of what was
+stored. Query results carry those coordinates; ``get()`` returns the exact stored ones. Whether a
+member lies inside a box or circle is decided exactly: a member that Redis places within about a
+metre of an edge is judged on its exact coordinates from ``P:where`` (one extra HMGET, rarely).
+
+Writes use MULTI (``set``/``set_many``) and a small Lua script that drops a member from its
+previous region key unless a concurrent write already moved it back. Both address several keys, so
+on a Redis Cluster those keys would need to share a slot or the writes be split per slot.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from venta_core.domain.cells import cell_bounds, cells_covering, encode
+from venta_core.domain.geo import EARTH_RADIUS_M, BoundingBox, Location, haversine_raw
+from venta_core.ports.geo import GeoHit
+from venta_core.ports.geo_memory import MAX_LAT, Rect, circle_rects, storable
+from venta_core.ports.redis_conn import RedisConnection
+
+__all__ = ["RedisGeoIndex"]
+
+#: Earth radius Redis GEO measures with; its distances are ours times ``_SCALE``.
+REDIS_EARTH_RADIUS_M = 6372797.560856
+_SCALE = REDIS_EARTH_RADIUS_M / EARTH_RADIUS_M
+#: Redis returns coordinates within ~3e-6 degrees / 0.3 m; closer than this to an edge is unsure.
+_EDGE_DEG = 1e-5
+_EDGE_M = 1.0
+#: Added to every Redis search shape so members on an edge are never cut by rounding.
+_MARGIN_M = 2.0
+#: Ties closer than this (metres) may be broken either way when a truncated search is judged.
+_TIE_M = 0.01
+#: A box covering more region cells than this is intersected with the non-empty regions.
+_MAX_COVER = 64
+_CHUNK = 1000
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+# Drop members from one region key unless ``where`` says they are (again) in that region, then
+# forget the region when its key is gone. KEYS: region key, regions set, where hash.
+# ARGV: region, member...
+_PRUNE_LUA = """
+local gone = 0
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[3], ARGV[i])
+  if not v or string.match(v, '^%S+') ~= ARGV[1] then
+    gone = gone + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+return gone
+"""
+
+_Hit = tuple[float, str, float, float]  # distance to the query centre, member, lat, long
+_Regions = set[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A GEOSEARCH shape in metres (Redis's earth): a radius, or a width and a height."""
+
+    radius: float | None = None
+    width: float | None = None
+    height: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    center: Location  # distances (and the order of hits) are measured from here
+    limit: int
+    matches: Callable[[float, float], bool]  # the exact rule, on stored coordinates
+    # The same rule on coordinates as Redis returns them: None when too close to an edge to say.
+    roughly: Callable[[float, float], bool | None]
+
+
+@dataclass(slots=True)
+class _Search:
+    """One GEOSEARCH on one region key, re-run with a larger COUNT while it might hide hits."""
+
+    key: str
+    lat: float
+    long: float
+    shape: _Shape
+    offset_m: float  # from this search's centre to the query's centre
+    count: int | None
+    raw: list[Any] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        return self.count is not None and len(self.raw) >= self.count
+
+    def may_hide(self, kth: float | None) -> bool:
+        """Could a member this search did not return rank before the current k-th hit?"""
+        if not self.truncated:
+            return False
+        if kth is None:
+            return True
+        # Unreturned members are at least the last one's distance from this search's centre.
+        nearest_unseen = float(self.raw[-1][1]) / _SCALE - self.offset_m
+        return nearest_unseen + _TIE_M < kth
+
+
+class RedisGeoIndex:
+    """``GeoIndex`` on Redis GEO, keyed by region cell (see the module docstring)."""
+
+    def __init__(
+        self,
+        conn: RedisConnection,
+        *,
+        prefix: str,
+        name: str = "vendors",
+        region_precision: int = 3,
+    ) -> None:
+        if not _NAME_RE.match(name):
+            raise ValueError(f"geo index name must match {_NAME_RE.pattern}: {name!r}")
+        if not 1 <= region_precision <= 12:
+            raise ValueError("region_precision must be between 1 and 12")
+        self.name = name
+        self._conn = conn
+        self._precision = region_precision
+        self._base = f"{prefix}:geo:{name}"
+        self._where = f"{self._base}:where"
+        self._regions = f"{self._base}:regions"
+
+    def _key(self, region: str) -> str:
+        return f"{self._base}:r:{region}"
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def check(self) -> None:
+        await self._conn.check()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def set(self, member: str, lat: float, long: float) -> None:
+        await self._write({member: storable(lat, long)})
+
+    async def set_many(self, items: Sequence[tuple[str, float, float]]) -> None:
+        latest = {member: storable(lat, long) for member, lat, long in items}  # last one wins
+        members = list(latest)
+        for i in range(0, len(members), _CHUNK):
+            await self._write({m: latest[m] for m in members[i : i + _CHUNK]})
+
+    async def _write(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Store positions in one MULTI that also returns the old regions, then prune the
+        members that changed region from their old keys."""
+        members = list(positions)
+        regions = {m: encode(lat, long, self._precision) for m, (lat, long) in positions.items()}
+        where: list[str] = []
+        by_region: dict[str, list[Any]] = {}
+        for m, (lat, long) in positions.items():
+            where += (m, f"{regions[m]} {lat!r} {long!r}")
+            geo_lat, geo_long = _geo_point(lat, long)
+            by_region.setdefault(regions[m], []).extend((geo_long, geo_lat, m))
+        async with self._conn.client.pipeline(transaction=True) as pipe:
+            pipe.hmget(self._where, members)
+            pipe.hset(self._where, items=where)
+            for region, values in by_region.items():
+                pipe.geoadd(self._key(region), values)
+            pipe.sadd(self._regions, *by_region)
+            old_values = (await pipe.execute())[0]
+        moved: dict[str, list[str]] = {}
+        for m, old in zip(members, old_values, strict=True):
+            old_region = old.split(" ", 1)[0] if old else None
+            if old_region is not None and old_region != regions[m]:
+                moved.setdefault(old_region, []).append(m)
+        await self._prune(moved)
+
+    async def _prune(self, by_region: dict[str, list[str]]) -> None:
+        if not by_region:
+            return
+        client = self._conn.client
+        async with client.pipeline(transaction=False) as pipe:
+            for region, members in by_region.items():
+                keys = [self._key(region), self._regions, self._where]
+                pipe.eval(_PRUNE_LUA, len(keys), *keys, region, *members)
+            await pipe.execute()
+
+    async def remove(self, member: str) -> bool:
+        async with self._conn.client.pipeline(transaction=True) as pipe:
+            pipe.hget(self._where, member)
+            pipe.hdel(self._where, member)
+            old, _ = await pipe.execute()
+        if old is None:
+            return False
+        await self._prune({old.split(" ", 1)[0]: [member]})
+        return True
+
+    async def clear(self) -> None:
+        client = self._conn.client
+        pattern = _glob_escape(self._base) + ":*"
+        batch: list[str] = []
+        async for key in client.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                await client.unlink(*batch)
+                batch = []
+        if batch:
+            await client.unlink(*batch)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, member: str) -> GeoHit | None:
+        value = await self._conn.client.hget(self._where, member)
+        if value is None:
+            return None
+        lat, long = _exact(value)
+        return GeoHit(member, lat, long)
+
+    async def count(self) -> int:
+        return int(await self._conn.client.hlen(self._where))
+
+    async def in_box(self, box: BoundingBox, limit: int) -> list[GeoHit]:
+        if limit <= 0:
+            return []
+        center = box.center
+        searches: list[_Search] = []
+        known: _Regions | None = None
+        for rect in box.parts():
+            south, west, north, east = rect
+            south, north = max(south, -MAX_LAT), min(north, MAX_LAT)
+            if south > north:
+                continue
+            lat, long = _geo_point((south + north) / 2, (west + east) / 2)
+            shape = _box_shape(south, west, north, east)
+            offset = haversine_raw(center.lat, center.long, lat, long)
+            regions, known = await self._regions_for((south, west, north, east), known)
+            searches += [
+                _Search(self._key(r), lat, long, shape, offset, limit) for r in sorted(regions)
+            ]
+        query = _Query(center, limit, box.contains, lambda la, lo: _roughly_in_box(box, la, lo))
+        return await self._run(searches, query)
+
+    async def near(self, center: Location, radius_m: float, limit: int) -> list[GeoHit]:
+        if limit <= 0 or radius_m < 0:
+            return []
+        lat, long = _geo_point(max(-MAX_LAT, min(MAX_LAT, center.lat)), center.long)
+        offset = haversine_raw(center.lat, center.long, lat, long)
+        shape = _Shape(radius=(radius_m + offset) * _SCALE + _MARGIN_M)
+        regions: _Regions = set()
+        known: _Regions | None = None
+        for rect in circle_rects(center.lat, center.long, radius_m):
+            found, known = await self._regions_for(rect, known)
+            regions |= found
+        searches = [_Search(self._key(r), lat, long, shape, offset, limit) for r in sorted(regions)]
+
+        def distance(la: float, lo: float) -> float:
+            return haversine_raw(center.lat, center.long, la, lo)
+
+        def roughly(la: float, lo: float) -> bool | None:
+            d = distance(la, lo)
+            return None if abs(d - radius_m) <= _EDGE_M else d < radius_m
+
+        query = _Query(center, limit, lambda la, lo: distance(la, lo) <= radius_m, roughly)
+        return await self._run(searches, query)
+
+    async def _regions_for(
+        self, rect: Rect, known: _Regions | None
+    ) -> tuple[_Regions, _Regions | None]:
+        """Regions to search for ``rect``: its cells, or, when there are too many, the non-empty
+        regions that intersect it (``known`` caches that set across the parts of one query)."""
+        south, west, north, east = rect
+        south, north = max(south, -MAX_LAT), min(north, MAX_LAT)
+        if south > north:
+            return set(), known
+        cells = cells_covering(south, west, north, east, self._precision)
+        if cells is not None and len(cells) <= _MAX_COVER:
+            return set(cells), known
+        if known is None:
+            known = {_text(r) for r in await self._conn.client.smembers(self._regions)}
+        return {r for r in known if _intersects(cell_bounds(r), (south, west, north, east))}, known
+
+    async def _run(self, searches: list[_Search], query: _Query) -> list[GeoHit]:
+        """Run the searches, re-running with a larger COUNT those that might hide a better hit,
+        and merge their matches nearest to the query's centre first."""
+        limit = query.limit
+        pending = searches
+        hits: list[_Hit] = []
+        while pending:
+            await self._fetch(pending)
+            hits = await self._matches(searches, query)
+            kth = hits[limit - 1][0] if len(hits) >= limit else None
+            pending = [s for s in searches if s.may_hide(kth)]
+            for s in pending:
+                s.count = None if s.count is None or s.count >= 16 * limit else s.count * 4
+        return [GeoHit(m, lat, long, d) for d, m, lat, long in hits[:limit]]
+
+    async def _fetch(self, searches: list[_Search]) -> None:
+        async with self._conn.client.pipeline(transaction=False) as pipe:
+            for s in searches:
+                pipe.geosearch(
+                    s.key,
+                    longitude=s.long,
+                    latitude=s.lat,
+                    unit="m",
+                    sort="ASC",
+                    count=s.count,
+                    withcoord=True,
+                    withdist=True,
+                    radius=s.shape.radius,
+                    width=s.shape.width,
+                    height=s.shape.height,
+                )
+            for s, raw in zip(searches, await pipe.execute(), strict=True):
+                s.raw = raw
+
+    async def _matches(self, searches: Iterable[_Search], query: _Query) -> list[_Hit]:
+        """Members the searches returned that match, sorted by (distance, member), deduplicated
+        (a concurrent move can briefly show a member in two regions). Members too close to an
+        edge to judge from Redis's coordinates are judged on their exact ones."""
+        found: dict[str, tuple[float, float]] = {}
+        unsure: set[str] = set()
+        for s in searches:
+            for member, _dist, (long, lat) in s.raw:
+                verdict = query.roughly(lat, long)
+                if verdict is None:
+                    unsure.add(member)
+                elif verdict:
+                    found[member] = (lat, long)
+        if unsure:
+            ordered = sorted(unsure)
+            values = await self._conn.client.hmget(self._where, ordered)
+            for member, value in zip(ordered, values, strict=True):
+                exact = _exact(value) if value is not None else None
+                if exact is not None and query.matches(*exact):
+                    found[member] = exact
+        c = query.center
+        hits = [(haversine_raw(c.lat, c.long, la, lo), m, la, lo) for m, (la, lo) in found.items()]
+        hits.sort()
+        return hits
+
+
+def _box_shape(south: float, west: float, north: float, east: float) -> _Shape:
+    """BYBOX width and height (metres, Redis's earth) centred on the rectangle that cover it all.
+
+    Redis measures a member's east-west offset along the member's own latitude, so the width must
+    cover the rectangle where it is widest: at the latitude nearest the equator."""
+    half_lat = math.radians(north - south) / 2
+    half_long = math.radians(east - west) / 2
+    widest = 0.0 if south <= 0 <= north else min(abs(south), abs(north))
+    chord = min(1.0, math.cos(math.radians(widest)) * math.sin(half_long / 2))
+    half_width = 2 * REDIS_EARTH_RADIUS_M * math.asin(chord)
+    return _Shape(
+        width=2 * (half_width + _MARGIN_M),
+        height=2 * (REDIS_EARTH_RADIUS_M * half_lat + _MARGIN_M),
+    )
+
+
+def _roughly_in_box(box: BoundingBox, lat: float, long: float) -> bool | None:
+    """Box membership of a position known to within ``_EDGE_DEG``; None when too close to call."""
+    inside_lat = min(lat - box.sw.lat, box.ne.lat - lat)
+    if box.crosses_antimeridian:
+        inside_long = max(long - box.sw.long, box.ne.long - long)
+    else:
+        inside_long = min(long - box.sw.long, box.ne.long - long)
+    margin = min(inside_lat, inside_long)
+    if margin >= _EDGE_DEG:
+        return True
+    if margin < -_EDGE_DEG:
+        return False
+    return None
+
+
+def _geo_point(lat: float, long: float) -> tuple[float, float]:
+    """A position as handed to Redis GEO: a hair inside the northern and eastern limits.
+
+    Redis encodes latitude 85.05112878 and longitude 180 as geohashes one bit too long, which
+    GEOPOS still decodes but GEOSEARCH never finds. Exact positions stay in ``where``."""
+    return min(lat, MAX_LAT - 1e-9), min(long, 180.0 - 1e-9)
+
+
+def _intersects(a: Rect, b: Rect) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def _text(value: bytes | str) -> str:
+    """Responses are decoded (``decode_responses=True``); this narrows redis-py's types."""
+    return value if isinstance(value, str) else value.decode()
+
+
+def _exact(value: bytes | str) -> tuple[float, float]:
+    """Exact stored coordinates from a ``where`` value."""
+    _, lat, long = _text(value).split(" ")
+    return float(lat), float(long)
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
