@@ -1,0 +1,186 @@
+"""``venta db``: migrate, current, downgrade and revision through the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner, Result
+
+from tests.store.scratch import (
+    child_env,
+    empty_postgres_schema,
+    scratch_postgres_database,
+    sqlite_url,
+    use_migrations_copy,
+)
+from venta_cli.db import db_app
+
+pytestmark = pytest.mark.integration
+
+root = typer.Typer()
+root.add_typer(db_app, name="db")
+
+
+def venta(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(root, ["db", *args], input=input)
+
+
+@pytest.fixture(scope="module")
+def cli_postgres_url() -> Iterator[str]:
+    with scratch_postgres_database("cli") as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """An empty database named by VENTA_DATABASE_URL; the working directory is tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path)
+    else:
+        url = request.getfixturevalue("cli_postgres_url")
+        empty_postgres_schema(url)
+    monkeypatch.setenv("VENTA_DATABASE_URL", url)
+    return url
+
+
+def _shown(url: str) -> str:
+    """The URL as the commands print it: async driver, password hidden."""
+    driver = "sqlite+aiosqlite" if url.startswith("sqlite") else "postgresql+asyncpg"
+    return make_url(url).set(drivername=driver).render_as_string(hide_password=True)
+
+
+def test_migrate_current_downgrade(database_url: str) -> None:
+    shown = _shown(database_url)
+
+    assert venta("current").stdout == f"{shown}: base (behind 0001: run `venta db migrate`)\n"
+
+    result = venta("migrate")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{shown}: migrated base -> 0001\n"
+    assert venta("current").stdout == f"{shown}: 0001 (head)\n"
+
+    result = venta("downgrade", "-1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{shown}: downgraded 0001 -> base\n"
+
+
+def test_migrate_twice_changes_nothing(database_url: str) -> None:
+    venta("migrate")
+
+    result = venta("migrate")
+
+    assert result.exit_code == 0
+    assert result.stdout.endswith(": already at 0001\n")
+
+
+def test_downgrade_needs_a_revision(database_url: str) -> None:
+    result = venta("downgrade")
+
+    assert result.exit_code == 2
+    assert "Missing argument" in result.stderr
+
+
+def test_downgrade_asks_first(database_url: str) -> None:
+    venta("migrate")
+
+    refused = venta("downgrade", "base", input="n\n")
+    assert refused.exit_code == 1
+    assert venta("current").stdout.endswith(": 0001 (head)\n")
+
+    agreed = venta("downgrade", "base", input="y\n")
+    assert agreed.exit_code == 0, agreed.output
+    assert agreed.stdout.endswith("downgraded 0001 -> base\n")
+
+
+def test_unknown_revision_is_one_line(database_url: str) -> None:
+    result = venta("migrate", "--revision", "abc123")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("\n") == 1
+    assert "abc123" in result.stderr
+
+
+def test_bad_database_url_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VENTA_DATABASE_URL", "mysql://venta@db/venta")
+
+    result = venta("migrate")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: VENTA_DATABASE_URL")
+    assert result.stderr.count("\n") == 1
+
+
+def test_unreachable_database_is_one_clean_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VENTA_DATABASE_URL", "postgresql://postgres:hunter2@127.0.0.1:1/venta")
+
+    for command in (["migrate"], ["current"], ["downgrade", "base", "--yes"]):
+        result = venta(*command)
+
+        assert result.exit_code == 1, command
+        assert result.stderr.startswith(
+            "error: cannot connect to database "
+            "postgresql+asyncpg://postgres:***@127.0.0.1:1/venta: "
+        )
+        assert result.stderr.count("\n") == 1
+        assert "hunter2" not in result.output
+        assert "Traceback" not in result.output
+
+
+def test_revision_writes_a_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
+) -> None:
+    copy = use_migrations_copy(tmp_path, monkeypatch)
+
+    result = venta("revision", "-m", "add things", "--empty")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"created {copy / 'versions' / '0002_add_things.py'}\n"
+
+    venta("migrate")
+    nothing = venta("revision", "-m", "nothing")
+    assert nothing.exit_code == 1
+    assert nothing.stderr.startswith("error: no schema changes detected")
+
+
+def test_migrate_imports_no_transport(tmp_path: Path) -> None:
+    """`venta db migrate` runs without loading grpc, fastapi or socketio."""
+    script = (
+        "import sys\n"
+        "from venta_cli.main import main\n"
+        "sys.argv = ['venta', 'db', 'migrate']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "heavy = {'grpc', 'fastapi', 'socketio'} & {m.split('.')[0] for m in sys.modules}\n"
+        "print(sorted(heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=child_env(VENTA_DATABASE_URL=sqlite_url(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
