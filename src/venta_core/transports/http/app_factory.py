@@ -1,0 +1,152 @@
+"""``create_http_app``: the FastAPI application of the HTTP gateway role.
+
+The FastAPI app only serves requests; it never starts or stops the ``Venta`` application (the
+runner does), and keeps it in ``app.state.venta``.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import CollectorRegistry
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute
+
+from venta_core.observability.metrics import HttpMetrics, new_registry
+from venta_core.settings import HttpSettings
+from venta_core.transports import VentaApp
+from venta_core.transports.http.auth import IdentityCache
+from venta_core.transports.http.errors import install_error_handlers
+from venta_core.transports.http.middleware import (
+    REQUEST_ID_HEADER,
+    BodyLimitMiddleware,
+    ErrorMiddleware,
+    MetricsMiddleware,
+    RequestContextMiddleware,
+)
+from venta_core.transports.http.ratelimit import RateLimiter, RateLimitMiddleware
+from venta_core.transports.http.routers import health, locations, me, seed, vendors
+
+__all__ = ["create_http_app", "plugin_routers"]
+
+DESCRIPTION = (
+    "Real-time vendor discovery: vendors broadcast live positions, people find vendors in "
+    "their map viewport. Every error answers "
+    '`{"error": {"code", "message", "details", "requestId"}}`.'
+)
+_EXPOSED_HEADERS = [
+    REQUEST_ID_HEADER,
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+]
+
+
+def create_http_app(app: VentaApp, *, registry: CollectorRegistry | None = None) -> FastAPI:
+    """Build the gateway for ``app``. ``registry`` lets several roles of one process share a
+    Prometheus registry; by default the HTTP app gets its own."""
+    api = FastAPI(
+        title="venta",
+        version=_version(),
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        redirect_slashes=False,
+    )
+    metrics = HttpMetrics(registry if registry is not None else new_registry())
+    limiter = RateLimiter(app.kv, app.settings.rate_limit)
+    api.state.venta = app
+    api.state.metrics = metrics
+    api.state.rate_limiter = limiter
+    api.state.identity_cache = IdentityCache(app.settings.auth.identity_cache_seconds)
+    install_error_handlers(api)
+    routes = _include_routers(api, app)
+    _install_middleware(api, app.settings.http, metrics, limiter, routes)
+    _install_openapi(api)
+    return api
+
+
+def plugin_routers(app: VentaApp) -> list[APIRouter]:
+    """Routers from every plugin's ``venta_http_routers`` (lists flattened, ``None`` skipped)."""
+    results: list[list[APIRouter] | None] = app.hook.venta_http_routers(app=app)
+    return [router for group in results if group for router in group if router is not None]
+
+
+def _include_routers(api: FastAPI, app: VentaApp) -> list[BaseRoute]:
+    """Mount the built-in and plugin routers; return every route as one flat table (in
+    matching order) for labelling requests answered before routing."""
+    # locations before vendors: "/v1/vendors/nearby" must match before "/v1/vendors/{id}".
+    builtin = [health.router, me.router, locations.router, vendors.router, seed.router]
+    routers = [*builtin, *plugin_routers(app)]
+    for router in routers:
+        api.include_router(router)
+    table: list[BaseRoute] = [r for r in api.router.routes if hasattr(r, "path_format")]
+    table += [r for router in routers for r in router.routes if hasattr(r, "path_format")]
+    return table
+
+
+def _install_middleware(
+    api: FastAPI,
+    http: HttpSettings,
+    metrics: HttpMetrics,
+    limiter: RateLimiter,
+    routes: list[BaseRoute],
+) -> None:
+    """Added innermost first (``add_middleware`` wraps what is already there)."""
+    api.add_middleware(BodyLimitMiddleware, max_bytes=http.max_body_bytes)
+    api.add_middleware(
+        RateLimitMiddleware, limiter=limiter, trust_forwarded_for=http.trust_forwarded_for
+    )
+    if http.cors_origins:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=http.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+            expose_headers=_EXPOSED_HEADERS,
+            max_age=600,
+        )
+    api.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
+    api.add_middleware(RequestContextMiddleware)
+    api.add_middleware(ErrorMiddleware)
+
+
+def _install_openapi(api: FastAPI) -> None:
+    """FastAPI documents a 422 on every route with parameters; venta answers 400 instead,
+    so those entries are replaced by the error envelope documented on each route."""
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = get_openapi(
+                title=api.title,
+                version=api.version,
+                description=api.description,
+                routes=api.routes,
+            )
+            _drop_422(schema)
+            api.openapi_schema = schema
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_422(schema: dict[str, Any]) -> None:
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if isinstance(operation, dict):
+                operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("venta")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"

@@ -1,0 +1,93 @@
+"""Bearer authentication: token -> identity (identity provider) -> user (user service).
+
+The token is verified on every request; only the subject -> user step is cached, because it
+costs a database round trip (an upsert on first sight) while verification is local.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from venta_core.context import current, set_current
+from venta_core.domain import User
+from venta_core.errors import Unauthenticated
+from venta_core.transports import VentaApp
+from venta_core.transports.http.ratelimit import RateLimiter, raise_if_limited, record_decision
+
+__all__ = ["IdentityCache", "authenticate", "bearer_scheme"]
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="`Authorization: Bearer <token>`; development tokens: `venta token issue`.",
+)
+
+
+class IdentityCache:
+    """Token subject -> ``User``, for ``ttl_seconds``, least recently used evicted first."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, User]] = OrderedDict()
+
+    def get(self, subject: str) -> User | None:
+        entry = self._entries.get(subject)
+        if entry is None:
+            return None
+        expires, user = entry
+        if time.monotonic() >= expires:
+            del self._entries[subject]
+            return None
+        self._entries.move_to_end(subject)
+        return user
+
+    def put(self, subject: str, user: User) -> None:
+        if self.ttl_seconds <= 0:
+            return
+        self._entries[subject] = (time.monotonic() + self.ttl_seconds, user)
+        self._entries.move_to_end(subject)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def discard(self, subject: str) -> None:
+        """Forget ``subject`` at once (for example when its user is deleted)."""
+        self._entries.pop(subject, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User:
+    """The calling user. Raises ``Unauthenticated`` (401) or ``RateLimited`` (429)."""
+    if credentials is None:
+        raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>)")
+    venta: VentaApp = request.app.state.venta
+    identity = await venta.identity.verify(credentials.credentials)
+    # Counted only after verification, so forged tokens cannot spend someone's allowance.
+    limiter: RateLimiter = request.app.state.rate_limiter
+    decision = await limiter.hit_identity(identity.subject)
+    if decision is not None:
+        record_decision(request.scope, decision)
+    raise_if_limited(decision)
+    user = await _user_for(request, venta, identity.subject)
+    ctx = current()
+    if ctx is not None:
+        set_current(ctx.with_user(identity.subject, user.id))
+    return user
+
+
+async def _user_for(request: Request, venta: VentaApp, subject: str) -> User:
+    cache: IdentityCache = request.app.state.identity_cache
+    user = cache.get(subject)
+    if user is None:
+        user = await venta.users.ensure_user(subject)
+        cache.put(subject, user)
+    return user

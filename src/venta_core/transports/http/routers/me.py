@@ -1,0 +1,24 @@
+"""The caller: ``/v1/me`` and the vendors they own."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from venta_core.transports.http.deps import Authenticated, CurrentUser, Services
+from venta_core.transports.http.schemas import AUTHENTICATED_ERRORS, MeResponse, VendorSummaryOut
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["me"], responses=AUTHENTICATED_ERRORS, dependencies=[Authenticated])
+
+
+@router.get("/v1/me", summary="The caller: ids, subscription, last known location")
+async def get_me(user: CurrentUser, services: Services) -> MeResponse:
+    # The authenticated user may come from the identity cache; read the row afresh so the
+    # subscription shown is current.
+    return MeResponse.of(await services.users.get_user(user.id))
+
+
+@router.get("/v1/me/vendors", summary="Vendors the caller owns")
+async def list_my_vendors(user: CurrentUser, services: Services) -> list[VendorSummaryOut]:
+    return [VendorSummaryOut.of(v) for v in await services.users.list_user_vendors(user.id)]

@@ -1,0 +1,234 @@
+"""Wire shapes of the HTTP API: camelCase JSON, RFC 3339 UTC times.
+
+Request bodies for vendors are the domain's ``VendorCreate`` / ``VendorUpdate``; the models here
+are the responses and the few bodies the domain has no model for.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+from venta_core.domain import User, Vendor, VendorPosition, VendorSummary
+
+__all__ = [
+    "AUTHENTICATED_ERRORS",
+    "ErrorBody",
+    "ErrorResponse",
+    "HealthResponse",
+    "LocationBody",
+    "LocationOut",
+    "MeResponse",
+    "NearbyResponse",
+    "NearbyVendor",
+    "ReadyResponse",
+    "SeedUpdated",
+    "SeedVendorList",
+    "SeedVendorResponse",
+    "SubscriptionOut",
+    "VendorCreated",
+    "VendorLocationOut",
+    "VendorOut",
+    "VendorSummaryOut",
+    "error_responses",
+]
+
+
+def _rfc3339(value: datetime) -> str:
+    """UTC with a ``Z`` suffix and milliseconds; naive values are taken as UTC (SQLite)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+UtcDateTime = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str, when_used="json")]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, strict=True)]
+Long = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, strict=True)]
+
+
+class PublicModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True
+    )
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class ErrorBody(PublicModel):
+    code: str = Field(examples=["VENDOR_NOT_FOUND"])
+    message: str = Field(examples=['Vendor with ID "..." not found'])
+    details: dict[str, Any] = Field(default_factory=dict)
+    request_id: str | None = Field(None, examples=["3f0c2d1e-8a8b-4f57-9d0e-6d1f1b7a2c44"])
+
+
+class ErrorResponse(PublicModel):
+    error: ErrorBody
+
+
+# --- locations -------------------------------------------------------------------------------
+
+
+class LocationBody(PublicModel):
+    """A position sent by a client: finite numbers in range; strings and booleans refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: Lat
+    long: Long
+
+
+class LocationOut(PublicModel):
+    lat: float
+    long: float
+
+
+class VendorLocationOut(PublicModel):
+    id: str
+    location: LocationOut
+    updated_at: UtcDateTime | None = None
+
+    @classmethod
+    def of(cls, position: VendorPosition) -> VendorLocationOut:
+        location = LocationOut(lat=position.location.lat, long=position.location.long)
+        return cls(id=position.id, location=location, updated_at=position.updated_at)
+
+
+class NearbyVendor(PublicModel):
+    id: str
+    location: LocationOut
+    distance: float | None = Field(None, description="Metres from the circle's centre.")
+
+    @classmethod
+    def of(cls, position: VendorPosition) -> NearbyVendor:
+        location = LocationOut(lat=position.location.lat, long=position.location.long)
+        distance = None if position.distance is None else round(position.distance, 1)
+        return cls(id=position.id, location=location, distance=distance)
+
+
+class NearbyResponse(PublicModel):
+    vendors: list[NearbyVendor]
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+class SubscriptionOut(PublicModel):
+    status: str = Field(examples=["active"])
+    product_id: str | None = None
+    expires_at: UtcDateTime | None = None
+
+
+class MeResponse(PublicModel):
+    id: str
+    external_id: str
+    subscription: SubscriptionOut
+    location: LocationOut | None = None
+
+    @classmethod
+    def of(cls, user: User) -> MeResponse:
+        sub = user.subscription
+        location = None
+        if user.location is not None:
+            location = LocationOut(lat=user.location.lat, long=user.location.long)
+        return cls(
+            id=user.id,
+            external_id=user.external_id,
+            subscription=SubscriptionOut(
+                status=str(sub.status), product_id=sub.product_id, expires_at=sub.expires_at
+            ),
+            location=location,
+        )
+
+
+# --- vendors ---------------------------------------------------------------------------------
+
+
+class VendorSummaryOut(PublicModel):
+    id: str
+    name: str
+
+    @classmethod
+    def of(cls, summary: VendorSummary) -> VendorSummaryOut:
+        return cls(id=summary.id, name=summary.name)
+
+
+class VendorCreated(PublicModel):
+    id: str
+
+
+class VendorOut(PublicModel):
+    id: str
+    owner_id: str
+    name: str
+    description: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    website: str | None = None
+    open: bool = False
+    primary_image: str | None = None
+    lat: float | None = None
+    long: float | None = None
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+    @classmethod
+    def of(cls, vendor: Vendor) -> VendorOut:
+        return cls.model_validate(vendor, from_attributes=True)
+
+
+# --- seed aliases: the exact envelopes the seed system's mobile clients read -----------------
+
+
+class SeedVendorList(PublicModel):
+    vendors: list[VendorSummaryOut]
+
+
+class SeedVendorResponse(PublicModel):
+    vendor: VendorOut
+
+
+class SeedUpdated(PublicModel):
+    message: str = "Vendor updated successfully"
+    success: bool = True
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+class HealthResponse(PublicModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyResponse(PublicModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str] = Field(examples=[{"database": "ok", "kv": "ok", "bus": "ok"}])
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------
+
+_ERROR_DESCRIPTIONS = {
+    400: "VALIDATION_ERROR: malformed JSON, wrong types, values out of range",
+    401: "UNAUTHENTICATED: missing, malformed, forged or expired bearer token",
+    403: "FORBIDDEN: the caller does not own the vendor",
+    404: "VENDOR_NOT_FOUND / LOCATION_NOT_FOUND / NOT_FOUND",
+    413: "PAYLOAD_TOO_LARGE: body over http.max_body_bytes",
+    429: "RATE_LIMITED: see Retry-After and X-RateLimit-* headers",
+    500: "INTERNAL: unexpected error (details only in the server log)",
+    503: "SERVICE_UNAVAILABLE: a backend the request needs is down",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for error statuses, all with the error envelope."""
+    return {
+        status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
+
+
+#: Errors any authenticated route may answer.
+AUTHENTICATED_ERRORS = error_responses(400, 401, 429, 500)
