@@ -44,3 +44,28 @@ def serve_all(host: HostOpt = None, port: PortOpt = None) -> None:
 def serve_gateway(host: HostOpt = None, port: PortOpt = None) -> None:
     """The HTTP REST gateway (routes of /v1, seed aliases, /health, /ready, /metrics)."""
     _run(["gateway"], host, port)
+
+
+@serve_app.command("grpc")
+def serve_grpc_cmd(
+    service: Annotated[
+        str,
+        typer.Option(
+            "--service",
+            "-s",
+            help="Comma list of services to serve: user, vendor, location (or all).",
+        ),
+    ] = "all",
+    host: Annotated[
+        str | None, typer.Option("--host", help="Interface (default: VENTA_GRPC__HOST).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port, with exactly one --service (default: 5000/5005/5001)."),
+    ] = None,
+) -> None:
+    """gRPC servers for domain services (user 5000, vendor 5005, location 5001), each with the
+    standard gRPC health service. Gateways reach them via VENTA_SERVICES__<NAME>__ADDRESS."""
+    from venta_cli.serve_grpc import serve_grpc
+
+    serve_grpc(service, host, port)

@@ -110,21 +110,50 @@ class Venta:
             max_pending=loc.flush_max_pending,
             name="users",
         )
-        self.subscriptions: SubscriptionService = LocalSubscriptionService(self.database)
-        self.users: UserService = LocalUserService(self.database, self.geo, self.subscriptions)
-        self.vendors: VendorService = LocalVendorService(self.database, self.geo)
-        self._location_service = LocalLocationService(
-            self.settings,
-            self.geo,
-            self.bus,
-            self.vendors,
-            self.vendor_positions,
-            self.user_positions,
-        )
-        self.locations: LocationService = self._location_service
+        self.grpc_clients: Component | None = None
+        self._wire_services()
         self.relay = OutboxRelay(self.database, self.bus, self.settings.key_prefix)
         self._started: list[Component] = []
         self.state: dict[str, Any] = {}  # room for transports and plugins
+
+    def _wire_services(self) -> None:
+        """Each service is local unless ``VENTA_SERVICES__<NAME>__ADDRESS`` names a gRPC server."""
+        remote = self.settings.remote_services
+        self.subscriptions: SubscriptionService = LocalSubscriptionService(self.database)
+        if not remote:
+            clients = None
+        else:
+            from venta_core.transports.grpc.clients import GrpcClients
+
+            clients = GrpcClients(self.settings.grpc)
+            self.grpc_clients = clients
+            if not (self.settings.redis_url and self.settings.nats_url):
+                log.warning(
+                    "services run in several processes but the geo index or bus is in-process; "
+                    "set VENTA_REDIS_URL and VENTA_NATS_URL so all processes share them"
+                )
+        if clients is not None and "user" in remote:
+            self.users: UserService = clients.users(remote["user"])
+        else:
+            self.users = LocalUserService(self.database, self.geo, self.subscriptions)
+        if clients is not None and "vendor" in remote:
+            self.vendors: VendorService = clients.vendors(remote["vendor"])
+        else:
+            self.vendors = LocalVendorService(self.database, self.geo)
+        self._location_service: LocalLocationService | None = None
+        if clients is not None and "location" in remote:
+            self.locations: LocationService = clients.locations(remote["location"])
+        else:
+            self._location_service = LocalLocationService(
+                self.settings,
+                self.geo,
+                self.bus,
+                self.vendors,
+                self.vendor_positions,
+                self.user_positions,
+                cache_owners="vendor" in remote,
+            )
+            self.locations = self._location_service
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -132,6 +161,7 @@ class Venta:
         """Long-lived components in start order (stopped in reverse)."""
         ordered: list[Component | None] = [
             self.database,
+            self.grpc_clients,
             self._redis,
             self.geo,
             self.kv,
@@ -145,7 +175,14 @@ class Venta:
 
     def checks(self) -> list[Checkable]:
         """What /ready verifies: every backend this process talks to."""
-        candidates: list[object] = [self.database, self._redis, self.geo, self.kv, self.bus]
+        candidates: list[object] = [
+            self.database,
+            self.grpc_clients,
+            self._redis,
+            self.geo,
+            self.kv,
+            self.bus,
+        ]
         seen: set[str] = set()
         checks: list[Checkable] = []
         for c in candidates:

@@ -18,6 +18,8 @@ from typing import Any
 import uvicorn
 
 from venta_core.app import Venta
+from venta_core.events import EventEnvelope, event_subject
+from venta_core.ports.bus import BusMessage
 from venta_core.settings import Settings
 
 __all__ = ["ROLES", "RunnerError", "run", "serve"]
@@ -65,6 +67,17 @@ def _http_server(asgi_app: Any, settings: Settings, port: int) -> _Server:
     return _Server(config)
 
 
+async def _forget_deleted_identities(app: Venta, cache: Any) -> None:
+    """A deleted user's cached identity is dropped as soon as the event arrives."""
+
+    async def on_deleted(message: BusMessage) -> None:
+        envelope = EventEnvelope.model_validate_json(message.data)
+        cache.discard(str(envelope.data.get("externalId", "")))
+
+    subject = event_subject(app.settings.key_prefix, "user.deleted")
+    await app.bus.subscribe(subject, on_deleted)
+
+
 def _install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -88,15 +101,20 @@ async def serve(
     _install_signal_handlers(stop)
     settings = app.settings
     listeners: list[tuple[str, _Server, socket.socket]] = []
+    after_start: list[Callable[[], Awaitable[None]]] = []
     if "gateway" in roles:
         from venta_core.transports.http import create_http_app
 
         sock = bind_socket(settings.http.host, settings.http.port)
-        server = _http_server(create_http_app(app), settings, sock.getsockname()[1])
+        http_app = create_http_app(app)
+        server = _http_server(http_app, settings, sock.getsockname()[1])
         listeners.append(("gateway", server, sock))
+        after_start.append(lambda: _forget_deleted_identities(app, http_app.state.identity_cache))
     sockets = [(srv, sock) for _, srv, sock in listeners]
     try:
         await app.start()
+        for step in after_start:
+            await step()
     except BaseException:
         for _, sock in sockets:
             sock.close()

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from venta_core.transports.grpc.settings import GrpcSettings, placeholder_secret_error
+
 __all__ = [
     "AuthSettings",
     "Environment",
@@ -176,6 +178,7 @@ class Settings(BaseSettings):
     geo: GeoSettings = Field(default_factory=GeoSettings)
     location: LocationSettings = Field(default_factory=LocationSettings)
     services: ServicesSettings = Field(default_factory=ServicesSettings)
+    grpc: GrpcSettings = Field(default_factory=GrpcSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("database_url")
@@ -212,7 +215,21 @@ class Settings(BaseSettings):
                 "auth.dev_secret is the development placeholder; set VENTA_AUTH__DEV_SECRET "
                 "or VENTA_AUTH__DEV_TOKENS=false in production"
             )
+        if self.remote_services:
+            problem = placeholder_secret_error(self.grpc, self.env.value)
+            if problem:
+                raise ValueError(problem)
         return self
+
+    @property
+    def remote_services(self) -> dict[str, str]:
+        """Services configured to run in another process: name -> address."""
+        endpoints = {
+            "user": self.services.user,
+            "vendor": self.services.vendor,
+            "location": self.services.location,
+        }
+        return {name: e.address for name, e in endpoints.items() if e.address}
 
     @property
     def is_sqlite(self) -> bool:
@@ -242,5 +259,6 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         name = _env_name(first["loc"])
         given = first.get("input")
-        shown = "" if isinstance(given, dict) or "secret" in name.lower() else f" (got {given!r})"
+        sensitive = any(word in name for word in ("SECRET", "PASSWORD", "TOKEN", "_URL"))
+        shown = "" if isinstance(given, dict) or sensitive else f" (got {given!r})"
         raise SettingsError(f"{name}: {first['msg']}{shown}") from None

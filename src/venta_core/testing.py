@@ -68,6 +68,6 @@ def venta_token(venta_settings: Settings) -> Callable[..., str]:
     provider = DevTokenProvider(venta_settings.auth)
 
     def issue(subject: str, ttl_seconds: int = 600, **claims: Any) -> str:
-        return provider.issue(subject, ttl_seconds=ttl_seconds, **claims)
+        return provider.issue(subject, ttl_seconds=ttl_seconds, claims=claims)
 
     return issue

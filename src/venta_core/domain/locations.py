@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from venta_core.domain.base import DomainModel
+from venta_core.domain.base import DomainModel, UtcDatetime
 from venta_core.domain.geo import Location
 
 __all__ = ["VendorPosition"]
@@ -14,4 +12,4 @@ class VendorPosition(DomainModel):
     id: str
     location: Location
     distance: float | None = None  # metres from the query centre, when there is one
-    updated_at: datetime | None = None
+    updated_at: UtcDatetime | None = None

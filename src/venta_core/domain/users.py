@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from venta_core.domain.base import DomainModel
+from venta_core.domain.base import DomainModel, UtcDatetime
 from venta_core.domain.geo import Location
 
 __all__ = [
@@ -33,15 +32,15 @@ class Subscription(DomainModel):
     status: SubscriptionStatus = SubscriptionStatus.INACTIVE
     provider: str | None = None
     product_id: str | None = None
-    expires_at: datetime | None = None
-    updated_at: datetime | None = None
+    expires_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
 
 
 class SubscriptionUpdate(DomainModel):
     status: SubscriptionStatus
     provider: str
     product_id: str | None = None
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = None
     event_id: str | None = None
 
 
@@ -50,8 +49,8 @@ class User(DomainModel):
     external_id: str
     subscription: Subscription = Subscription()
     location: Location | None = None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 @dataclass(frozen=True, slots=True)

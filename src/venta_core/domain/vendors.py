@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import (
@@ -16,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from venta_core.domain.base import DomainModel, InputModel
+from venta_core.domain.base import DomainModel, InputModel, UtcDatetime
 
 __all__ = ["Vendor", "VendorCreate", "VendorSummary", "VendorUpdate"]
 
@@ -55,8 +54,8 @@ class Vendor(DomainModel):
     primary_image: str | None = None
     lat: float | None = None
     long: float | None = None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class VendorSummary(DomainModel):

@@ -15,6 +15,7 @@ from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.ports.geo import GeoHit, GeoIndex
 from venta_core.services.ids import is_uuid
 from venta_core.services.protocols import VendorService
+from venta_core.services.vendors import OwnerCache
 from venta_core.settings import Settings
 from venta_core.store.positions import PositionWriteBehind
 
@@ -40,7 +41,11 @@ class LocalLocationService:
         vendors: VendorService,
         vendor_positions: PositionWriteBehind,
         user_positions: PositionWriteBehind,
+        *,
+        cache_owners: bool = False,
     ) -> None:
+        """``cache_owners``: keep vendor owners in process (for a remote vendor service, so a
+        location update does not cost a gRPC call); entries leave on ``vendor.deleted``."""
         self._settings = settings.location
         self._prefix = settings.key_prefix
         self._cell_precision = settings.geo.cell_precision
@@ -50,6 +55,7 @@ class LocalLocationService:
         self._vendor_positions = vendor_positions
         self._user_positions = user_positions
         self._subscription: Subscription | None = None
+        self._owners = OwnerCache() if cache_owners else None
 
     async def start(self) -> None:
         """Remove the live position of vendors deleted anywhere (other processes included)."""
@@ -68,11 +74,22 @@ class LocalLocationService:
         envelope = EventEnvelope.model_validate_json(message.data)
         vendor_id = str(envelope.data.get("id", ""))
         if vendor_id:
+            if self._owners is not None:
+                self._owners.discard(vendor_id)
             self._vendor_positions.forget(vendor_id)
             await self._geo.remove(vendor_id)
 
+    async def _owner_of(self, vendor_id: str) -> str:
+        if self._owners is None:
+            return await self._vendors.owner_of(vendor_id)
+        owner = self._owners.get(vendor_id)
+        if owner is None:
+            owner = await self._vendors.owner_of(vendor_id)
+            self._owners.put(vendor_id, owner)
+        return owner
+
     async def _authorize(self, actor: Actor, vendor_id: str) -> None:
-        owner = await self._vendors.owner_of(vendor_id)
+        owner = await self._owner_of(vendor_id)
         if not actor.may_act_for(owner):
             raise Forbidden(
                 "Only the vendor's owner may change its location", details={"vendorId": vendor_id}
