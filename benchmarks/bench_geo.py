@@ -36,6 +36,8 @@ try:
 except ImportError:  # a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from service_harness import OWNER, location_service
+
 from venta_core.domain.geo import BoundingBox, Location, haversine_raw
 from venta_core.ports.geo import GeoIndex
 from venta_core.ports.geo_memory import MemoryGeoIndex
@@ -89,9 +91,10 @@ def offset(lat: float, long: float, north_m: float, east_m: float) -> tuple[floa
 
 def vendors(rng: random.Random, n: int) -> list[Position]:
     out = []
-    for i in range(n):
+    for _ in range(n):
         r, a = SPREAD_M * math.sqrt(rng.random()), rng.uniform(0, 2 * math.pi)
-        out.append((f"v{i}", *offset(*BERLIN, r * math.cos(a), r * math.sin(a))))
+        vendor_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        out.append((vendor_id, *offset(*BERLIN, r * math.cos(a), r * math.sin(a))))
     return out
 
 
@@ -253,38 +256,64 @@ async def rows_for(backend: str, size: int, index: GeoIndex, work: Workload, raw
     q = await measure(query, len(work.queries)), await measure(raw.query, raw.queries)
     u = await measure(set_one, len(work.updates)), await measure(raw.set_one, len(work.updates))
     b = await measure(set_batch, len(batches)), await measure(raw.set_batch, len(batches))
+    sq, su = await through_service(index, work)
     figures = [
-        ("box query p50 ms", p(q[0], 0.5), p(q[1], 0.5), raw.describe[0]),
-        ("box query p99 ms", p(q[0], 0.99), p(q[1], 0.99), raw.describe[0]),
-        ("set() updates/s", rate(u[0]), rate(u[1]), raw.describe[1]),
-        ("set_many updates/s", rate(b[0], per_batch), rate(b[1], per_batch), raw.describe[2]),
+        ("box query p50 ms", p(q[0], 0.5), p(q[1], 0.5), p(sq, 0.5), raw.describe[0]),
+        ("box query p99 ms", p(q[0], 0.99), p(q[1], 0.99), p(sq, 0.99), raw.describe[0]),
+        ("set() updates/s", rate(u[0]), rate(u[1]), rate(su), raw.describe[1]),
+        ("set_many updates/s", rate(b[0], per_batch), rate(b[1], per_batch), None, raw.describe[2]),
     ]
     return [
-        Row(backend, size, what, {"index": mine, "raw": bare}, raw_is)
-        for what, mine, bare, raw_is in figures
+        Row(backend, size, what, _values(mine, bare, service), raw_is)
+        for what, mine, bare, service, raw_is in figures
     ]
+
+
+def _values(index: float, raw: float, service: float | None) -> dict[str, float]:
+    values = {"index": index, "raw": raw}
+    if service is not None:
+        values["service"] = service
+    return values
+
+
+async def through_service(index: GeoIndex, work: Workload) -> tuple[list[float], list[float]]:
+    """Box queries and single updates through ``LocalLocationService`` on the same index."""
+    async with location_service(index, [m for m, _, _ in work.fleet]) as service:
+
+        async def query(i: int) -> object:
+            return await service.vendors_in_box(work.queries[i], LIMIT)
+
+        async def update(i: int) -> object:
+            member, lat, long = work.updates[i]
+            return await service.update_vendor_location(OWNER, member, Location(lat=lat, long=long))
+
+        return await measure(query, len(work.queries)), await measure(update, len(work.updates))
 
 
 # -- output ---------------------------------------------------------------------------------------
 
-COLUMNS = [("index", "through index"), ("raw", "raw backend")]
+COLUMNS = [("index", "through index"), ("service", "through service"), ("raw", "raw backend")]
 
 
-def fmt(value: float) -> str:
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
     return f"{value:,.0f}" if value >= 100 else f"{value:.3f}"
 
 
 def print_table(rows: list[Row]) -> None:
     head = f"{'index':<7} {'vendors':>8}  {'figure':<20}"
     head += "".join(f" {title:>14}" for _, title in COLUMNS)
-    head += f" {'index/raw':>10}  raw backend is"
+    head += f" {'index/raw':>10} {'service/raw':>11}  raw backend is"
     print(head)
     print("-" * len(head))
     for row in rows:
         line = f"{row.backend:<7} {row.size:>8,}  {row.what:<20}"
-        line += "".join(f" {fmt(row.values[key]):>14}" for key, _ in COLUMNS)
-        ratio = row.values["index"] / row.values["raw"]
-        line += f" {ratio:>9.2f}x  {row.raw_is}"
+        line += "".join(f" {fmt(row.values.get(key)):>14}" for key, _ in COLUMNS)
+        raw = row.values["raw"]
+        service = row.values.get("service")
+        service_ratio = f"{service / raw:>10.2f}x" if service is not None else f"{'-':>11}"
+        line += f" {row.values['index'] / raw:>9.2f}x {service_ratio}  {row.raw_is}"
         print(line)
 
 
