@@ -173,23 +173,21 @@ class Venta:
         ]
         return [c for c in ordered if c is not None]
 
-    def checks(self) -> list[Checkable]:
-        """What /ready verifies: every backend this process talks to."""
-        candidates: list[object] = [
-            self.database,
-            self.grpc_clients,
-            self._redis,
-            self.geo,
-            self.kv,
-            self.bus,
-        ]
-        seen: set[str] = set()
-        checks: list[Checkable] = []
-        for c in candidates:
-            if isinstance(c, Checkable) and c.name not in seen:
-                seen.add(c.name)
-                checks.append(c)
-        return checks
+    def checks(self) -> dict[str, Checkable]:
+        """What /ready verifies, by role: every backend this process talks to."""
+        candidates: dict[str, object] = {
+            "database": self.database,
+            "grpc": self.grpc_clients,
+            "redis": self._redis,
+            "geo": self.geo,
+            "kv": self.kv,
+            "bus": self.bus,
+        }
+        return {
+            label: c
+            for label, c in candidates.items()
+            if c is not None and isinstance(c, Checkable)
+        }
 
     async def start(self) -> None:
         if self.settings.auto_migrate:
@@ -246,8 +244,8 @@ class Venta:
             return None
 
         checks = self.checks()
-        results = await asyncio.gather(*(one(c) for c in checks))
-        return {c.name: r for c, r in zip(checks, results, strict=True)}
+        results = await asyncio.gather(*(one(c) for c in checks.values()))
+        return dict(zip(checks, results, strict=True))
 
     async def _warm_geo_index(self) -> None:
         """An empty geo index (new process, flushed Redis) is refilled from the database."""
