@@ -11,40 +11,34 @@ __all__ = ["cell_bounds", "cells_covering", "encode"]
 
 _BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 _DECODE = {c: i for i, c in enumerate(_BASE32)}
+_SHIFTS = [tuple(range(p * 5 - 5, -1, -5)) for p in range(13)]
+
+
+def _spread(x: int) -> int:
+    """Put the bits of ``x`` (up to 32) on the even bit positions of the result."""
+    x = (x | (x << 16)) & 0x0000FFFF0000FFFF
+    x = (x | (x << 8)) & 0x00FF00FF00FF00FF
+    x = (x | (x << 4)) & 0x0F0F0F0F0F0F0F0F
+    x = (x | (x << 2)) & 0x3333333333333333
+    return (x | (x << 1)) & 0x5555555555555555
 
 
 def encode(lat: float, long: float, precision: int) -> str:
-    """Geohash of a point, ``precision`` characters long."""
-    lat_lo, lat_hi = -90.0, 90.0
-    lon_lo, lon_hi = -180.0, 180.0
-    chars: list[str] = []
-    bits = 0
-    value = 0
-    even = True
-    while len(chars) < precision:
-        if even:
-            mid = (lon_lo + lon_hi) / 2
-            if long >= mid:
-                value = (value << 1) | 1
-                lon_lo = mid
-            else:
-                value <<= 1
-                lon_hi = mid
-        else:
-            mid = (lat_lo + lat_hi) / 2
-            if lat >= mid:
-                value = (value << 1) | 1
-                lat_lo = mid
-            else:
-                value <<= 1
-                lat_hi = mid
-        even = not even
-        bits += 1
-        if bits == 5:
-            chars.append(_BASE32[value])
-            bits = 0
-            value = 0
-    return "".join(chars)
+    """Geohash of a point, ``precision`` characters long (at most 12).
+
+    Quantises each coordinate once and interleaves the bits (longitude first), which gives the
+    same cell as bisecting bit by bit at a fraction of the cost: this runs on every live update.
+    """
+    total = precision * 5
+    lon_bits = (total + 1) // 2
+    lat_bits = total // 2
+    lat_i = min(int((lat + 90.0) / 180.0 * (1 << lat_bits)), (1 << lat_bits) - 1)
+    lon_i = min(int((long + 180.0) / 360.0 * (1 << lon_bits)), (1 << lon_bits) - 1)
+    if total % 2:
+        value = _spread(lon_i) | (_spread(lat_i) << 1)
+    else:
+        value = (_spread(lon_i) << 1) | _spread(lat_i)
+    return "".join([_BASE32[(value >> shift) & 31] for shift in _SHIFTS[precision]])
 
 
 def cell_size(precision: int) -> tuple[float, float]:

@@ -18,8 +18,9 @@ stored. Query results carry those coordinates; ``get()`` returns the exact store
 member lies inside a box or circle is decided exactly: a member that Redis places within about a
 metre of an edge is judged on its exact coordinates from ``P:where`` (one extra HMGET, rarely).
 
-Writes use MULTI (``set``/``set_many``) and a small Lua script that drops a member from its
-previous region key unless a concurrent write already moved it back. Both address several keys, so
+A single move (``set``, the live-update hot path) is one Lua script: one round trip, atomic.
+Batches (``set_many``) use MULTI and a small Lua script that drops a member from its previous
+region key unless a concurrent write already moved it back. Both address several keys, so
 on a Redis Cluster those keys would need to share a slot or the writes be split per slot.
 """
 
@@ -69,6 +70,28 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[2], ARGV[1])
 end
 return gone
+"""
+
+# One member's move in one round trip, atomically: record the new region and exact position,
+# add it to its region key, and drop it from its previous region key if that changed.
+# KEYS: where hash, regions set, new region key. ARGV: member, region, where value, long, lat,
+# key base (old region keys are derived from it, so on a Redis Cluster they need a shared slot).
+_SET_LUA = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('GEOADD', KEYS[3], ARGV[4], ARGV[5], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+if old then
+  local previous = string.match(old, '^%S+')
+  if previous ~= ARGV[2] then
+    local old_key = ARGV[6] .. ':r:' .. previous
+    redis.call('ZREM', old_key, ARGV[1])
+    if redis.call('EXISTS', old_key) == 0 then
+      redis.call('SREM', KEYS[2], previous)
+    end
+  end
+end
+return 1
 """
 
 _Hit = tuple[float, str, float, float]  # distance to the query centre, member, lat, long
@@ -141,6 +164,7 @@ class RedisGeoIndex:
         self._base = f"{prefix}:geo:{name}"
         self._where = f"{self._base}:where"
         self._regions = f"{self._base}:regions"
+        self._set_script: Any = None
 
     def _key(self, region: str) -> str:
         return f"{self._base}:r:{region}"
@@ -157,7 +181,15 @@ class RedisGeoIndex:
     # -- writes ----------------------------------------------------------------------------
 
     async def set(self, member: str, lat: float, long: float) -> None:
-        await self._write({member: storable(lat, long)})
+        """The hot path of a live update: one EVALSHA round trip (see ``_SET_LUA``)."""
+        lat, long = storable(lat, long)
+        region = encode(lat, long, self._precision)
+        geo_lat, geo_long = _geo_point(lat, long)
+        if self._set_script is None:
+            self._set_script = self._conn.client.register_script(_SET_LUA)
+        keys = [self._where, self._regions, self._key(region)]
+        value = f"{region} {lat!r} {long!r}"
+        await self._set_script(keys, [member, region, value, geo_long, geo_lat, self._base])
 
     async def set_many(self, items: Sequence[tuple[str, float, float]]) -> None:
         latest = {member: storable(lat, long) for member, lat, long in items}  # last one wins
