@@ -113,3 +113,7 @@ async def app(backend_settings: Settings) -> AsyncIterator[Venta]:
     async with application:
         yield application
         await application.geo.clear()
+    if application.settings.nats_url:
+        from tests.events.helpers import delete_streams
+
+        await delete_streams(application.settings)

@@ -7,15 +7,18 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from venta_core.events import EventHandler
 from venta_core.lifecycle import Checkable, Component
 from venta_core.plugins import await_maybe, create_plugin_manager
 from venta_core.ports.bus import EventBus
 from venta_core.ports.geo import GeoIndex
 from venta_core.ports.identity import IdentityProvider
 from venta_core.ports.kv import KeyValueStore
-from venta_core.relay import OutboxRelay
+from venta_core.ports.search import SearchIndex
+from venta_core.ports.stream import EventStream
+from venta_core.relay import OutboxRelay, stream_specs
 from venta_core.services.locations import LocalLocationService
 from venta_core.services.protocols import (
     LocationService,
@@ -31,6 +34,11 @@ from venta_core.store import vendors as vendor_rows
 from venta_core.store.engine import Database
 from venta_core.store.positions import PositionWriteBehind
 from venta_core.store.tables import users, vendors
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from venta_core.transports.worker import EventWorker
 
 __all__ = ["Venta"]
 
@@ -73,6 +81,20 @@ def _build_ports(settings: Settings) -> tuple[Component | None, GeoIndex, KeyVal
     return redis_conn, geo, kv, bus
 
 
+def _build_stream(settings: Settings, bus: EventBus) -> EventStream:
+    """JetStream on the bus's NATS connection when NATS is configured, else in-process."""
+    specs = stream_specs(settings)
+    if settings.nats_url:
+        from venta_core.ports.bus_nats import NatsEventBus
+        from venta_core.ports.stream_jetstream import JetStreamEventStream
+
+        assert isinstance(bus, NatsEventBus)
+        return JetStreamEventStream(bus, specs)
+    from venta_core.ports.stream_memory import MemoryEventStream
+
+    return MemoryEventStream(specs, max_msgs=settings.events.memory_max_msgs)
+
+
 class Venta:
     """Everything one venta process runs: ``async with Venta(settings) as app: ...``."""
 
@@ -112,7 +134,16 @@ class Venta:
         )
         self.grpc_clients: Component | None = None
         self._wire_services()
-        self.relay = OutboxRelay(self.database, self.bus, self.settings.key_prefix)
+        self.stream = _build_stream(self.settings, self.bus)
+        # JetStream delivers to core subscribers of the subject by itself; in process the
+        # relay echoes each event on the bus (locations and runner subscribe there).
+        echo = None if self.settings.nats_url else self.bus
+        self.relay = OutboxRelay(self.database, self.stream, self.settings, echo=echo)
+        search_index = self.hook.venta_search_index(app=self)
+        if search_index is None:
+            raise RuntimeError("no plugin provides a search index")
+        self.search_index: SearchIndex = search_index
+        self.worker: EventWorker | None = None
         self._started: list[Component] = []
         self.state: dict[str, Any] = {}  # room for transports and plugins
 
@@ -155,6 +186,32 @@ class Venta:
             )
             self.locations = self._location_service
 
+    def event_handlers(self) -> list[EventHandler]:
+        """Every plugin's ``venta_event_handlers``, flattened."""
+        results: list[list[EventHandler] | None] = self.hook.venta_event_handlers(app=self)
+        return [h for group in results if group for h in group]
+
+    def enable_worker(self, *, registry: CollectorRegistry | None = None) -> EventWorker:
+        """Run the event handlers in this process (the worker role, or ``serve all``): call
+        before ``start``. Metrics go to ``registry`` (shared with an HTTP app, say)."""
+        if self.worker is None:
+            from venta_core.observability.metrics import new_registry
+            from venta_core.transports.worker import EventWorker, WorkerMetrics
+
+            metrics = WorkerMetrics(
+                registry if registry is not None else new_registry(),
+                relay_published=lambda: self.relay.published,
+            )
+            self.worker = EventWorker(
+                self.stream,
+                self.event_handlers(),
+                prefix=self.settings.key_prefix,
+                settings=self.settings.worker,
+                metrics=metrics,
+                volatile=not self.settings.nats_url,
+            )
+        return self.worker
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def components(self) -> list[Component]:
@@ -166,9 +223,12 @@ class Venta:
             self.geo,
             self.kv,
             self.bus,
+            self.stream,
+            self.search_index,
             self.vendor_positions,
             self.user_positions,
             self._location_service,
+            self.worker,  # stops after the relay, so its last pass is handled too
             self.relay,
         ]
         return [c for c in ordered if c is not None]

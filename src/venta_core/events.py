@@ -1,27 +1,43 @@
-"""Domain events: the envelope and the registry of event types (type -> payload model).
+"""Domain events: the envelope, the registry of event types (type -> payload model) and the
+``EventHandler`` the worker runs.
 
-Events are written to the outbox in the same transaction as the change they describe and relayed
-to the bus under ``<prefix>.events.<type>``. The envelope is the wire format of CONTRACT.md.
+Events are written to the outbox in the same transaction as the change they describe, relayed
+to the event stream under ``<prefix>.events.<type>`` (JetStream, or the in-process stream) and
+handed to every handler that wants their type. Delivery is at least once and not strictly
+ordered, so a handler must be idempotent: seeing an event twice, or an older event after a
+newer one, must leave the same result. The envelope is the wire format of CONTRACT.md.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from venta_core.domain.base import DomainModel
 from venta_core.domain.users import SubscriptionStatus
 
 __all__ = [
+    "DLQ_HEADERS",
     "EVENT_TYPES",
     "EventEnvelope",
+    "EventHandler",
+    "MalformedEvent",
+    "PoisonEvent",
     "SubscriptionEventData",
     "UserEventData",
+    "VendorDeletedData",
     "VendorEventData",
+    "decode_event",
+    "dlq_subject",
     "event_subject",
+    "events_filter",
     "live_subject",
 ]
 
@@ -98,5 +114,107 @@ def event_subject(prefix: str, type_: str) -> str:
     return f"{prefix}.events.{type_}"
 
 
+def dlq_subject(prefix: str, type_: str) -> str:
+    """Where an event that cannot be handled is parked: ``<prefix>.dlq.<type>``."""
+    return f"{prefix}.dlq.{type_}"
+
+
+def events_filter(prefix: str, types: Iterable[str]) -> str:
+    """The narrowest single subject filter covering ``types``: ``venta.events.vendor.created``
+    for one type, ``venta.events.vendor.*`` for several of one family, ``venta.events.>``
+    otherwise (NATS before 2.10 allows one filter per consumer)."""
+    wanted = sorted(set(types))
+    if len(wanted) == 1:
+        return event_subject(prefix, wanted[0])
+    families = {t.split(".", 1)[0] for t in wanted}
+    if len(families) == 1 and all(t.count(".") == 1 for t in wanted):
+        return f"{prefix}.events.{families.pop()}.*"
+    return f"{prefix}.events.>"
+
+
+#: Headers of a dead-lettered message: why, and where it came from.
+DLQ_HEADERS = {
+    "reason": "Venta-Dlq-Reason",
+    "handler": "Venta-Dlq-Handler",
+    "subject": "Venta-Dlq-Subject",
+    "deliveries": "Venta-Dlq-Deliveries",
+    "stream_seq": "Venta-Dlq-Stream-Seq",
+}
+
+
+class MalformedEvent(ValueError):
+    """The bytes are not an envelope of a known type with a valid payload."""
+
+
+class PoisonEvent(Exception):
+    """Raised by a handler for an event it can never handle: it is dead-lettered at once
+    instead of being retried."""
+
+
+def decode_event(data: bytes) -> EventEnvelope:
+    """Parse and check an envelope (known type, payload valid for it); ``MalformedEvent``
+    otherwise, with a short reason."""
+    try:
+        envelope = EventEnvelope.model_validate_json(data)
+    except ValidationError as exc:
+        raise MalformedEvent(_first_error(exc, "envelope")) from None
+    if envelope.type not in EVENT_TYPES:
+        raise MalformedEvent(f"unknown event type {envelope.type[:64]!r}")
+    try:
+        envelope.payload()
+    except ValidationError as exc:
+        raise MalformedEvent(_first_error(exc, "data")) from None
+    return envelope
+
+
+def _first_error(exc: ValidationError, where: str) -> str:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first.get("loc", ())) or where
+    return f"invalid {where}: {loc}: {first.get('msg', 'invalid')}"[:300]
+
+
+_HANDLER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+EventCallback = Callable[[EventEnvelope], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class EventHandler:
+    """A handler of durable domain events, run by the worker role.
+
+    ``name`` identifies its durable consumer (its position in the stream survives restarts),
+    so it must stay the same across releases. ``handle`` gets each event of ``event_types``
+    at least once; it returns to acknowledge, raises to have the event retried with backoff
+    (dead-lettered after ``worker.max_deliver`` deliveries), or raises ``PoisonEvent`` to
+    dead-letter it at once. ``concurrency`` caps the events it works on at the same time
+    (default ``worker.concurrency``; 1 keeps stream order except for retries).
+    """
+
+    name: str
+    event_types: AbstractSet[str]
+    handle: EventCallback = field(repr=False)
+    concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _HANDLER_NAME.match(self.name):
+            raise ValueError(f"handler name {self.name!r}: use 1-64 of A-Z a-z 0-9 _ -")
+        object.__setattr__(self, "event_types", frozenset(self.event_types))
+        unknown = sorted(self.event_types - EVENT_TYPES.keys())
+        if unknown or not self.event_types:
+            raise ValueError(
+                f"handler {self.name!r}: unknown event types {unknown or '(none)'}; "
+                f"known: {', '.join(sorted(EVENT_TYPES))}"
+            )
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError(f"handler {self.name!r}: concurrency must be at least 1")
+
+
 def live_subject(prefix: str, cell: str, vendor_id: str) -> str:
+    """A live position ``{vendorId, lat, long, at}``. Published on the vendor's cell, and also on
+    its previous cell when it moved out of it (the position then lies outside that cell)."""
     return f"{prefix}.live.{cell}.{vendor_id}"
+
+
+def gone_subject(prefix: str, cell: str, vendor_id: str) -> str:
+    """``{vendorId, at}``: the vendor's live position was removed (it went offline)."""
+    return f"{prefix}.gone.{cell}.{vendor_id}"

@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from venta_core.app import Venta
+    from venta_core.events import EventHandler
     from venta_core.ports.identity import IdentityProvider
+    from venta_core.ports.search import SearchIndex
+    from venta_core.ports.uploads import UploadStore
     from venta_core.settings import Settings
 
 __all__ = ["hookimpl", "hookspec"]
@@ -38,7 +41,34 @@ def venta_identity_provider(settings: Settings) -> IdentityProvider | None:
     """
 
 
+@hookspec(firstresult=True)
+def venta_search_index(app: Venta) -> SearchIndex | None:
+    """Return the vendor search index the worker feeds and the search route reads.
+
+    The built-in index is full text over the database (PostgreSQL full-text search, SQLite
+    FTS5); venta-algolia answers this hook to use Algolia instead.
+    """
+
+
+@hookspec(firstresult=True)
+def venta_upload_store(app: Venta) -> UploadStore | None:
+    """Return the store that keeps uploaded images and gives back their public URL.
+
+    The built-in store writes to a local directory served by the gateway; a plugin can answer
+    this hook with, for example, an S3-compatible store.
+    """
+
+
 # --- registration: every plugin may add ------------------------------------------------------
+
+
+@hookspec
+def venta_event_handlers(app: Venta) -> list[EventHandler] | None:
+    """Return handlers of durable domain events (``vendor.created``, ``user.deleted``, ...).
+
+    The worker role runs them from a durable consumer: at-least-once delivery, so a handler
+    must be idempotent. Each handler names the event types it wants.
+    """
 
 
 @hookspec

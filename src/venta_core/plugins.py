@@ -18,8 +18,22 @@ __all__ = ["BUILTIN_PLUGINS", "PluginInfo", "await_maybe", "create_plugin_manage
 
 ENTRY_POINT_GROUP = "venta"
 
-#: Built-in behaviour, registered through the same hooks as third-party plugins.
-BUILTIN_PLUGINS: tuple[str, ...] = ("venta_core.builtins.identity",)
+
+def _builtin_modules() -> tuple[str, ...]:
+    """Every module of ``venta_core.builtins``: built-in behaviour, registered through the same
+    hooks as third-party plugins so any of it can be replaced or blocked."""
+    import pkgutil
+
+    from venta_core import builtins
+
+    return tuple(
+        f"{builtins.__name__}.{m.name}"
+        for m in sorted(pkgutil.iter_modules(builtins.__path__), key=lambda m: m.name)
+        if not m.name.startswith("_")
+    )
+
+
+BUILTIN_PLUGINS: tuple[str, ...] = _builtin_modules()
 
 T = TypeVar("T")
 

@@ -1,8 +1,18 @@
-"""Outbox relay: publishes committed outbox rows to the bus in order, then marks them sent.
+"""Outbox relay: publishes committed outbox rows to the event stream in order, then marks them
+sent.
 
-Rows are only marked after a successful publish, so a crash or bus outage delays events but
-never loses them; the envelope id travels as ``Nats-Msg-Id`` so a broker that deduplicates
-(JetStream) drops the duplicates a crash between publish and mark can cause.
+- Nothing is lost: a row is marked sent only in the transaction that follows a confirmed
+  publish, so a crash or a NATS outage delays events and never drops them. A crash between
+  publish and mark republishes the row later; the envelope id travels as ``Nats-Msg-Id`` and the
+  stream drops the copy (inside its duplicate window; handlers are idempotent beyond it).
+- One relay at a time: on PostgreSQL each batch runs in a transaction holding
+  ``pg_try_advisory_xact_lock``, so relays of other processes skip while one publishes, and
+  the order of the outbox is kept. SQLite is single-process; an asyncio lock suffices.
+- Low latency without busy polling: a commit in this process wakes the relay, and on
+  PostgreSQL a trigger on ``outbox`` sends ``NOTIFY venta_outbox`` that every relay
+  ``LISTEN``s to; ``relay_interval_seconds`` is only the fallback.
+- ``echo``: the in-process bus gets each event too, after it is marked sent, for subscribers of
+  ``<prefix>.events.*`` on the core bus (JetStream delivers to those by itself).
 """
 
 from __future__ import annotations
@@ -10,84 +20,364 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from venta_core.events import event_subject
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from venta_core.events import EventEnvelope, event_subject
 from venta_core.ports.bus import EventBus
+from venta_core.ports.stream import (
+    EventStream,
+    NoStreamError,
+    OutgoingMessage,
+    PublishAck,
+    StreamSpec,
+)
+from venta_core.settings import EventsSettings, Settings
 from venta_core.store import outbox
 from venta_core.store.engine import Database
+from venta_core.store.tables import outbox as outbox_table
 
-__all__ = ["OutboxRelay"]
+__all__ = ["NOTIFY_CHANNEL", "OutboxRelay", "dlq_stream_name", "stream_name", "stream_specs"]
 
 log = logging.getLogger(__name__)
+
+#: PostgreSQL advisory lock of the relay ("venta" + 2); migrations use "venta".
+RELAY_LOCK_KEY = 0x76656E74610002
+#: Channel of the ``outbox`` insert trigger (migration 0002).
+NOTIFY_CHANNEL = "venta_outbox"
+#: A commit hint fires just before the database commits; look again this soon if it was early.
+HINT_RECHECK_SECONDS = 0.02
+PURGE_EVERY_SECONDS = 600.0
+#: How the outbox insert of ``store.outbox.add_event`` starts, as the database receives it.
+_OUTBOX_INSERT = f"INSERT INTO {outbox_table.name} "
+_DIRTY = "venta_outbox_dirty"
+LISTEN_RETRY_SECONDS = 5.0
+
+
+def stream_name(settings: Settings) -> str:
+    return settings.events.stream_name or settings.key_prefix.upper()
+
+
+def dlq_stream_name(settings: Settings) -> str:
+    return f"{stream_name(settings)}_DLQ"
+
+
+def stream_specs(settings: Settings) -> list[StreamSpec]:
+    """The event stream (``<prefix>.events.>``) and its dead-letter stream (``<prefix>.dlq.>``)."""
+    ev: EventsSettings = settings.events
+    prefix = settings.key_prefix
+    common: dict[str, Any] = {
+        "storage": ev.storage,
+        "replicas": ev.replicas,
+        "duplicate_window_seconds": ev.duplicate_window_seconds,
+    }
+    return [
+        StreamSpec(
+            name=stream_name(settings),
+            subjects=(f"{prefix}.events.>",),
+            retention=ev.retention,
+            max_age_seconds=ev.max_age_seconds,
+            max_msgs=ev.max_msgs,
+            max_bytes=ev.max_bytes,
+            **common,
+        ),
+        StreamSpec(
+            name=dlq_stream_name(settings),
+            subjects=(f"{prefix}.dlq.>",),
+            max_age_seconds=ev.dlq_max_age_seconds,
+            **common,
+        ),
+    ]
 
 
 class OutboxRelay:
     name = "outbox-relay"
 
     def __init__(
-        self, db: Database, bus: EventBus, prefix: str, *, interval: float = 0.2, batch: int = 500
+        self,
+        db: Database,
+        stream: EventStream,
+        settings: Settings,
+        *,
+        echo: EventBus | None = None,
     ) -> None:
         self._db = db
-        self._bus = bus
-        self._prefix = prefix
-        self._interval = interval
-        self._batch = batch
+        self._stream = stream
+        self._echo = echo
+        self._prefix = settings.key_prefix
+        self._settings = settings.events
+        self._specs = stream_specs(settings)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._hinted = False
+        self._lock = asyncio.Lock()
+        self._own: set[int] = set()  # connections of the relay itself: their commits are no hint
+        self._engine: Engine | None = None
+        self._listener: Any = None  # asyncpg connection LISTENing on NOTIFY_CHANNEL
+        self._listen_retry_at = 0.0
+        self._purged_at = 0.0
         self.published = 0
+        self.failed_passes = 0
 
     def notify(self) -> None:
         """Ask for a relay pass now (after a commit) instead of at the next tick."""
         self._wake.set()
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=self.name)
+        if self._task is not None or not self._settings.relay_enabled:
+            return
+        self._engine = self._db.engine.sync_engine
+        for name, hook in self._hooks():
+            event.listen(self._engine, name, hook)
+        self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        while not task.done():  # a cancellation can be lost inside wait_for (3.11)
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
+        if self._engine is not None:
+            for name, hook in self._hooks():
+                event.remove(self._engine, name, hook)
+            self._engine = None
+        await self._unlisten()
         try:
             await asyncio.wait_for(self.relay_pending(), timeout=5)
         except Exception:
             log.warning("outbox not fully relayed at shutdown; it resumes at next start")
 
+    def _hooks(self) -> list[tuple[str, Any]]:
+        return [
+            ("before_cursor_execute", self._on_execute),
+            ("commit", self._on_commit),
+            ("rollback", self._on_rollback),
+        ]
+
+    def _on_execute(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith(_OUTBOX_INSERT):
+            conn.info[_DIRTY] = True
+
+    def _on_commit(self, conn: Any) -> None:
+        """A commit of this process that added outbox rows. Not needed while PostgreSQL
+        notifies (it does so after the commit, which this hook precedes)."""
+        if conn.info.pop(_DIRTY, False) and id(conn) not in self._own and not self._listening:
+            self._hinted = True
+            self._wake.set()
+
+    def _on_rollback(self, conn: Any) -> None:
+        conn.info.pop(_DIRTY, None)
+
+    @property
+    def _listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
     async def _run(self) -> None:
+        interval = self._settings.relay_interval_seconds
+        recheck = False
         while True:
+            await self._listen()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+                wait = HINT_RECHECK_SECONDS if recheck else interval
+                async with asyncio.timeout(wait):  # not wait_for: see stream_memory.fetch
+                    await self._wake.wait()
             self._wake.clear()
+            hinted, self._hinted = self._hinted, False
             try:
-                await self.relay_pending()
-            except Exception:
-                log.warning("outbox relay pass failed; retrying", exc_info=True)
-                await asyncio.sleep(self._interval)
+                sent = await self.relay_pending()
+                # A commit hint fires just before the commit lands: if the pass found nothing,
+                # look once more shortly.
+                recheck = hinted and sent == 0
+                await self._purge()
+            except Exception as exc:
+                recheck = False
+                self.failed_passes += 1
+                log.warning("outbox relay pass failed; retrying: %s", exc)
+                await asyncio.sleep(interval)
 
     async def relay_pending(self) -> int:
-        """Publish every pending event, oldest first. Returns how many were published."""
+        """Publish every pending event, oldest first. Returns how many were published (0 when
+        another process's relay holds the lock)."""
         total = 0
-        while True:
+        async with self._lock:
+            while True:
+                sent, more = await self._relay_batch()
+                total += sent
+                if not more:
+                    return total
+
+    async def _relay_batch(self) -> tuple[int, bool]:
+        """One batch: (published, whether more may be pending).
+
+        PostgreSQL: read, publish and mark in one transaction holding the advisory lock.
+        SQLite: read, publish, then mark in a write transaction of its own (a read transaction
+        upgraded to write after another connection committed would fail with SQLITE_BUSY).
+        """
+        batch = self._settings.relay_batch
+        if self._db.is_sqlite:
             async with self._db.connect() as conn:
-                pending = await outbox.pending_events(conn, self._batch)
+                pending = await outbox.pending_events(conn, batch)
             if not pending:
-                return total
-            sent: list[int] = []
-            try:
-                for seq, envelope in pending:
-                    headers = {"Nats-Msg-Id": envelope.id}
-                    if envelope.request_id:
-                        headers["X-Request-ID"] = envelope.request_id
-                    data = envelope.model_dump_json(by_alias=True).encode()
-                    await self._bus.publish(
-                        event_subject(self._prefix, envelope.type), data, headers
+                return 0, False
+            sent, published, failure = await self._publish(pending)
+            async with self._own_transaction() as conn:
+                await outbox.mark_sent(conn, sent)
+        else:
+            async with self._own_transaction() as conn:
+                if not await _lead(conn):
+                    return 0, False
+                pending = await outbox.pending_events(conn, batch)
+                if not pending:
+                    return 0, False
+                # Marked before publishing, in the open transaction (rolled back on error), so
+                # that only the commit is left once the stream confirms: subscribers of the
+                # subject see an event as soon as it is stored.
+                await outbox.mark_sent(conn, [seq for seq, _ in pending])
+                sent, published, failure = await self._publish(pending)
+                unsent = sorted({seq for seq, _ in pending} - set(sent))
+                if unsent:
+                    await conn.execute(
+                        outbox_table.update()
+                        .where(outbox_table.c.seq.in_(unsent))
+                        .values(sent_at=None)
                     )
-                    sent.append(seq)
+        self.published += len(published)
+        await self._echo_events(published)
+        if failure is not None:
+            await self._recover(failure)
+            raise failure
+        return len(published), len(pending) == batch
+
+    async def _publish(
+        self, pending: list[tuple[int, EventEnvelope]]
+    ) -> tuple[list[int], list[EventEnvelope], Exception | None]:
+        """Publish ``pending``; the outbox seqs and envelopes stored, and the first failure."""
+        results = await self._stream.publish_batch(
+            [self._message(envelope) for _, envelope in pending],
+            confirm_within=self._settings.publish_timeout_seconds,
+        )
+        sent: list[int] = []
+        published: list[EventEnvelope] = []
+        failure: Exception | None = None
+        for (seq, envelope), result in zip(pending, results, strict=True):
+            if isinstance(result, PublishAck):
+                sent.append(seq)
+                published.append(envelope)
+            elif failure is None:
+                failure = result
+        return sent, published, failure
+
+    @contextlib.asynccontextmanager
+    async def _own_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction whose commit does not wake the relay itself."""
+        async with self._db.begin() as conn:
+            own = id(conn.sync_connection)
+            self._own.add(own)
+            try:
+                yield conn
             finally:
-                if sent:
-                    async with self._db.begin() as conn:
-                        await outbox.mark_sent(conn, sent)
-                    self.published += len(sent)
-                    total += len(sent)
+                self._own.discard(own)
+
+    def _message(self, envelope: EventEnvelope) -> OutgoingMessage:
+        headers = {"X-Request-ID": envelope.request_id} if envelope.request_id else {}
+        return OutgoingMessage(
+            subject=event_subject(self._prefix, envelope.type),
+            data=envelope.model_dump_json(by_alias=True).encode(),
+            msg_id=envelope.id,
+            headers=headers,
+        )
+
+    async def _echo_events(self, envelopes: list[EventEnvelope]) -> None:
+        if self._echo is None:
+            return
+        for envelope in envelopes:
+            message = self._message(envelope)
+            try:
+                await self._echo.publish(message.subject, message.data, message.headers)
+            except Exception:
+                log.warning("echo of %s on the bus failed", envelope.type, exc_info=True)
+
+    async def _recover(self, failure: Exception) -> None:
+        """A stream lost with the broker's storage is created again before the retry."""
+        if isinstance(failure, NoStreamError):
+            for spec in self._specs:
+                with contextlib.suppress(Exception):
+                    await self._stream.ensure_stream(spec)
+
+    async def pending_count(self) -> int:
+        """Outbox rows not relayed yet (the relay's lag)."""
+        async with self._db.connect() as conn:
+            count = await conn.scalar(
+                sa.select(sa.func.count()).where(outbox_table.c.sent_at.is_(None))
+            )
+        return int(count or 0)
+
+    async def _purge(self) -> None:
+        """Delete relayed rows past their retention, at most every ``PURGE_EVERY_SECONDS``."""
+        now = time.monotonic()
+        if now - self._purged_at < PURGE_EVERY_SECONDS:
+            return
+        self._purged_at = now
+        cutoff = datetime.now(UTC) - timedelta(hours=self._settings.outbox_retention_hours)
+        old = (
+            sa.select(outbox_table.c.seq)
+            .where(outbox_table.c.sent_at.is_not(None), outbox_table.c.sent_at < cutoff)
+            .limit(10_000)
+            .scalar_subquery()
+        )
+        async with self._own_transaction() as conn:
+            result = await conn.execute(outbox_table.delete().where(outbox_table.c.seq.in_(old)))
+        if result.rowcount:
+            log.info("deleted %d relayed outbox rows", result.rowcount)
+
+    # -- PostgreSQL LISTEN ---------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        if self._db.is_sqlite or time.monotonic() < self._listen_retry_at:
+            return
+        if self._listening:
+            return
+        import asyncpg  # type: ignore[import-untyped]
+
+        self._listen_retry_at = time.monotonic() + LISTEN_RETRY_SECONDS
+        url = self._db.engine.url.set(drivername="postgresql")
+        try:
+            conn = await asyncio.wait_for(
+                asyncpg.connect(url.render_as_string(hide_password=False)), timeout=5
+            )
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        except Exception as exc:
+            log.debug("LISTEN %s unavailable (polling): %s", NOTIFY_CHANNEL, exc)
+            return
+        self._listener = conn
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _unlisten(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), timeout=2)
+
+
+async def _lead(conn: AsyncConnection) -> bool:
+    """Whether this relay may publish now (PostgreSQL: the transaction's advisory lock).
+
+    The transaction also skips waiting for its WAL flush at commit: a mark lost in a
+    database crash only makes the relay publish the event again, which the stream drops as
+    a copy; it frees the lock sooner and shows the rows as sent sooner."""
+    if conn.dialect.name != "postgresql":
+        return True
+    await conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+    return bool(await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))))

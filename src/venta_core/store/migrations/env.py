@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from venta_core.settings import load_settings
 from venta_core.store.migrate import connect
+from venta_core.store.search import include_object
 from venta_core.store.tables import metadata
 
 config = context.config
@@ -33,6 +34,7 @@ def _url() -> str:
 def _options(url: str) -> dict[str, Any]:
     return {
         "target_metadata": metadata,
+        "include_object": include_object,
         "compare_type": True,
         "compare_server_default": True,
         # SQLite alters little in place: batch mode rebuilds the table instead.

@@ -1,0 +1,252 @@
+"""Domain events benchmark: outbox -> relay -> stream -> worker -> search index, against the raw
+stream in the same run.
+
+    python benchmarks/bench_events.py [--updates 200] [--events 2000] [--writers 4]
+
+For each backend set (embedded: SQLite + in-process stream; real: PostgreSQL + JetStream, when
+reachable at VENTA_BENCH_DATABASE_URL / VENTA_BENCH_NATS_URL, defaults on 127.0.0.1) one
+application runs the relay and the worker in process, as ``venta serve all`` does:
+
+- latency: a vendor is renamed ``--updates`` times, one after the other; each time from the
+  update's commit until a full-text search for the new name finds it (p50, p99);
+- throughput: with the relay paused, ``--writers`` tasks update ``--events`` times in all (100
+  vendors), so the events wait in the outbox; then the relay resumes, and events/s is measured
+  from then until the worker has handled the last one (the drain after an outage, too);
+- raw stream, same run, same payloads: one message published (confirmed) and fetched at a
+  time (latency), and ``--events`` published pipelined then fetched in batches (throughput).
+
+See benchmarks/README.md for what the figures mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import venta_core  # noqa: F401
+except ImportError:  # a source checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from venta_core.app import Venta
+from venta_core.domain import Actor, VendorCreate, VendorUpdate
+from venta_core.ports.search import SearchQuery
+from venta_core.ports.stream import ConsumerSpec, EventStream, OutgoingMessage, StreamSpec
+from venta_core.ports.stream_memory import MemoryEventStream
+from venta_core.relay import dlq_stream_name, stream_name
+from venta_core.settings import Settings
+from venta_core.store.engine import redact_url
+
+VENDORS = 100
+POLL_S = 0.0005
+
+
+@dataclass
+class Figures:
+    latencies: list[float] = field(default_factory=list)  # seconds
+    events_per_s: float = 0.0
+    writes_per_s: float = 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) in milliseconds."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def until(condition: Callable[[], Awaitable[bool]], limit_s: float = 60.0) -> None:
+    deadline = time.perf_counter() + limit_s
+    while not await condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the benchmark waited too long")
+        await asyncio.sleep(POLL_S)
+
+
+# -- through the application ----------------------------------------------------------------------
+
+
+async def end_to_end(app: Venta, updates: int, events: int, writers: int) -> Figures:
+    owner = Actor.for_user(await app.users.ensure_user("bench-owner"))
+    fleet = [
+        (await app.vendors.create_vendor(owner, VendorCreate(name=f"Stall {n}"))).id
+        for n in range(VENDORS)
+    ]
+    assert app.worker is not None
+    (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
+    await until(lambda: _handled(sync, VENDORS))
+    figures = Figures()
+    target = fleet[0]
+    for _ in range(updates):
+        word = f"w{uuid.uuid4().hex[:12]}"
+        await app.vendors.update_vendor(owner, target, VendorUpdate(name=f"Stall {word}"))
+        committed = time.perf_counter()
+        await until(lambda w=word: _found(app, w))  # type: ignore[misc]
+        figures.latencies.append(time.perf_counter() - committed)
+    start_count = sync.handled
+    per_writer = events // writers
+
+    async def write(w: int) -> None:
+        for n in range(per_writer):
+            vendor = fleet[(w * per_writer + n) % VENDORS]
+            await app.vendors.update_vendor(owner, vendor, VendorUpdate(description=f"v{n}"))
+
+    await app.relay.stop()  # the events wait in the outbox
+    started = time.perf_counter()
+    await asyncio.gather(*(write(w) for w in range(writers)))
+    figures.writes_per_s = per_writer * writers / (time.perf_counter() - started)
+    started = time.perf_counter()
+    await app.relay.start()
+    await until(lambda: _handled(sync, start_count + per_writer * writers), limit_s=300)
+    figures.events_per_s = per_writer * writers / (time.perf_counter() - started)
+    return figures
+
+
+async def _handled(runner: object, count: int) -> bool:
+    return int(getattr(runner, "handled", 0)) >= count
+
+
+async def _found(app: Venta, word: str) -> bool:
+    return (await app.search_index.search(SearchQuery(word, limit=1))).total > 0
+
+
+# -- the raw stream -------------------------------------------------------------------------------
+
+
+async def raw(stream: EventStream, root: str, updates: int, events: int) -> Figures:
+    payload = b'{"id": "' + b"x" * 36 + b'", "type": "vendor.updated", "data": {' + b"y" * 420
+    await stream.ensure_stream(StreamSpec(name=f"{root.upper()}_RAW", subjects=(f"{root}.raw.>",)))
+    spec = ConsumerSpec(durable="raw", filter_subject=f"{root}.raw.>", max_ack_pending=100_000)
+    consumer = await stream.consumer(spec)
+    figures = Figures()
+    for n in range(updates):
+        sent = time.perf_counter()
+        await stream.publish(OutgoingMessage(f"{root}.raw.e", payload, msg_id=f"l{n}"))
+        got = []
+        while not got:
+            got = await consumer.fetch(1, 5.0)
+        figures.latencies.append(time.perf_counter() - sent)
+        await got[0].ack()
+    started = time.perf_counter()
+    batch = [OutgoingMessage(f"{root}.raw.e", payload, msg_id=f"t{n}") for n in range(events)]
+    for chunk in range(0, events, 500):
+        await stream.publish_batch(batch[chunk : chunk + 500])
+    received = 0
+    while received < events:
+        messages = await consumer.fetch(256, 5.0)
+        received += len(messages)
+        await asyncio.gather(*(m.ack() for m in messages))
+    figures.events_per_s = events / (time.perf_counter() - started)
+    await consumer.close()
+    return figures
+
+
+# -- backends -------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def embedded() -> AsyncIterator[tuple[str, Settings, EventStream | None]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp}/bench.db", nats_url=None
+        )
+        yield "SQLite + in-process stream", settings, MemoryEventStream()
+
+
+@asynccontextmanager
+async def real() -> AsyncIterator[tuple[str, Settings, EventStream | None]]:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from venta_core.ports.bus_nats import NatsEventBus
+    from venta_core.ports.stream_jetstream import JetStreamEventStream
+    from venta_core.store.migrate import upgrade_async
+
+    db_url = os.environ.get("VENTA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    nats_url = os.environ.get("VENTA_BENCH_NATS_URL", "nats://127.0.0.1:4222")
+    name = f"venta_bench_{uuid.uuid4().hex[:8]}"
+    base = make_url(db_url)
+    admin = await asyncpg.connect(
+        host=base.host,
+        port=base.port or 5432,
+        user=base.username,
+        password=base.password,
+        database=base.database,
+    )
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = base.set(database=name).render_as_string(hide_password=False)
+    prefix = f"bench-{uuid.uuid4().hex[:6]}"
+    settings = Settings(_env_file=None, database_url=url, nats_url=nats_url, key_prefix=prefix)
+    bus = NatsEventBus(nats_url)
+    stream = JetStreamEventStream(bus)
+    try:
+        await upgrade_async(settings)
+        await bus.start()
+        label = f"PostgreSQL + JetStream ({redact_url(db_url)}, {nats_url})"
+        yield label, settings, stream
+    finally:
+        for stream_to_drop in (
+            stream_name(settings),
+            dlq_stream_name(settings),
+            f"{prefix.upper()}_RAW",
+        ):
+            await stream.delete(stream_to_drop)
+        await bus.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def run(
+    label: str, settings: Settings, stream: EventStream, args: argparse.Namespace
+) -> None:
+    app = Venta(settings, load_entry_points=False)
+    app.enable_worker()
+    async with app:
+        through = await end_to_end(app, args.updates, args.events, args.writers)
+    bare = await raw(stream, settings.key_prefix, args.updates, args.events)
+    print(f"\n{label}")
+    head = f"{'figure':<22}{'relay + worker':>16}{'raw stream':>14}{'ratio':>10}"
+    print(head)
+    print("-" * len(head))
+    rows = [
+        ("latency p50 ms", pct(through.latencies, 0.5), pct(bare.latencies, 0.5)),
+        ("latency p99 ms", pct(through.latencies, 0.99), pct(bare.latencies, 0.99)),
+        ("events/s", through.events_per_s, bare.events_per_s),
+    ]
+    for name, mine, theirs in rows:
+        print(f"{name:<22}{mine:>16.2f}{theirs:>14.2f}{mine / theirs:>10.2f}")
+    print(f"(writers filled the outbox at {through.writes_per_s:.0f} vendor updates/s)")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--updates", type=int, default=200, help="latency samples")
+    parser.add_argument("--events", type=int, default=2000, help="events of the throughput run")
+    parser.add_argument("--writers", type=int, default=4, help="concurrent writers")
+    args = parser.parse_args()
+    print(
+        f"venta event benchmark: {args.updates} latency samples, {args.events} events by "
+        f"{args.writers} writers over {VENDORS} vendors; relay and worker in process"
+    )
+    async with embedded() as (label, settings, stream):
+        assert stream is not None
+        await stream.start()
+        await run(label, settings, stream, args)
+    try:
+        async with real() as (label, settings, stream):
+            assert stream is not None
+            await run(label, settings, stream, args)
+    except (OSError, ConnectionError) as exc:
+        print(f"\nPostgreSQL + JetStream: skipped, unreachable ({exc or type(exc).__name__})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,302 @@
+"""Event stream on NATS JetStream, sharing the connection of ``NatsEventBus``.
+
+Streams are created at start or updated to the settings (retention cannot change on an
+existing stream; a mismatch is logged). Publishing waits for JetStream's acknowledgement and
+sends the message id as ``Nats-Msg-Id``, so a message sent twice within the duplicate window is
+stored once. Batches are pipelined (``publish_async``): sent in order on one connection, then
+the acknowledgements are awaited together. Consumers are durable pull consumers with explicit
+acknowledgement. While NATS is unreachable, publish and fetch raise ``ConnectionError`` or
+``TimeoutError``; the client reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from venta_core.ports.bus import subject_matches
+from venta_core.ports.bus_memory import validate_subject
+from venta_core.ports.bus_nats import NatsEventBus
+from venta_core.ports.stream import (
+    ConsumerSpec,
+    ConsumerState,
+    NoStreamError,
+    OutgoingMessage,
+    PublishAck,
+    StreamMessage,
+    StreamSpec,
+)
+
+__all__ = ["JetStreamEventStream"]
+
+log = logging.getLogger(__name__)
+
+_RETENTION = {
+    "limits": api.RetentionPolicy.LIMITS,
+    "interest": api.RetentionPolicy.INTEREST,
+    "workqueue": api.RetentionPolicy.WORK_QUEUE,
+}
+_STORAGE = {"file": api.StorageType.FILE, "memory": api.StorageType.MEMORY}
+#: Errors meaning "NATS is not reachable right now" rather than "this request is wrong".
+_UNREACHABLE = (
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.NoServersError,
+    nats.errors.StaleConnectionError,
+    nats.js.errors.ServiceUnavailableError,
+    OSError,
+)
+
+
+class _JsMessage:
+    def __init__(self, msg: Msg) -> None:
+        self._msg = msg
+        meta = msg.metadata
+        self._seq = int(meta.sequence.stream)
+        self._delivery = int(meta.num_delivered)
+
+    @property
+    def subject(self) -> str:
+        return str(self._msg.subject)
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self._msg.data)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return dict(self._msg.headers or {})
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    @property
+    def delivery(self) -> int:
+        return self._delivery
+
+    async def ack(self) -> None:
+        await self._msg.ack()
+
+    async def nak(self, delay: float | None = None) -> None:
+        await self._msg.nak(delay=delay if delay and delay > 0 else None)
+
+    async def term(self) -> None:
+        await self._msg.term()
+
+    async def in_progress(self) -> None:
+        await self._msg.in_progress()
+
+
+class _JsConsumer:
+    def __init__(self, js: JetStreamContext, stream: str, durable: str, sub: Any) -> None:
+        self.durable = durable
+        self._js = js
+        self._stream = stream
+        self._sub = sub
+
+    async def fetch(self, batch: int, max_wait: float) -> list[StreamMessage]:
+        try:
+            msgs = await self._sub.fetch(batch, timeout=max(max_wait, 0.01))
+        except nats.errors.TimeoutError:
+            return []
+        except _UNREACHABLE as exc:
+            raise ConnectionError(f"JetStream fetch failed: {type(exc).__name__}") from exc
+        return [_JsMessage(m) for m in msgs]
+
+    async def state(self) -> ConsumerState:
+        try:
+            info = await self._js.consumer_info(self._stream, self.durable, timeout=2.0)
+        except (*_UNREACHABLE, nats.errors.TimeoutError) as exc:
+            raise ConnectionError(f"JetStream consumer info failed: {exc!r}") from exc
+        return ConsumerState(
+            pending=int(info.num_pending or 0),
+            ack_pending=int(info.num_ack_pending or 0),
+            redelivered=int(info.num_redelivered or 0),
+        )
+
+    async def close(self) -> None:
+        try:
+            await self._sub.unsubscribe()
+        except Exception:
+            log.debug("unsubscribing consumer %s failed", self.durable, exc_info=True)
+
+
+class JetStreamEventStream:
+    """``EventStream`` on JetStream (see the module docstring)."""
+
+    name = "stream"
+
+    def __init__(self, bus: NatsEventBus, specs: Sequence[StreamSpec] = ()) -> None:
+        """``bus``: started before this stream, whose connection it uses; ``specs``: streams
+        ensured at ``start``."""
+        self._bus = bus
+        self._specs = tuple(specs)
+        self._js: JetStreamContext | None = None
+        self._streams: dict[str, tuple[str, ...]] = {}  # name -> subjects, as ensured
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            self._js = self._bus.nc.jetstream()
+        return self._js
+
+    async def start(self) -> None:
+        try:
+            for spec in self._specs:
+                await self.ensure_stream(spec)
+        except (*_UNREACHABLE, nats.errors.TimeoutError, nats.js.errors.APIError) as exc:
+            raise ConnectionError(f"cannot set up JetStream streams: {exc!r}") from exc
+
+    async def stop(self) -> None:
+        self._js = None
+
+    async def check(self) -> None:
+        await self._bus.check()
+        try:
+            await self.js.account_info()
+        except (*_UNREACHABLE, nats.errors.TimeoutError) as exc:
+            raise ConnectionError(f"JetStream unavailable: {exc!r}") from exc
+
+    async def ensure_stream(self, spec: StreamSpec) -> None:
+        for subject in spec.subjects:
+            validate_subject(subject, pattern=True)
+        config = api.StreamConfig(
+            name=spec.name,
+            subjects=list(spec.subjects),
+            retention=_RETENTION[spec.retention],
+            storage=_STORAGE[spec.storage],
+            max_age=spec.max_age_seconds or None,
+            max_msgs=spec.max_msgs,
+            max_bytes=spec.max_bytes,
+            num_replicas=spec.replicas,
+            duplicate_window=spec.duplicate_window_seconds,
+            discard=api.DiscardPolicy.OLD,
+        )
+        try:
+            await self.js.stream_info(spec.name)
+        except nats.js.errors.NotFoundError:
+            await self.js.add_stream(config)
+            log.info("created JetStream stream %s (%s)", spec.name, ", ".join(spec.subjects))
+        else:
+            try:
+                await self.js.update_stream(config)
+            except nats.js.errors.BadRequestError as exc:
+                log.warning("JetStream stream %s kept its settings: %s", spec.name, exc)
+        self._streams[spec.name] = spec.subjects
+
+    async def publish(self, message: OutgoingMessage, confirm_within: float = 5.0) -> PublishAck:
+        validate_subject(message.subject, pattern=False)
+        try:
+            ack = await self.js.publish(
+                message.subject, message.data, timeout=confirm_within, headers=_headers(message)
+            )
+        except nats.js.errors.NoStreamResponseError:
+            raise NoStreamError(f"no stream stores subject {message.subject!r}") from None
+        except nats.errors.TimeoutError:
+            raise TimeoutError(f"JetStream did not confirm {message.subject!r}") from None
+        except _UNREACHABLE as exc:
+            raise ConnectionError(f"JetStream publish failed: {type(exc).__name__}") from exc
+        return PublishAck(str(ack.stream), int(ack.seq), bool(ack.duplicate))
+
+    async def publish_batch(
+        self, messages: Sequence[OutgoingMessage], confirm_within: float = 5.0
+    ) -> list[PublishAck | Exception]:
+        futures: list[asyncio.Future[api.PubAck] | Exception] = []
+        for message in messages:
+            try:
+                validate_subject(message.subject, pattern=False)
+                futures.append(
+                    await self.js.publish_async(
+                        message.subject,
+                        message.data,
+                        wait_stall=confirm_within,
+                        headers=_headers(message),
+                    )
+                )
+            except Exception as exc:
+                futures.append(_publish_error(exc, message.subject))
+        pending = [f for f in futures if isinstance(f, asyncio.Future)]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=confirm_within)
+            for future in late:
+                future.cancel()  # releases nats-py's pending-publish slot
+        results: list[PublishAck | Exception] = []
+        for message, item in zip(messages, futures, strict=True):
+            if isinstance(item, Exception):
+                results.append(item)
+            elif item.cancelled():
+                results.append(TimeoutError(f"JetStream did not confirm {message.subject!r}"))
+            elif (error := item.exception()) is not None:
+                results.append(_publish_error(error, message.subject))
+            else:
+                ack = item.result()
+                results.append(PublishAck(str(ack.stream), int(ack.seq), bool(ack.duplicate)))
+        return results
+
+    async def consumer(self, spec: ConsumerSpec) -> _JsConsumer:
+        validate_subject(spec.filter_subject, pattern=True)
+        stream = await self._stream_of(spec.filter_subject)
+        config = api.ConsumerConfig(
+            name=spec.durable,
+            durable_name=spec.durable,
+            filter_subject=spec.filter_subject,
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=spec.ack_wait_seconds,
+            max_deliver=spec.max_deliver,
+            max_ack_pending=spec.max_ack_pending,
+        )
+        try:
+            await self.js.add_consumer(stream, config)
+        except nats.js.errors.BadRequestError as exc:
+            log.warning("JetStream consumer %s kept its settings: %s", spec.durable, exc)
+        except _UNREACHABLE as exc:
+            raise ConnectionError(f"JetStream consumer setup failed: {exc!r}") from exc
+        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=stream)
+        return _JsConsumer(self.js, stream, spec.durable, sub)
+
+    async def delete(self, name: str) -> None:
+        """Delete a stream and its consumers (tests and tooling)."""
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self.js.delete_stream(name)
+        self._streams.pop(name, None)
+
+    async def _stream_of(self, filter_subject: str) -> str:
+        literal = filter_subject.replace(">", "x").replace("*", "x")
+        for name, subjects in self._streams.items():
+            if any(subject_matches(p, literal) or p == filter_subject for p in subjects):
+                return name
+        try:
+            return str(await self.js.find_stream_name_by_subject(filter_subject))
+        except nats.js.errors.NotFoundError:
+            raise NoStreamError(f"no stream stores subject {filter_subject!r}") from None
+
+
+def _headers(message: OutgoingMessage) -> dict[str, str] | None:
+    headers = dict(message.headers)
+    if message.msg_id is not None:
+        headers["Nats-Msg-Id"] = message.msg_id
+    return headers or None
+
+
+def _publish_error(exc: BaseException, subject: str) -> Exception:
+    if isinstance(exc, nats.js.errors.NoStreamResponseError | nats.errors.NoRespondersError):
+        return NoStreamError(f"no stream stores subject {subject!r}")
+    if isinstance(exc, nats.errors.TimeoutError | nats.js.errors.TooManyStalledMsgsError):
+        return TimeoutError(f"JetStream did not confirm {subject!r}")
+    if isinstance(exc, nats.js.errors.APIError):
+        return exc
+    if isinstance(exc, Exception):
+        return ConnectionError(f"JetStream publish failed: {type(exc).__name__}: {exc}")
+    return ConnectionError(f"JetStream publish failed: {type(exc).__name__}")

@@ -1,0 +1,318 @@
+"""SQL of the built-in vendor search index (table ``search_vendors``, migration 0002).
+
+The full-text part differs per database, so the table is not in ``tables.metadata``:
+PostgreSQL matches a generated ``tsvector`` column (``to_tsquery('simple', ...)``, ranked by
+``ts_rank``), SQLite an FTS5 table kept in step by triggers (ranked by ``bm25``). Every term
+must match as a word prefix. Documents are whole vendors (JSON) with a version
+(``updated_at``); a deleted vendor leaves a tombstone so a late event cannot revive it.
+
+Hits take their position from the ``vendors`` row, not from the document: live positions are
+written behind to that row every second and never become durable events, so the row is the
+freshest position there is. The geo filter uses it too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from venta_core.domain import Location, Vendor
+from venta_core.domain.geo import EARTH_RADIUS_M, haversine_raw
+from venta_core.store.engine import Database
+from venta_core.store.tables import vendors
+from venta_core.store.vendors import row_to_vendor
+
+__all__ = [
+    "UNMODELLED_PREFIXES",
+    "Match",
+    "clear_documents",
+    "count_documents",
+    "count_vendors",
+    "delete_documents",
+    "get_document",
+    "include_object",
+    "search_documents",
+    "search_vendors",
+    "tombstone_unseen",
+    "upsert_documents",
+    "vendor_batches",
+]
+
+search_vendors = sa.Table(
+    "search_vendors",
+    sa.MetaData(),  # its own metadata: autogenerate and tables.py never see it
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("doc", sa.JSON, nullable=False),
+    sa.Column("version", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("indexed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: Tables ``env.py`` leaves out of autogenerate (the FTS5 shadow tables share the prefix).
+UNMODELLED_PREFIXES = ("search_vendors",)
+
+#: Candidates a SQLite geo search ranks in Python (SQLite may lack trigonometric functions).
+SQLITE_GEO_CANDIDATES = 5_000
+
+Match = tuple[Vendor, float | None]  # a hit and its distance in metres (geo queries)
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic ``include_object``: leave the unmodelled search objects out of comparisons."""
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    return not (table or "").startswith(UNMODELLED_PREFIXES)
+
+
+def _insert(conn: AsyncConnection) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(search_vendors)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def upsert_documents(conn: AsyncConnection, docs: Sequence[Vendor], now: datetime) -> None:
+    """Insert or replace, unless the indexed version is newer or the vendor was deleted."""
+    newest: dict[str, Vendor] = {}
+    for vendor in docs:
+        known = newest.get(vendor.id)
+        if known is None or known.updated_at <= vendor.updated_at:
+            newest[vendor.id] = vendor
+    if not newest:
+        return
+    rows = [
+        {
+            "id": v.id,
+            "name": v.name,
+            "description": v.description,
+            "doc": v.model_dump(mode="json"),
+            "version": _utc(v.updated_at),
+            "deleted": False,
+            "indexed_at": now,
+        }
+        for v in newest.values()
+    ]
+    stmt = _insert(conn).values(rows)
+    table = search_vendors.c
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={k: stmt.excluded[k] for k in ("name", "description", "doc", "version", "indexed_at")},
+        where=sa.and_(table.deleted.is_(sa.false()), table.version <= stmt.excluded.version),
+    )
+    await conn.execute(stmt)
+
+
+async def delete_documents(conn: AsyncConnection, ids: Sequence[str], now: datetime) -> None:
+    """Leave a tombstone for each id (a row with ``deleted`` set and no text)."""
+    if not ids:
+        return
+    blank: dict[str, Any] = {"name": "", "description": None, "doc": {}, "indexed_at": now}
+    rows = [{"id": i, "version": now, "deleted": True, **blank} for i in dict.fromkeys(ids)]
+    stmt = _insert(conn).values(rows)
+    await conn.execute(
+        stmt.on_conflict_do_update(index_elements=["id"], set_={"deleted": True, **blank})
+    )
+
+
+async def tombstone_unseen(conn: AsyncConnection, before: datetime) -> int:
+    """After a reindex: documents it did not write (older than ``before``) whose vendor no
+    longer exists become tombstones. Returns how many."""
+    t = search_vendors.c
+    result = await conn.execute(
+        search_vendors.update()
+        .where(
+            t.deleted.is_(sa.false()),
+            t.indexed_at < before,
+            t.id.not_in(sa.select(vendors.c.id)),
+        )
+        .values(deleted=True, name="", description=None, doc={}, indexed_at=before)
+    )
+    return int(result.rowcount or 0)
+
+
+async def get_document(conn: AsyncConnection, vendor_id: str) -> Vendor | None:
+    t = search_vendors.c
+    doc = await conn.scalar(sa.select(t.doc).where(t.id == vendor_id, t.deleted.is_(sa.false())))
+    return Vendor.model_validate(doc) if doc else None
+
+
+async def count_documents(conn: AsyncConnection) -> int:
+    t = search_vendors.c
+    count = await conn.scalar(sa.select(sa.func.count()).where(t.deleted.is_(sa.false())))
+    return int(count or 0)
+
+
+async def clear_documents(conn: AsyncConnection) -> None:
+    await conn.execute(search_vendors.delete())
+
+
+async def count_vendors(conn: AsyncConnection) -> int:
+    return int(await conn.scalar(sa.select(sa.func.count()).select_from(vendors)) or 0)
+
+
+async def vendor_batches(db: Database, size: int) -> AsyncIterator[list[Vendor]]:
+    """Every vendor of the database, by id, ``size`` at a time (keyset pagination)."""
+    last = ""
+    while True:
+        async with db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(vendors).where(vendors.c.id > last).order_by(vendors.c.id).limit(size)
+                )
+            ).all()
+        if not rows:
+            return
+        yield [row_to_vendor(row) for row in rows]
+        last = rows[-1].id
+
+
+async def search_documents(
+    conn: AsyncConnection,
+    terms: Sequence[str],
+    center: Location | None,
+    radius_m: float | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Match], int]:
+    """A page of matches of every term (as word prefixes) and the total over all pages."""
+    if not terms:
+        return [], 0
+    if conn.dialect.name == "postgresql":
+        return await _search_postgresql(conn, terms, center, radius_m, offset, limit)
+    return await _search_sqlite(conn, terms, center, radius_m, offset, limit)
+
+
+def _rows(sql: str) -> Any:
+    """A textual query whose ``doc`` column comes back decoded from JSON."""
+    return sa.text(sql).columns(doc=sa.JSON)
+
+
+def _hit(row: Any) -> Vendor:
+    """The indexed document with the position of the vendor's row."""
+    return Vendor.model_validate({**row.doc, "lat": row.lat, "long": row.long})
+
+
+def _box(center: Location, radius_m: float) -> dict[str, float]:
+    """Latitude and longitude bounds around a circle (longitude omitted near the poles or
+    across the antimeridian, where a simple range would be wrong)."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    bounds = {"lat_min": center.lat - dlat, "lat_max": center.lat + dlat}
+    cos_lat = math.cos(math.radians(min(89.0, abs(center.lat) + dlat)))
+    dlong = dlat / cos_lat if cos_lat > 0.01 else 360.0
+    if center.long - dlong >= -180 and center.long + dlong <= 180:
+        bounds |= {"long_min": center.long - dlong, "long_max": center.long + dlong}
+    return bounds
+
+
+def _box_sql(bounds: dict[str, float]) -> str:
+    sql = " AND v.lat BETWEEN :lat_min AND :lat_max"
+    if "long_min" in bounds:
+        sql += " AND v.long BETWEEN :long_min AND :long_max"
+    return sql
+
+
+_PG_DISTANCE = (
+    f"(2 * {EARTH_RADIUS_M} * asin(least(1.0, sqrt("
+    "power(sin(radians(v.lat - :lat) / 2), 2) + "
+    "cos(radians(:lat)) * cos(radians(v.lat)) * power(sin(radians(v.long - :long) / 2), 2)"
+    "))))"
+)
+
+
+async def _search_postgresql(
+    conn: AsyncConnection,
+    terms: Sequence[str],
+    center: Location | None,
+    radius_m: float | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Match], int]:
+    params: dict[str, Any] = {
+        "tsq": " & ".join(f"{t}:*" for t in terms),
+        "limit": limit,
+        "offset": offset,
+    }
+    distance, where = "NULL::float8", ""
+    if center is not None and radius_m is not None:
+        bounds = _box(center, radius_m)
+        params |= bounds | {"lat": center.lat, "long": center.long, "radius": radius_m}
+        distance = _PG_DISTANCE
+        where = _box_sql(bounds) + f" AND {_PG_DISTANCE} <= :radius"
+    sql = f"""
+        SELECT s.doc, v.lat, v.long, {distance} AS distance, count(*) OVER () AS total
+        FROM search_vendors AS s JOIN vendors AS v ON v.id = s.id
+        WHERE NOT s.deleted AND s.document @@ to_tsquery('simple', :tsq){where}
+        ORDER BY ts_rank(s.document, to_tsquery('simple', :tsq)) DESC, distance, s.id
+        LIMIT :limit OFFSET :offset
+    """  # noqa: S608 - only fixed fragments are formatted in; values are bound
+    rows = (await conn.execute(_rows(sql), params)).all()
+    if rows:
+        return [(_hit(r), r.distance) for r in rows], int(rows[0].total)
+    if offset == 0:
+        return [], 0
+    count_sql = f"""
+        SELECT count(*) FROM search_vendors AS s JOIN vendors AS v ON v.id = s.id
+        WHERE NOT s.deleted AND s.document @@ to_tsquery('simple', :tsq){where}
+    """  # noqa: S608 - as above
+    return [], int(await conn.scalar(sa.text(count_sql), params) or 0)
+
+
+#: Matches ranked first (``bm25`` is only allowed at the level of the full-text query),
+#: then joined and filtered.
+_SQLITE_FROM = """
+    FROM (
+        SELECT rowid AS docid, bm25(search_vendors_fts, 10.0, 1.0) AS rank
+        FROM search_vendors_fts WHERE search_vendors_fts MATCH :match
+    ) AS m
+    JOIN search_vendors AS s ON s.docid = m.docid
+    JOIN vendors AS v ON v.id = s.id
+    WHERE NOT s.deleted
+"""
+
+
+async def _search_sqlite(
+    conn: AsyncConnection,
+    terms: Sequence[str],
+    center: Location | None,
+    radius_m: float | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Match], int]:
+    params: dict[str, Any] = {"match": " ".join(f'"{t}"*' for t in terms)}
+    if center is None or radius_m is None:
+        sql = f"""
+            SELECT s.doc, v.lat, v.long, count(*) OVER () AS total {_SQLITE_FROM}
+            ORDER BY m.rank, s.id LIMIT :limit OFFSET :offset
+        """
+        page = {**params, "limit": limit, "offset": offset}
+        rows = (await conn.execute(_rows(sql), page)).all()
+        if rows:
+            return [(_hit(r), None) for r in rows], int(rows[0].total)
+        if offset == 0:
+            return [], 0
+        count = await conn.scalar(sa.text(f"SELECT count(*) {_SQLITE_FROM}"), params)
+        return [], int(count or 0)
+    bounds = _box(center, radius_m)
+    sql = f"""
+        SELECT s.id, s.doc, v.lat, v.long, m.rank {_SQLITE_FROM}{_box_sql(bounds)}
+        ORDER BY m.rank LIMIT {SQLITE_GEO_CANDIDATES}
+    """
+    candidates = []
+    for row in (await conn.execute(_rows(sql), params | bounds)).all():
+        distance = haversine_raw(center.lat, center.long, row.lat, row.long)
+        if distance <= radius_m:
+            candidates.append((row.rank, distance, row.id, row))
+    candidates.sort(key=lambda c: c[:3])
+    page_rows = candidates[offset : offset + limit]
+    return [(_hit(row), distance) for _, distance, _, row in page_rows], len(candidates)

@@ -1,0 +1,115 @@
+"""The worker role: runs every event handler (built-in search sync, plugin handlers) from its
+own durable consumer of the event stream.
+
+``EventWorker`` is a component: ``start`` binds one consumer per handler and begins fetching;
+``stop`` drains (events being handled get ``worker.drain_timeout_seconds`` to finish; the rest
+are handed back for redelivery). Delivery is at least once: handlers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from venta_core.events import EventHandler, events_filter
+from venta_core.ports.stream import EventStream
+from venta_core.settings import WorkerSettings
+from venta_core.transports.worker.dispatch import HandlerRunner
+from venta_core.transports.worker.metrics import WorkerMetrics
+
+__all__ = ["EventWorker", "HandlerRunner", "WorkerMetrics"]
+
+log = logging.getLogger(__name__)
+
+STATE_TIMEOUT_SECONDS = 2.0
+DRAIN_POLL_SECONDS = 0.02
+
+
+class EventWorker:
+    name = "worker"
+
+    def __init__(
+        self,
+        stream: EventStream,
+        handlers: Sequence[EventHandler],
+        *,
+        prefix: str,
+        settings: WorkerSettings,
+        metrics: WorkerMetrics,
+        volatile: bool = False,
+    ) -> None:
+        """``volatile``: the stream keeps events in this process only (no NATS), so ``stop``
+        first handles what is stored, within the drain time, instead of leaving it behind."""
+        self._volatile = volatile
+        names = [h.name for h in handlers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"event handlers with the same name: {', '.join(duplicates)}")
+        self.settings = settings
+        self.metrics = metrics
+        self.runners = [
+            HandlerRunner(
+                stream,
+                handler,
+                prefix=prefix,
+                filter_subject=events_filter(prefix, handler.event_types),
+                settings=settings,
+                metrics=metrics,
+            )
+            for handler in handlers
+        ]
+        self._started: list[HandlerRunner] = []
+
+    @property
+    def handlers(self) -> list[str]:
+        return [r.name for r in self.runners]
+
+    async def start(self) -> None:
+        try:
+            for runner in self.runners:
+                await runner.start()
+                self._started.append(runner)
+        except BaseException:
+            await self.stop()
+            raise
+        if self.runners:
+            log.info("worker running handlers: %s", ", ".join(self.handlers))
+
+    async def stop(self) -> None:
+        drain = self.settings.drain_timeout_seconds
+        deadline = asyncio.get_running_loop().time() + drain
+        if self._volatile:
+            with contextlib.suppress(Exception):
+                for _ in range(int(drain / DRAIN_POLL_SECONDS) + 1):
+                    if not any((await self.lag()).values()):
+                        break
+                    await asyncio.sleep(DRAIN_POLL_SECONDS)
+        started, self._started = self._started, []
+        left = max(0.1, deadline - asyncio.get_running_loop().time())
+        await asyncio.gather(*(r.stop(left) for r in started), return_exceptions=True)
+
+    async def check(self) -> None:
+        stopped = [r.name for r in self._started if not r.running]
+        if stopped:
+            raise RuntimeError(f"handler loop stopped: {', '.join(stopped)}")
+
+    async def refresh_metrics(self) -> None:
+        """Read each consumer's lag into the gauges (before a scrape)."""
+        for runner in self._started:
+            consumer = runner.consumer
+            if consumer is None:
+                continue
+            with contextlib.suppress(Exception):
+                state = await asyncio.wait_for(consumer.state(), STATE_TIMEOUT_SECONDS)
+                self.metrics.consumer_pending.labels(runner.name).set(state.pending)
+                self.metrics.consumer_ack_pending.labels(runner.name).set(state.ack_pending)
+
+    async def lag(self) -> dict[str, int]:
+        """Events not handled yet, per handler (stored and undelivered, or unsettled)."""
+        out: dict[str, int] = {}
+        for runner in self._started:
+            if runner.consumer is not None:
+                out[runner.name] = (await runner.consumer.state()).lag
+        return out

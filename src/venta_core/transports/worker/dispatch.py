@@ -1,0 +1,282 @@
+"""One handler's durable consumer: fetch, handle with bounded concurrency, settle.
+
+For each delivery:
+
+- not an envelope of a known type with a valid payload -> dead-lettered (``malformed``);
+- a type the handler does not want (its filter is a wildcard) -> acknowledged, skipped;
+- delivered more than ``max_deliver`` times (the worker died on it before) -> dead-lettered
+  (``max_deliver``) without calling the handler again;
+- handler returns -> ack; raises ``PoisonEvent`` -> dead-lettered (``poison``); raises anything
+  else -> ``nak`` with the backoff delay of that attempt, or dead-lettered (``failed``) on the
+  last allowed delivery.
+
+Dead-lettering publishes the original bytes on ``<prefix>.dlq.<type>`` with the reason in
+headers, then terminates the delivery; if that publish fails the delivery is retried later
+instead, so an event is never dropped silently. While a handler runs, the delivery is reported
+in progress every half ``ack_wait``, so a slow handler is not taken for a dead one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from venta_core.context import RequestContext, new_request_id, request_context
+from venta_core.events import (
+    DLQ_HEADERS,
+    EventEnvelope,
+    EventHandler,
+    MalformedEvent,
+    PoisonEvent,
+    decode_event,
+    dlq_subject,
+)
+from venta_core.ports.stream import (
+    ConsumerSpec,
+    EventStream,
+    OutgoingMessage,
+    StreamConsumer,
+    StreamMessage,
+)
+from venta_core.settings import WorkerSettings
+from venta_core.transports.worker.metrics import WorkerMetrics
+
+__all__ = ["HandlerRunner", "cancel_and_wait"]
+
+log = logging.getLogger(__name__)
+
+FETCH_WAIT_SECONDS = 1.0
+#: Bounds of the pause after a failed fetch (the stream is unreachable), doubled each time.
+RETRY_PAUSE_SECONDS = (0.2, 5.0)
+#: JetStream stops delivering after its own max_deliver; leave room for dead-lettering retries.
+SERVER_MAX_DELIVER_GRACE = 5
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` until it is done: a cancellation that arrives just as the awaited
+    future completes can be lost inside ``asyncio.wait_for`` (Python 3.11, used by libraries)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
+
+
+class HandlerRunner:
+    def __init__(
+        self,
+        stream: EventStream,
+        handler: EventHandler,
+        *,
+        prefix: str,
+        filter_subject: str,
+        settings: WorkerSettings,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self.handler = handler
+        self._stream = stream
+        self._prefix = prefix
+        self._settings = settings
+        self._metrics = metrics
+        self.concurrency = min(handler.concurrency or settings.concurrency, settings.concurrency)
+        self.spec = ConsumerSpec(
+            durable=f"{prefix}-{handler.name}",
+            filter_subject=filter_subject,
+            ack_wait_seconds=settings.ack_wait_seconds,
+            max_deliver=settings.max_deliver + SERVER_MAX_DELIVER_GRACE,
+            max_ack_pending=max(self.concurrency * 4, 64),
+        )
+        self._consumer: StreamConsumer | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+        self._nak_on_cancel = False
+        self.handled = 0
+        self.dead_lettered = 0
+
+    @property
+    def running(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
+
+    @property
+    def consumer(self) -> StreamConsumer | None:
+        return self._consumer
+
+    async def start(self) -> None:
+        self._consumer = await self._stream.consumer(self.spec)
+        self._loop_task = asyncio.create_task(self._loop(), name=f"worker {self.handler.name}")
+
+    async def stop(self, drain_seconds: float) -> None:
+        """Fetch no more; give events being handled ``drain_seconds``; hand the rest back."""
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            await cancel_and_wait(task)
+        if self._inflight:
+            _, late = await asyncio.wait(set(self._inflight), timeout=drain_seconds)
+            if late:
+                log.warning("%s: %d events not finished; redelivered later", self.name, len(late))
+                self._nak_on_cancel = True
+                for t in late:
+                    t.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.close()
+            self._consumer = None
+
+    @property
+    def name(self) -> str:
+        return self.handler.name
+
+    async def _loop(self) -> None:
+        pause = RETRY_PAUSE_SECONDS[0]
+        while True:
+            free = self.concurrency - len(self._inflight)
+            if free <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            try:
+                if self._consumer is None:
+                    self._consumer = await self._stream.consumer(self.spec)
+                messages = await self._consumer.fetch(free, FETCH_WAIT_SECONDS)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s: fetching events failed (%s); retrying", self.name, exc)
+                await self._rebind()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_PAUSE_SECONDS[1])
+                continue
+            pause = RETRY_PAUSE_SECONDS[0]
+            for message in messages:
+                task = asyncio.create_task(self._process(message))
+                self._inflight.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._room.set()
+
+    async def _rebind(self) -> None:
+        """After a failed fetch, bind again next time (the broker may have lost the consumer)."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.close()
+
+    async def _process(self, message: StreamMessage) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(message))
+        try:
+            await self._settle(message)
+        except asyncio.CancelledError:
+            if self._nak_on_cancel:
+                with contextlib.suppress(Exception):
+                    await message.nak()
+            raise
+        except Exception:
+            log.exception("%s: settling event %d failed", self.name, message.seq)
+        finally:
+            heartbeat.cancel()
+
+    async def _heartbeat(self, message: StreamMessage) -> None:
+        interval = self._settings.ack_wait_seconds / 2
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await message.in_progress()
+
+    async def _settle(self, message: StreamMessage) -> None:
+        try:
+            envelope = decode_event(message.data)
+        except MalformedEvent as exc:
+            await self._dead_letter(message, self._type_of(message), "malformed", str(exc))
+            return
+        if envelope.type not in self.handler.event_types:
+            await message.ack()
+            return
+        if message.delivery > 1:
+            self._metrics.redelivered.labels(self.name).inc()
+        limit = self._settings.max_deliver
+        if message.delivery > limit:
+            reason = f"delivered {message.delivery} times (limit {limit})"
+            await self._dead_letter(message, envelope.type, "max_deliver", reason)
+            return
+        try:
+            await self._handle(envelope)
+        except PoisonEvent as exc:
+            await self._dead_letter(message, envelope.type, "poison", str(exc) or "poison")
+        except Exception as exc:
+            self._metrics.failed.labels(self.name, envelope.type).inc()
+            if message.delivery >= limit:
+                reason = f"failed {message.delivery} times, last: {type(exc).__name__}: {exc}"
+                log.error("%s: %s %s dead-lettered: %s", self.name, envelope.type, envelope.id, exc)
+                await self._dead_letter(message, envelope.type, "failed", reason)
+            else:
+                log.warning(
+                    "%s: %s %s failed (delivery %d): %s",
+                    self.name,
+                    envelope.type,
+                    envelope.id,
+                    message.delivery,
+                    exc,
+                )
+                await message.nak(self._backoff(message.delivery))
+        else:
+            await message.ack()
+            self.handled += 1
+            self._metrics.handled.labels(self.name, envelope.type).inc()
+
+    async def _handle(self, envelope: EventEnvelope) -> None:
+        ctx = RequestContext(request_id=envelope.request_id or new_request_id())
+        gauge = self._metrics.in_progress.labels(self.name)
+        gauge.inc()
+        started = time.perf_counter()
+        try:
+            with request_context(ctx):
+                await self.handler.handle(envelope)
+        finally:
+            gauge.dec()
+            self._metrics.duration.labels(self.name).observe(time.perf_counter() - started)
+
+    def _backoff(self, delivery: int) -> float:
+        delays = self._settings.backoff_seconds
+        return delays[min(delivery, len(delays)) - 1]
+
+    def _type_of(self, message: StreamMessage) -> str:
+        """The event type named by the subject, for the dead-letter subject of a bad message."""
+        root = f"{self._prefix}.events."
+        rest = message.subject[len(root) :] if message.subject.startswith(root) else ""
+        return rest if rest and "*" not in rest and ">" not in rest else "unknown"
+
+    async def _dead_letter(
+        self, message: StreamMessage, type_: str, kind: str, reason: str
+    ) -> None:
+        original_id = message.headers.get("Nats-Msg-Id") or f"seq-{message.seq}"
+        headers = {
+            **{k: v for k, v in message.headers.items() if k != "Nats-Msg-Id"},
+            DLQ_HEADERS["reason"]: f"{kind}: {reason}"[:1000],
+            DLQ_HEADERS["handler"]: self.name,
+            DLQ_HEADERS["subject"]: message.subject,
+            DLQ_HEADERS["deliveries"]: str(message.delivery),
+            DLQ_HEADERS["stream_seq"]: str(message.seq),
+        }
+        parked = OutgoingMessage(
+            subject=dlq_subject(self._prefix, type_),
+            data=message.data,
+            msg_id=f"{self.name}:{original_id}",
+            headers=headers,
+        )
+        try:
+            await self._stream.publish(parked)
+        except Exception as exc:
+            log.warning(
+                "%s: dead-lettering event %d failed (%s); retrying", self.name, message.seq, exc
+            )
+            await message.nak(self._backoff(message.delivery))
+            return
+        await message.term()
+        self.dead_lettered += 1
+        self._metrics.dead_lettered.labels(self.name, kind).inc()
+        log.warning("%s: event %d dead-lettered (%s: %s)", self.name, message.seq, kind, reason)

@@ -1,0 +1,175 @@
+"""The outbox relay on the embedded backends and on PostgreSQL + JetStream: order, no loss
+while the stream is down, no duplicates after a crash, one relay at a time, prompt wake-up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+import sqlalchemy as sa
+
+from tests.events.helpers import delete_streams, empty_tables, fast, wait_until
+from venta_core.app import Venta
+from venta_core.domain import Actor, VendorCreate
+from venta_core.events import EventEnvelope
+from venta_core.ports.stream import (
+    ConsumerSpec,
+    EventStream,
+    OutgoingMessage,
+    PublishAck,
+    StreamMessage,
+)
+from venta_core.relay import OutboxRelay
+from venta_core.settings import Settings
+from venta_core.store import outbox
+from venta_core.store.engine import Database
+from venta_core.store.tables import outbox as outbox_table
+
+pytestmark = pytest.mark.integration
+
+
+class Flaky:
+    """An ``EventStream`` whose publishing fails while ``down`` and may be slowed down."""
+
+    def __init__(self, inner: EventStream) -> None:
+        self.inner = inner
+        self.down = False
+        self.delay = 0.0
+        self.batches = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def publish_batch(
+        self, messages: Sequence[OutgoingMessage], confirm_within: float = 5.0
+    ) -> list[PublishAck | Exception]:
+        self.batches += 1
+        await asyncio.sleep(self.delay)
+        if self.down:
+            return [ConnectionError("stream down") for _ in messages]
+        return await self.inner.publish_batch(messages, confirm_within)
+
+
+@pytest.fixture
+async def app(backend_settings: Settings) -> AsyncIterator[Venta]:
+    """A started application whose own relay is off: each test drives relays itself."""
+    application = Venta(fast(backend_settings, relay_enabled=False), load_entry_points=False)
+    if not backend_settings.is_sqlite:
+        await application.database.start()
+        await empty_tables(application)
+    try:
+        async with application:
+            yield application
+    finally:
+        await delete_streams(application.settings)
+
+
+async def _events(app: Venta, vendors: int) -> list[EventEnvelope]:
+    """Write a user and ``vendors`` vendors; return the outbox's pending events."""
+    user = await app.users.ensure_user(f"owner-{vendors}")
+    for n in range(vendors):
+        await app.vendors.create_vendor(Actor.for_user(user), VendorCreate(name=f"Stall {n}"))
+    async with app.database.connect() as conn:
+        return [e for _, e in await outbox.pending_events(conn, 1000)]
+
+
+async def _stored(app: Venta, expected: int) -> list[StreamMessage]:
+    prefix = app.settings.key_prefix
+    spec = ConsumerSpec(durable="check", filter_subject=f"{prefix}.events.>", ack_wait_seconds=30)
+    consumer = await app.stream.consumer(spec)
+    got: list[StreamMessage] = []
+    for _ in range(20):
+        got += await consumer.fetch(100, 0.2)
+        if len(got) >= expected:
+            break
+    got += await consumer.fetch(100, 0.3)  # anything beyond what is expected
+    await consumer.close()
+    return got
+
+
+async def test_events_are_published_in_outbox_order_and_marked_sent(app: Venta) -> None:
+    events = await _events(app, 3)
+    relay = OutboxRelay(app.database, app.stream, app.settings)
+
+    assert await relay.relay_pending() == len(events) == 4
+
+    stored = await _stored(app, len(events))
+    assert [m.headers["Nats-Msg-Id"] for m in stored] == [e.id for e in events]
+    assert stored[0].subject == f"{app.settings.key_prefix}.events.user.created"
+    assert EventEnvelope.model_validate_json(stored[1].data) == events[1]
+    assert await relay.pending_count() == 0
+
+
+async def test_events_wait_in_the_outbox_while_the_stream_is_down(app: Venta) -> None:
+    flaky = Flaky(app.stream)
+    relay = OutboxRelay(app.database, flaky, app.settings)  # type: ignore[arg-type]
+    flaky.down = True
+    events = await _events(app, 2)
+
+    with pytest.raises(ConnectionError):
+        await relay.relay_pending()
+    assert await relay.pending_count() == len(events)
+
+    flaky.down = False
+    assert await relay.relay_pending() == len(events)
+    assert len(await _stored(app, len(events))) == len(events)
+
+
+async def test_a_relay_that_died_before_marking_causes_no_duplicate(app: Venta) -> None:
+    events = await _events(app, 2)
+    relay = OutboxRelay(app.database, app.stream, app.settings)
+    # A relay published everything, then died before marking the rows sent:
+    first = await app.stream.publish_batch([relay._message(e) for e in events])
+    assert all(isinstance(r, PublishAck) and not r.duplicate for r in first)
+
+    assert await relay.relay_pending() == len(events)  # published again: dropped as copies
+
+    stored = await _stored(app, len(events))
+    assert [m.headers["Nats-Msg-Id"] for m in stored] == [e.id for e in events]
+
+
+async def test_only_one_relay_publishes_at_a_time(app: Venta) -> None:
+    if app.settings.is_sqlite:
+        pytest.skip("SQLite is single-process: one relay by construction")
+    events = await _events(app, 3)
+    other_db = Database(app.settings)
+    slow = Flaky(app.stream)
+    slow.delay = 0.5
+    leader = OutboxRelay(app.database, slow, app.settings)  # type: ignore[arg-type]
+    follower = OutboxRelay(other_db, app.stream, app.settings)
+    try:
+        running = asyncio.create_task(leader.relay_pending())
+        await asyncio.sleep(0.2)  # the leader holds the lock, publishing slowly
+
+        assert await follower.relay_pending() == 0
+        assert await running == len(events)
+        assert await follower.relay_pending() == 0
+    finally:
+        await other_db.stop()
+    assert len(await _stored(app, len(events))) == len(events)
+
+
+async def test_a_commit_wakes_the_relay_long_before_its_interval(
+    backend_settings: Settings,
+) -> None:
+    settings = fast(backend_settings, relay_interval_seconds=30.0)
+    app = Venta(settings, load_entry_points=False)
+    if not settings.is_sqlite:
+        await app.database.start()
+        await empty_tables(app)
+    try:
+        async with app:
+            await asyncio.sleep(0.3)  # the relay's first pass (and LISTEN) are done
+            await _events(app, 1)
+            await wait_until(lambda: _relayed(app), timeout=2.0)
+    finally:
+        await delete_streams(settings)
+
+
+async def _relayed(app: Venta) -> bool:
+    async with app.database.connect() as conn:
+        unsent = await conn.scalar(
+            sa.select(sa.func.count()).where(outbox_table.c.sent_at.is_(None))
+        )
+    return unsent == 0
