@@ -1,4 +1,5 @@
-"""`venta demo seed`: a few vendors around a city, and tokens to try the API with."""
+"""`venta demo seed`: a few vendors around a city, and tokens to try the API with;
+`venta demo simulate`: live traffic against a running server."""
 
 from __future__ import annotations
 
@@ -91,3 +92,58 @@ def seed(
     typer.echo(f'  curl -H "Authorization: Bearer {user_token}" \\')
     typer.echo(f'    "{base}/v1/vendors/nearby?lat={lat0}&long={long0}&radius=5000&limit=5"')
     typer.echo(f'  curl -H "Authorization: Bearer {owner_token}" {base}/v1/me/vendors')
+
+
+@demo_app.command("simulate")
+def simulate_cmd(
+    url: Annotated[
+        str, typer.Option(help="HTTP URL of a running server (`venta serve all`).")
+    ] = "http://127.0.0.1:8000",
+    ws_url: Annotated[
+        str | None,
+        typer.Option("--ws-url", help="URL of the real-time gateway (default: --url)."),
+    ] = None,
+    vendors: Annotated[int, typer.Option(min=1, max=10_000, help="Moving vendors.")] = 20,
+    users: Annotated[int, typer.Option(min=1, max=10_000, help="Watching users.")] = 50,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds to run.")] = 30.0,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between a vendor's position updates.")
+    ] = 2.0,
+    city: Annotated[str, typer.Option(help=f"One of: {', '.join(CITIES)}.")] = "berlin",
+) -> None:
+    """Drive a running server with moving vendors and panning users; print delivered
+    messages/s and delivery latency p50/p99. Tokens are minted from the local settings, so
+    the server must share VENTA_AUTH__DEV_SECRET."""
+    if city not in CITIES:
+        typer.echo(f"error: unknown city {city!r}; choose one of {', '.join(CITIES)}", err=True)
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    from venta_cli.simulate import simulate
+    from venta_core.ports.identity import DevTokenProvider
+
+    provider = DevTokenProvider(settings.auth)
+    with user_errors():
+        try:
+            result = asyncio.run(
+                simulate(
+                    url=url,
+                    ws_url=ws_url or url,
+                    tokens=lambda sub: provider.issue(sub, ttl_seconds=int(duration) + 3600),
+                    center=CITIES[city],
+                    vendors=vendors,
+                    users=users,
+                    duration=duration,
+                    interval=interval,
+                )
+            )
+        except (ConnectionError, OSError) as exc:
+            raise OSError(f"cannot drive {url}: {exc}") from None
+    p50, p99 = result.percentile(50), result.percentile(99)
+    typer.echo(f"vendor updates sent:  {result.updates_sent}")
+    typer.echo(f"deliveries:           {result.delivered} ({result.per_second:.1f}/s)")
+    shown = "n/a" if p50 is None else f"{p50:.1f} ms / {p99:.1f} ms"
+    typer.echo(f"latency p50 / p99:    {shown}")
+    if result.errors:
+        typer.echo(
+            "errors:               " + ", ".join(f"{k} x{v}" for k, v in result.errors.items())
+        )

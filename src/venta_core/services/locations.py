@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from venta_core.domain import Actor, BoundingBox, Location, VendorPosition
 from venta_core.domain.cells import encode
 from venta_core.errors import Forbidden, LocationNotFound, ValidationFailed, VendorNotFound
-from venta_core.events import EventEnvelope, event_subject, live_subject
+from venta_core.events import EventEnvelope, event_subject, gone_subject, live_subject
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.ports.geo import GeoHit, GeoIndex
 from venta_core.services.ids import is_uuid
@@ -22,6 +22,13 @@ from venta_core.store.positions import PositionWriteBehind
 __all__ = ["LocalLocationService"]
 
 log = logging.getLogger(__name__)
+
+#: Bound of the vendor -> last announced cell map (oldest entries leave first).
+_MAX_REMEMBERED_CELLS = 200_000
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _position(hit: GeoHit, *, with_distance: bool) -> VendorPosition:
@@ -56,6 +63,7 @@ class LocalLocationService:
         self._user_positions = user_positions
         self._subscription: Subscription | None = None
         self._owners = OwnerCache() if cache_owners else None
+        self._cells: dict[str, str] = {}  # vendor -> the cell its last position was announced in
 
     async def start(self) -> None:
         """Remove the live position of vendors deleted anywhere (other processes included)."""
@@ -74,6 +82,7 @@ class LocalLocationService:
         envelope = EventEnvelope.model_validate_json(message.data)
         vendor_id = str(envelope.data.get("id", ""))
         if vendor_id:
+            self._cells.pop(vendor_id, None)
             if self._owners is not None:
                 self._owners.discard(vendor_id)
             self._vendor_positions.forget(vendor_id)
@@ -99,6 +108,7 @@ class LocalLocationService:
         self, actor: Actor, vendor_id: str, location: Location
     ) -> VendorPosition:
         await self._authorize(actor, vendor_id)
+        previous = self._cells.get(vendor_id) or await self._cell_in_index(vendor_id)
         now = datetime.now(UTC)
         await self._geo.set(vendor_id, location.lat, location.long)
         self._vendor_positions.record(vendor_id, location.lat, location.long, now)
@@ -107,12 +117,25 @@ class LocalLocationService:
             "vendorId": vendor_id,
             "lat": location.lat,
             "long": location.long,
-            "at": now.isoformat().replace("+00:00", "Z"),
+            "at": _rfc3339(now),
         }
-        await self._bus.publish(
-            live_subject(self._prefix, cell, vendor_id), json.dumps(payload).encode()
-        )
+        body = json.dumps(payload).encode()
+        await self._bus.publish(live_subject(self._prefix, cell, vendor_id), body)
+        if previous is not None and previous != cell:
+            # Watchers of the old cell learn that the vendor left it (see docs/realtime.md).
+            await self._bus.publish(live_subject(self._prefix, previous, vendor_id), body)
+        self._remember_cell(vendor_id, cell)
         return VendorPosition(id=vendor_id, location=location, updated_at=now)
+
+    async def _cell_in_index(self, vendor_id: str) -> str | None:
+        """The cell of the vendor's current position; read once per vendor and process."""
+        hit = await self._geo.get(vendor_id)
+        return encode(hit.lat, hit.long, self._cell_precision) if hit is not None else None
+
+    def _remember_cell(self, vendor_id: str, cell: str) -> None:
+        if vendor_id not in self._cells and len(self._cells) >= _MAX_REMEMBERED_CELLS:
+            self._cells.pop(next(iter(self._cells)))  # oldest first
+        self._cells[vendor_id] = cell
 
     async def update_user_location(self, actor: Actor, location: Location) -> None:
         if actor.user_id is None:
@@ -153,5 +176,8 @@ class LocalLocationService:
 
     async def remove_vendor_location(self, actor: Actor, vendor_id: str) -> None:
         await self._authorize(actor, vendor_id)
+        cell = self._cells.pop(vendor_id, None) or await self._cell_in_index(vendor_id)
         self._vendor_positions.forget(vendor_id)
-        await self._geo.remove(vendor_id)
+        if await self._geo.remove(vendor_id) and cell is not None:
+            body = json.dumps({"vendorId": vendor_id, "at": _rfc3339(datetime.now(UTC))})
+            await self._bus.publish(gone_subject(self._prefix, cell, vendor_id), body.encode())

@@ -1,0 +1,103 @@
+"""Delivery of encoded events to sessions: the hot path of the gateway.
+
+``Sender.deliver`` writes one pre-built websocket frame to every session of an iterable. Per
+recipient that is two attribute loads, a buffer-size check and ``transport.write``: no encoding,
+no queue, no task. Sessions without a usable websocket (still on long-polling, mid-upgrade, or
+on a server where raw writes are not safe) take ``push``, which goes through python-socketio's
+Engine.IO queue, as a stock emit would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from venta_core.transports.realtime.protocol import Outgoing
+from venta_core.transports.realtime.session import Session
+from venta_core.transports.realtime.wire import WireRegistry
+
+__all__ = ["Sender"]
+
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    def __init__(
+        self,
+        eio: Any,
+        wires: WireRegistry,
+        max_buffer_bytes: int,
+        on_slow: Callable[[Session], None],
+    ) -> None:
+        """``eio``: python-engineio's ``AsyncServer`` (for sessions not on a websocket)."""
+        self._eio = eio
+        self._wires = wires
+        self._max_buffer = max_buffer_bytes
+        self._on_slow = on_slow
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def deliver(self, sessions: Iterable[Session], out: Outgoing) -> int:
+        """Send ``out`` to every session; returns how many were addressed."""
+        frame = out.frame
+        limit = self._max_buffer
+        count = 0
+        for session in sessions:
+            count += 1
+            transport = session.wire.transport
+            if transport is not None:
+                try:
+                    if transport.get_write_buffer_size() <= limit:
+                        transport.write(frame)
+                        continue
+                except (RuntimeError, OSError):  # closed under us: the disconnect follows
+                    continue
+            self.push(session, out)
+        return count
+
+    def push(self, session: Session, out: Outgoing) -> None:
+        """Send ``out`` to one session by whatever way it can be reached now."""
+        if session.closed:
+            return
+        transport = session.wire.transport
+        if transport is None:
+            transport = self._attach(session)
+        if transport is not None:
+            try:
+                if transport.get_write_buffer_size() > self._max_buffer:
+                    self._on_slow(session)
+                    return
+                transport.write(out.frame)
+            except (RuntimeError, OSError):
+                log.debug("write to closed session %s dropped", session.sid)
+            return
+        task = asyncio.ensure_future(self._eio.send_packet(session.eio_sid, out.eio_packet()))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("queued send failed: %r", task.exception())
+
+    def _attach(self, session: Session) -> Any:
+        """Switch a session to its websocket once it is safe: the websocket is ready and, for
+        an upgrade from long-polling, the Engine.IO queue holds nothing older."""
+        wire = self._wires.get(session.eio_sid)
+        if wire is None or wire.transport is None:
+            return None
+        if wire.is_upgrade:
+            socket = getattr(self._eio, "sockets", {}).get(session.eio_sid)
+            queue = getattr(socket, "queue", None)
+            if socket is None or not getattr(socket, "upgraded", False):
+                return None
+            if queue is None or not queue.empty():
+                return None
+        session.wire = wire
+        return wire.transport
+
+    async def drain(self) -> None:
+        """Wait for queued sends started so far."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

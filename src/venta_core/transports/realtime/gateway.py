@@ -1,0 +1,303 @@
+"""``RealtimeGateway``: the Socket.IO server of the ``ws`` role.
+
+python-socketio speaks the protocol (Engine.IO v4 handshake, long-polling, websocket upgrade,
+pings, namespaces, connect errors); this module authenticates connections, validates and rate
+limits events, calls the location service, and fans positions out through ``CellHub`` and
+``Sender`` (direct websocket writes) rather than socket.io rooms. docs/realtime.md explains why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import socketio
+
+from venta_core.domain import Actor
+from venta_core.domain.cells import encode
+from venta_core.errors import (
+    Forbidden,
+    InternalError,
+    Unauthenticated,
+    ValidationFailed,
+    VentaError,
+)
+from venta_core.events import EventEnvelope, event_subject
+from venta_core.ports.bus import BusMessage, EventBus, Subscription
+from venta_core.transports import VentaApp
+from venta_core.transports.http.auth import IdentityCache
+from venta_core.transports.realtime.auth import Refused, token_from
+from venta_core.transports.realtime.fanout import Sender
+from venta_core.transports.realtime.hub import CellHub
+from venta_core.transports.realtime.metrics import RealtimeMetrics
+from venta_core.transports.realtime.presence import Presence
+from venta_core.transports.realtime.protocol import (
+    USER_NS,
+    VENDOR_NS,
+    Outgoing,
+    UserLocationMessage,
+    VendorLocationMessage,
+    error_payload,
+    parse,
+)
+from venta_core.transports.realtime.session import Session, WindowLimiter
+from venta_core.transports.realtime.wire import WireRegistry
+
+__all__ = ["RealtimeApp", "RealtimeGateway"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, Any], Awaitable[None]]
+
+
+class RealtimeApp(VentaApp, Protocol):
+    """What the gateway uses of the application: a transport's view plus the event bus."""
+
+    @property
+    def bus(self) -> EventBus: ...
+
+
+class RealtimeGateway:
+    def __init__(self, app: RealtimeApp, metrics: RealtimeMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        settings = app.settings
+        rt = settings.realtime
+        self._rt = rt
+        self._prefix = settings.key_prefix
+        self._precision = settings.geo.cell_precision
+        self._leeway = float(settings.auth.leeway_seconds)
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            namespaces=[USER_NS, VENDOR_NS],
+            cors_allowed_origins=rt.cors_origins or None,
+            ping_interval=rt.ping_interval_seconds,
+            ping_timeout=rt.ping_timeout_seconds,
+            max_http_buffer_size=rt.max_payload_bytes,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.wires = WireRegistry()
+        self.sender = Sender(self.sio.eio, self.wires, rt.max_send_buffer_bytes, self._too_slow)
+        self.hub = CellHub(
+            bus=app.bus,
+            locations=app.locations,
+            sender=self.sender,
+            metrics=metrics,
+            prefix=self._prefix,
+            precision=self._precision,
+            max_cells=rt.max_viewport_cells,
+            max_vendors=settings.location.max_limit,
+        )
+        self.presence = Presence(
+            app.kv,
+            ttl_seconds=rt.presence_ttl_seconds,
+            grace_seconds=rt.offline_grace_seconds,
+            on_offline=self._vendor_offline,
+        )
+        self.identities = IdentityCache(settings.auth.identity_cache_seconds)
+        self.sessions: dict[tuple[str, str], Session] = {}
+        self._subscriptions: list[Subscription] = []
+        self._register()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def asgi(self, other: Any = None) -> Any:
+        """The ASGI app: Socket.IO at ``/socket.io/``, everything else to ``other``."""
+        inner = socketio.ASGIApp(self.sio, other_asgi_app=other, socketio_path="socket.io")
+        return self.wires.wrap(inner)
+
+    async def start(self) -> None:
+        """Subscribe to what this process needs from the bus (after the application started)."""
+        deleted = event_subject(self._prefix, "vendor.deleted")
+        self._subscriptions.append(await self.app.bus.subscribe(deleted, self._on_vendor_deleted))
+        await self.presence.start()
+
+    async def stop(self) -> None:
+        await self.presence.stop()
+        for sub in self._subscriptions:
+            await sub.unsubscribe()
+        self._subscriptions.clear()
+        await self.hub.close()
+        await self.sender.drain()
+
+    def draining(self) -> None:
+        """The process is shutting down: dropped vendors are not taken offline (they reconnect
+        to another process; their presence expires if they do not)."""
+        self.presence.stopping = True
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        for ns in (USER_NS, VENDOR_NS):
+            self.sio.on("connect", self._connect_handler(ns), namespace=ns)
+            self.sio.on("disconnect", self._disconnect_handler(ns), namespace=ns)
+            self.sio.on("*", self._unknown_handler(ns), namespace=ns)
+        vendor = self._event(VENDOR_NS, "updateVendorLocation", self._vendor_location)
+        user = self._event(USER_NS, "updateUserLocation", self._user_location)
+        self.sio.on("updateVendorLocation", vendor, namespace=VENDOR_NS)
+        self.sio.on("updateUserLocation", user, namespace=USER_NS)
+
+    def _connect_handler(self, ns: str) -> Callable[..., Awaitable[None]]:
+        async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+            try:
+                session = await self._authenticate(ns, sid, environ, auth)
+            except VentaError as exc:
+                self.metrics.refused.labels(exc.code).inc()
+                raise Refused(exc.code, exc.message) from None
+            except Exception:
+                log.exception("connect failed")
+                self.metrics.refused.labels("INTERNAL").inc()
+                raise Refused("INTERNAL", "Internal error") from None
+            self.sessions[(ns, sid)] = session
+            self.metrics.connections_total.labels(ns).inc()
+            self.metrics.connected.labels(ns).inc()
+
+        return connect
+
+    async def _authenticate(self, ns: str, sid: str, environ: dict[str, Any], auth: Any) -> Session:
+        token = token_from(environ, auth)
+        if token is None:
+            raise Unauthenticated(
+                "A token is required: auth {token}, Authorization: Bearer, or ?token="
+            )
+        identity = await self.app.identity.verify(token)
+        user = self.identities.get(identity.subject)
+        if user is None:
+            user = await self.app.users.ensure_user(identity.subject)
+            self.identities.put(identity.subject, user)
+        exp = identity.claims.get("exp")
+        per_minute = (
+            self._rt.vendor_messages_per_minute
+            if ns == VENDOR_NS
+            else self._rt.user_messages_per_minute
+        )
+        return Session(
+            sid=sid,
+            namespace=ns,
+            eio_sid=self.sio.manager.eio_sid_from_sid(sid, ns) or "",
+            user_id=user.id,
+            subject=identity.subject,
+            actor=Actor.for_user(user),
+            expires_at=float(exp) if isinstance(exp, int | float) else None,
+            limiter=WindowLimiter(per_minute),
+        )
+
+    def _disconnect_handler(self, ns: str) -> Callable[..., Awaitable[None]]:
+        async def disconnect(sid: str, reason: Any = None) -> None:
+            session = self.sessions.pop((ns, sid), None)
+            if session is None:
+                return
+            session.closed = True
+            self.metrics.connected.labels(ns).dec()
+            if ns == USER_NS:
+                await self.hub.leave(session)
+            else:
+                self.presence.disconnected(session)
+
+        return disconnect
+
+    def _too_slow(self, session: Session) -> None:
+        transport = session.wire.transport
+        self.metrics.slow_consumers.inc()
+        log.warning("dropping connection %s: it does not read fast enough", session.sid)
+        session.wire.close()
+        if transport is not None:
+            transport.abort()
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _event(self, ns: str, event: str, handler: Handler) -> Callable[..., Awaitable[None]]:
+        async def on_event(sid: str, data: Any = None, *extra: Any) -> None:
+            session = self.sessions.get((ns, sid))
+            if session is None:
+                return
+            self.metrics.messages_in.labels(ns, event).inc()
+            await self._guarded(session, handler, data)
+
+        return on_event
+
+    def _unknown_handler(self, ns: str) -> Callable[..., Awaitable[None]]:
+        async def unknown(event: str, sid: str, *data: Any) -> None:
+            session = self.sessions.get((ns, sid))
+            if session is None:
+                return
+            self.metrics.messages_in.labels(ns, "other").inc()
+
+            async def reject(_: Session, __: Any) -> None:
+                raise ValidationFailed(f'Unknown event "{event[:64]}" on {ns}')
+
+            await self._guarded(session, reject, None)
+
+        return unknown
+
+    async def _guarded(self, session: Session, handler: Handler, data: Any) -> None:
+        """Run a handler: expired token -> error and disconnect; rate limit; errors -> ``error``."""
+        if session.token_expired(self._leeway):
+            self._send_error(
+                session, Unauthenticated("Token expired", details={"reason": "expired"})
+            )
+            await self.sio.disconnect(session.sid, namespace=session.namespace)
+            return
+        try:
+            session.limiter.hit()
+            async with session.lock:  # one event at a time per connection, in arrival order
+                await handler(session, data)
+        except VentaError as exc:
+            if exc.code == "RATE_LIMITED":
+                self.metrics.rate_limited.labels(session.namespace).inc()
+            self._send_error(session, exc)
+        except Exception:
+            log.exception("handling an event on %s failed", session.namespace)
+            self._send_error(session, InternalError())
+
+    def _send_error(self, session: Session, error: VentaError) -> None:
+        self.metrics.errors.labels(error.code).inc()
+        self.sender.push(session, Outgoing(session.namespace, "error", error_payload(error)))
+
+    async def _vendor_location(self, session: Session, data: Any) -> None:
+        """Store the position; the location service publishes it on its cell (and on the cell
+        it left, if it changed), which is how every watcher, on any process, hears of it."""
+        message = parse(VendorLocationMessage, data)
+        vendor_id = message.vendorId or await self._default_vendor(session)
+        first = vendor_id not in session.vendor_cells
+        await self.app.locations.update_vendor_location(session.actor, vendor_id, message.location)
+        session.vendor_cells[vendor_id] = encode(message.lat, message.long, self._precision)
+        if first:
+            await self.presence.online(session, vendor_id)
+
+    async def _default_vendor(self, session: Session) -> str:
+        if session.default_vendor is None:
+            owned = await self.app.users.list_user_vendors(session.user_id)
+            if not owned:
+                raise Forbidden("You own no vendor")
+            if len(owned) > 1:
+                raise ValidationFailed(
+                    f"vendorId is required: you own {len(owned)} vendors",
+                    details={"field": "vendorId"},
+                )
+            session.default_vendor = owned[0].id
+        return session.default_vendor
+
+    async def _user_location(self, session: Session, data: Any) -> None:
+        box = parse(UserLocationMessage, data).box()
+        visible = await self.hub.set_view(session, box)
+        if session.closed:
+            return
+        self.sender.push(session, Outgoing(USER_NS, "vendor_channels", visible))
+        self.metrics.messages_out.labels("vendor_channels").inc()
+
+    # -- offline and deleted vendors -----------------------------------------------------------
+
+    async def _vendor_offline(self, session: Session, vendor_id: str, cell: str) -> None:
+        """Remove the position; the location service announces it on the vendor's cell."""
+        with contextlib.suppress(VentaError):  # deleted or no longer owned: nothing to remove
+            await self.app.locations.remove_vendor_location(session.actor, vendor_id)
+
+    async def _on_vendor_deleted(self, message: BusMessage) -> None:
+        envelope = EventEnvelope.model_validate_json(message.data)
+        vendor_id = str(envelope.data.get("id", ""))
+        if vendor_id:
+            self.hub.vendor_removed(vendor_id)

@@ -1,0 +1,355 @@
+"""Cells watched by this process: bus subscriptions, the vendors in each, who watches them.
+
+A user's viewport is rounded out to the geohash cells it touches. A cell is *fully* covered when
+it lies inside the viewport: every vendor in it is in view, so a move there goes to all its full
+watchers as one shared frame with no per-client test. A *partly* covered (edge) cell costs one
+containment test per edge watcher. Each cell is subscribed on the bus once per process, however
+many local users watch it (reference counted), and dropped when the last one stops.
+
+Bus messages per cell (see docs/realtime.md):
+
+- ``<prefix>.live.<cell>.<vendorId>`` ``{vendorId, lat, long, at}``: the vendor is at
+  (lat, long). A position *outside* ``<cell>`` means the vendor moved out of that cell.
+- ``<prefix>.gone.<cell>.<vendorId>`` ``{vendorId, at}``: the vendor went offline.
+
+Every vendor seen is remembered with its cell, so a vendor that appears in another watched cell
+leaves its old cell here even when no departure message arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from venta_core.domain import BoundingBox, Location
+from venta_core.domain.cells import cell_bounds, cells_covering, encode
+from venta_core.domain.geo import haversine_raw
+from venta_core.errors import ValidationFailed
+from venta_core.ports.bus import BusMessage, EventBus, Subscription
+from venta_core.services.protocols import LocationService
+from venta_core.transports.realtime.fanout import Sender
+from venta_core.transports.realtime.metrics import RealtimeMetrics
+from venta_core.transports.realtime.protocol import USER_NS, Outgoing
+from venta_core.transports.realtime.session import Session, in_rect, rect_of
+
+__all__ = ["CellHub"]
+
+log = logging.getLogger(__name__)
+
+Position = tuple[float, float]
+
+
+def _sync(vendor_id: str, lat: float, long: float) -> Outgoing:
+    return Outgoing(
+        USER_NS, "vendor_sync", {"id": vendor_id, "location": {"lat": lat, "long": long}}
+    )
+
+
+def _left(vendor_id: str) -> Outgoing:
+    return Outgoing(USER_NS, "vendor_left", {"id": vendor_id})
+
+
+class _Cell:
+    __slots__ = ("bounds", "edge", "full", "members", "name", "pending", "ready", "refs", "subs")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.bounds = cell_bounds(name)
+        self.members: dict[str, Position] = {}
+        self.full: dict[str, Session] = {}
+        self.edge: dict[str, Session] = {}
+        self.refs = 0
+        self.subs: list[Subscription] = []
+        self.ready = asyncio.Event()
+        self.pending: list[tuple[str, Position | None]] = []
+
+    def contains(self, lat: float, long: float) -> bool:
+        s, w, n, e = self.bounds
+        return (s <= lat < n or lat == n == 90.0) and (w <= long < e or long == e == 180.0)
+
+
+class CellHub:
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        locations: LocationService,
+        sender: Sender,
+        metrics: RealtimeMetrics,
+        prefix: str,
+        precision: int,
+        max_cells: int,
+        max_vendors: int,
+    ) -> None:
+        self._bus = bus
+        self._locations = locations
+        self._sender = sender
+        self._metrics = metrics
+        self._prefix = prefix
+        self._precision = precision
+        self._max_cells = max_cells
+        self._max_vendors = max_vendors
+        self.cells: dict[str, _Cell] = {}
+        self.vendor_cell: dict[str, str] = {}
+        self._opening: set[asyncio.Task[None]] = set()
+
+    # -- viewports -----------------------------------------------------------------------------
+
+    def cover(self, box: BoundingBox) -> tuple[frozenset[str], frozenset[str]]:
+        """(fully covered, partly covered) cells of ``box``; too many is a validation error."""
+        full: set[str] = set()
+        edge: set[str] = set()
+        for s, w, n, e in box.parts():
+            cells = cells_covering(s, w, n, e, self._precision)
+            if cells is None or len(cells) > self._max_cells:
+                raise self._too_large()
+            for cell in cells:
+                cs, cw, cn, ce = cell_bounds(cell)
+                inside = s <= cs and cn <= n and w <= cw and ce <= e
+                (full if inside else edge).add(cell)
+        edge -= full
+        if len(full) + len(edge) > self._max_cells:
+            raise self._too_large()
+        return frozenset(full), frozenset(edge)
+
+    def _too_large(self) -> ValidationFailed:
+        return ValidationFailed(
+            f"The viewport is too large: it may cover at most {self._max_cells} cells",
+            details={"maxCells": self._max_cells},
+        )
+
+    async def set_view(self, session: Session, box: BoundingBox) -> list[dict[str, Any]]:
+        """Watch ``box`` for ``session``; returns the vendors now in view (``vendor_channels``)."""
+        full, edge = self.cover(box)
+        old = session.cells
+        new = full | edge
+        added = new - old
+        await self.watch(added)
+        if session.closed:  # disconnected while the cells loaded
+            await self.unwatch(added)
+            return []
+        try:
+            self.detach(session)
+            session.rect = rect_of(box)
+            session.full_cells, session.edge_cells = full, edge
+            for name in full:
+                self.cells[name].full[session.sid] = session
+            for name in edge:
+                self.cells[name].edge[session.sid] = session
+            visible = self._in_view(session, box)
+        except BaseException:
+            await self.unwatch(added)
+            raise
+        await self.unwatch(old - new)
+        return visible
+
+    def _in_view(self, session: Session, box: BoundingBox) -> list[dict[str, Any]]:
+        rect = session.rect
+        assert rect is not None
+        found: list[tuple[str, Position, bool]] = []
+        for name in session.full_cells:
+            found.extend((vid, pos, False) for vid, pos in self.cells[name].members.items())
+        for name in session.edge_cells:
+            found.extend(
+                (vid, pos, True)
+                for vid, pos in self.cells[name].members.items()
+                if in_rect(rect, *pos)
+            )
+        if len(found) > self._max_vendors:
+            center = box.center
+            found.sort(key=lambda f: haversine_raw(center.lat, center.long, *f[1]))
+            del found[self._max_vendors :]
+        session.edge_visible = {vid for vid, _, edge in found if edge}
+        return [{"id": vid, "location": {"lat": p[0], "long": p[1]}} for vid, p, _ in found]
+
+    def detach(self, session: Session) -> None:
+        for name in session.cells:
+            cell = self.cells.get(name)
+            if cell is not None:
+                cell.full.pop(session.sid, None)
+                cell.edge.pop(session.sid, None)
+
+    async def leave(self, session: Session) -> None:
+        """The session is gone: stop its watching (``session.closed`` is already set)."""
+        self.detach(session)
+        cells = session.cells
+        session.full_cells = session.edge_cells = frozenset()
+        session.edge_visible = set()
+        await self.unwatch(cells)
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    async def watch(self, names: Iterable[str]) -> None:
+        """One more watcher of each cell; cells watched for the first time are subscribed and
+        loaded before this returns."""
+        waits = []
+        for name in names:
+            cell = self.cells.get(name)
+            if cell is None:
+                cell = self.cells[name] = _Cell(name)
+                task = asyncio.ensure_future(self._open(cell))
+                self._opening.add(task)
+                task.add_done_callback(self._opening.discard)
+            cell.refs += 1
+            waits.append(cell.ready.wait())
+        if waits:
+            await asyncio.gather(*waits)
+
+    async def unwatch(self, names: Iterable[str]) -> None:
+        closing = []
+        for name in names:
+            cell = self.cells.get(name)
+            if cell is None:
+                continue
+            cell.refs -= 1
+            if cell.refs <= 0:
+                del self.cells[name]
+                for vid in cell.members:
+                    if self.vendor_cell.get(vid) == name:
+                        del self.vendor_cell[vid]
+                closing.extend(cell.subs)
+        self._metrics.cells.set(len(self.cells))
+        for sub in closing:
+            await sub.unsubscribe()
+
+    async def _open(self, cell: _Cell) -> None:
+        """Subscribe first, then load the cell's vendors; messages arriving meanwhile are
+        replayed after the snapshot, so nothing between the two is lost."""
+        try:
+            live = f"{self._prefix}.live.{cell.name}.*"
+            gone = f"{self._prefix}.gone.{cell.name}.*"
+            cell.subs.append(await self._bus.subscribe(live, lambda m: self._on_live(cell, m)))
+            cell.subs.append(await self._bus.subscribe(gone, lambda m: self._on_gone(cell, m)))
+            s, w, n, e = cell.bounds
+            box = BoundingBox(sw=Location(lat=s, long=w), ne=Location(lat=n, long=e))
+            for hit in await self._locations.vendors_in_box(box, self._max_vendors):
+                if cell.contains(hit.location.lat, hit.location.long):
+                    self._arrive(cell, hit.id, hit.location.lat, hit.location.long)
+        except Exception:
+            log.warning(
+                "loading cell %s failed; it fills from live messages", cell.name, exc_info=True
+            )
+        pending, cell.pending = cell.pending, []
+        cell.ready.set()
+        for vid, pos in pending:
+            self._apply(cell, vid, pos)
+        self._metrics.cells.set(len(self.cells))
+        if self.cells.get(cell.name) is not cell:  # unwatched while opening
+            for sub in cell.subs:
+                await sub.unsubscribe()
+
+    async def close(self) -> None:
+        """Unsubscribe every cell (the process stops)."""
+        for task in list(self._opening):
+            task.cancel()
+        cells, self.cells = list(self.cells.values()), {}
+        self.vendor_cell.clear()
+        for cell in cells:
+            for sub in cell.subs:
+                await sub.unsubscribe()
+
+    # -- bus messages --------------------------------------------------------------------------
+
+    async def _on_live(self, cell: _Cell, message: BusMessage) -> None:
+        try:
+            data = json.loads(message.data)
+            vid = data["vendorId"]
+            pos = (float(data["lat"]), float(data["long"]))
+            at = data.get("at")
+        except (ValueError, KeyError, TypeError):
+            log.debug("malformed live message on %s", message.subject)
+            return
+        if not cell.ready.is_set():
+            cell.pending.append((vid, pos))
+            return
+        self._apply(cell, vid, pos)
+        if isinstance(at, str):
+            try:
+                sent = datetime.fromisoformat(at).timestamp()
+            except ValueError:
+                return
+            self._metrics.fanout_latency.observe(max(0.0, time.time() - sent))
+
+    async def _on_gone(self, cell: _Cell, message: BusMessage) -> None:
+        try:
+            vid = json.loads(message.data)["vendorId"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if not cell.ready.is_set():
+            cell.pending.append((vid, None))
+            return
+        self._apply(cell, vid, None)
+
+    def vendor_removed(self, vendor_id: str) -> None:
+        """The vendor is gone everywhere (deleted): tell whoever sees it here."""
+        name = self.vendor_cell.get(vendor_id)
+        cell = self.cells.get(name) if name is not None else None
+        if cell is not None:
+            self._depart(cell, vendor_id, None)
+
+    def _apply(self, cell: _Cell, vid: str, pos: Position | None) -> None:
+        if pos is not None and cell.contains(*pos):
+            self._arrive(cell, vid, *pos)
+            return
+        self._depart(cell, vid, pos)
+        if pos is None:  # offline: it may be known in another cell of this process too
+            self.vendor_removed(vid)
+
+    def _arrive(self, cell: _Cell, vid: str, lat: float, long: float) -> None:
+        previous = self.vendor_cell.get(vid)
+        if previous is not None and previous != cell.name:
+            other = self.cells.get(previous)
+            if other is not None:
+                self._depart(other, vid, (lat, long))
+        cell.members[vid] = (lat, long)
+        self.vendor_cell[vid] = cell.name
+        if not cell.full and not cell.edge:
+            return
+        out = _sync(vid, lat, long)
+        sent = self._sender.deliver(cell.full.values(), out)
+        if cell.edge:
+            left: Outgoing | None = None
+            for session in cell.edge.values():
+                rect = session.rect
+                if rect is not None and in_rect(rect, lat, long):
+                    session.edge_visible.add(vid)
+                    self._sender.push(session, out)
+                    sent += 1
+                elif vid in session.edge_visible:
+                    session.edge_visible.discard(vid)
+                    left = left or _left(vid)
+                    self._sender.push(session, left)
+                    self._metrics.messages_out.labels("vendor_left").inc()
+        self._metrics.messages_out.labels("vendor_sync").inc(sent)
+
+    def _depart(self, cell: _Cell, vid: str, pos: Position | None) -> None:
+        """``vid`` left ``cell`` for ``pos`` (``None``: offline). Each watcher either still
+        sees it at ``pos`` (``vendor_sync``) or is told it left (``vendor_left``)."""
+        if cell.members.pop(vid, None) is None:
+            return
+        if self.vendor_cell.get(vid) == cell.name:
+            del self.vendor_cell[vid]
+        target = encode(pos[0], pos[1], self._precision) if pos is not None else None
+        sync: Outgoing | None = None
+        left: Outgoing | None = None
+        for session in [*cell.full.values(), *cell.edge.values()]:
+            rect = session.rect
+            was = session.sid in cell.full or vid in session.edge_visible
+            if pos is not None and rect is not None and in_rect(rect, *pos):
+                sync = sync or _sync(vid, *pos)
+                self._sender.push(session, sync)
+                if target in session.edge_cells:
+                    session.edge_visible.add(vid)
+                else:
+                    session.edge_visible.discard(vid)
+                self._metrics.messages_out.labels("vendor_sync").inc()
+            elif was:
+                session.edge_visible.discard(vid)
+                left = left or _left(vid)
+                self._sender.push(session, left)
+                self._metrics.messages_out.labels("vendor_left").inc()

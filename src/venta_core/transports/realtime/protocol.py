@@ -1,0 +1,129 @@
+"""The wire: Socket.IO event payloads (validated with pydantic) and packets encoded once.
+
+A Socket.IO v5 event travels inside an Engine.IO v4 message packet. On a websocket that is one
+text frame: ``4`` (Engine.IO MESSAGE) + ``2`` (Socket.IO EVENT) + ``/user,`` (namespace) + the JSON
+array ``["vendor_sync", {...}]``. ``Outgoing`` builds that once, as the socket.io text (for the
+Engine.IO queue of clients still on long-polling) and as the complete websocket frame (for
+every client on a websocket), so a fan-out does no per-client encoding.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from venta_core.domain import BoundingBox, Location
+from venta_core.errors import ValidationFailed, VentaError
+
+__all__ = [
+    "USER_NS",
+    "VENDOR_NS",
+    "Outgoing",
+    "UserLocationMessage",
+    "VendorLocationMessage",
+    "error_payload",
+    "parse",
+    "ws_text_frame",
+]
+
+M = TypeVar("M", bound="_Message")
+
+USER_NS = "/user"
+VENDOR_NS = "/vendor"
+
+
+class _Message(BaseModel):
+    # Unknown keys are ignored (the seed's clients send ``userId``); numbers are strict, so
+    # "52.5", true or null are validation errors rather than coerced.
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+class LatLong(_Message):
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    long: float = Field(ge=-180, le=180, allow_inf_nan=False)
+
+
+class VendorLocationMessage(_Message):
+    """``updateVendorLocation``: ``vendorId`` may be left out by the owner of one vendor."""
+
+    vendorId: str | None = Field(None, min_length=1, max_length=64)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    long: float = Field(ge=-180, le=180, allow_inf_nan=False)
+
+    @property
+    def location(self) -> Location:
+        return Location(lat=self.lat, long=self.long)
+
+
+class UserLocationMessage(_Message):
+    """``updateUserLocation``: the map viewport by its north-east and south-west corners."""
+
+    neLocation: LatLong
+    swLocation: LatLong
+
+    def box(self) -> BoundingBox:
+        try:
+            return BoundingBox(
+                sw=Location(lat=self.swLocation.lat, long=self.swLocation.long),
+                ne=Location(lat=self.neLocation.lat, long=self.neLocation.long),
+            )
+        except ValidationError:
+            raise ValidationFailed(
+                "swLocation.lat must not exceed neLocation.lat",
+                details={"field": "swLocation.lat"},
+            ) from None
+
+
+def parse(model: type[M], data: Any) -> M:
+    """``data`` as ``model`` or ``ValidationFailed`` naming the first bad field."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("The payload must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise ValidationFailed(f"{field}: {first['msg']}", details={"field": field}) from None
+
+
+def error_payload(error: VentaError) -> dict[str, Any]:
+    """The ``error`` event of CONTRACT.md: ``{code, message}`` plus ``details`` when any."""
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.details:
+        body["details"] = error.details
+    return body
+
+
+def ws_text_frame(payload: bytes) -> bytes:
+    """A complete, unmasked, final websocket text frame (what a server sends)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65_536:
+        return struct.pack("!BBH", 0x81, 126, n) + payload
+    return struct.pack("!BBQ", 0x81, 127, n) + payload
+
+
+class Outgoing:
+    """One server-to-client event, encoded once for any number of recipients."""
+
+    __slots__ = ("_eio", "frame", "text")
+
+    def __init__(self, namespace: str, event: str, data: Any) -> None:
+        body = json.dumps([event, data], separators=(",", ":"), ensure_ascii=False)
+        #: the Socket.IO packet (what goes into an Engine.IO MESSAGE)
+        self.text = f"2{namespace},{body}"
+        #: the websocket frame carrying the Engine.IO MESSAGE ``4`` + ``text``
+        self.frame = ws_text_frame(("4" + self.text).encode())
+        self._eio: Any = None
+
+    def eio_packet(self) -> Any:
+        """The Engine.IO packet for clients still on long-polling (built on first use)."""
+        if self._eio is None:
+            from engineio import packet as eio_packet
+
+            self._eio = eio_packet.Packet(eio_packet.MESSAGE, self.text)
+        return self._eio

@@ -1,0 +1,94 @@
+"""Per-connection state: who is connected, its rate window, and (users) what it watches."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+
+from venta_core.domain import Actor, BoundingBox
+from venta_core.errors import RateLimited
+from venta_core.transports.realtime.wire import WireSocket
+
+__all__ = ["NO_WIRE", "Rect", "Session", "WindowLimiter", "rect_of"]
+
+#: A placeholder for sessions not (yet) on a websocket: its ``transport`` is always ``None``.
+NO_WIRE = WireSocket(None, None)
+
+#: (south, west, north, east, crosses_antimeridian): a viewport as plain floats, so the hot
+#: path's containment test does not go through a pydantic model.
+Rect = tuple[float, float, float, float, bool]
+
+
+def rect_of(box: BoundingBox) -> Rect:
+    return (box.sw.lat, box.sw.long, box.ne.lat, box.ne.long, box.crosses_antimeridian)
+
+
+def in_rect(rect: Rect, lat: float, long: float) -> bool:
+    s, w, n, e, crosses = rect
+    if not s <= lat <= n:
+        return False
+    if crosses:
+        return long >= w or long <= e
+    return w <= long <= e
+
+
+class WindowLimiter:
+    """A fixed one-minute window counted in process: a connection lives in one process, so a
+    shared store would add a network round trip per message and nothing else."""
+
+    __slots__ = ("_count", "_limit", "_start", "_window")
+
+    def __init__(self, limit: int, window_seconds: float = 60.0) -> None:
+        self._limit = limit
+        self._window = window_seconds
+        self._start = -math.inf
+        self._count = 0
+
+    def hit(self) -> None:
+        """Count one message; raise ``RateLimited`` past the limit."""
+        now = time.monotonic()
+        if now - self._start >= self._window:
+            self._start, self._count = now, 0
+        self._count += 1
+        if self._count > self._limit:
+            retry = math.ceil(self._window - (now - self._start))
+            raise RateLimited(
+                retry,
+                f"More than {self._limit} messages per {self._window:g} s on this connection",
+            )
+
+
+@dataclass(eq=False, slots=True)
+class Session:
+    """One Socket.IO connection to ``/user`` or ``/vendor``."""
+
+    sid: str
+    namespace: str
+    eio_sid: str
+    user_id: str
+    subject: str
+    actor: Actor
+    expires_at: float | None
+    limiter: WindowLimiter
+    wire: WireSocket = NO_WIRE
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    closed: bool = False
+    # /user: the viewport, the cells it covers (fully or partly), and the vendors of partly
+    # covered cells that are in view (vendors of fully covered cells are in view by definition)
+    rect: Rect | None = None
+    full_cells: frozenset[str] = frozenset()
+    edge_cells: frozenset[str] = frozenset()
+    edge_visible: set[str] = field(default_factory=set)
+    # /vendor: vendor id -> cell of its last position sent on this connection
+    vendor_cells: dict[str, str] = field(default_factory=dict)
+    default_vendor: str | None = None
+    presence_token: str = ""
+
+    @property
+    def cells(self) -> frozenset[str]:
+        return self.full_cells | self.edge_cells
+
+    def token_expired(self, leeway: float) -> bool:
+        return self.expires_at is not None and time.time() > self.expires_at + leeway

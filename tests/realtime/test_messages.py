@@ -1,0 +1,143 @@
+"""Bad payloads, ownership and rate limits: ``error`` events, and the connection stays up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.realtime.harness import Server, box, client, realtime_settings, running, subject
+from venta_core.settings import Settings
+
+BAD_VENDOR_PAYLOADS: list[Any] = [
+    None,
+    "52.5,13.4",
+    [52.5, 13.4],
+    42,
+    {},
+    {"lat": 52.5},
+    {"long": 13.4},
+    {"lat": "52.5", "long": 13.4},
+    {"lat": True, "long": 13.4},
+    {"lat": None, "long": 13.4},
+    {"lat": 90.5, "long": 13.4},
+    {"lat": 52.5, "long": -180.1},
+    {"lat": float("nan"), "long": 13.4},
+    {"lat": float("inf"), "long": 13.4},
+    {"lat": {"x": 1}, "long": 13.4},
+    {"vendorId": "", "lat": 52.5, "long": 13.4},
+    {"vendorId": 12, "lat": 52.5, "long": 13.4},
+    {"vendorId": "x" * 65, "lat": 52.5, "long": 13.4},
+]
+
+BAD_VIEWPORTS: list[Any] = [
+    None,
+    [],
+    {"neLocation": {"lat": 52.5, "long": 13.4}},
+    {"neLocation": {"lat": 52.5, "long": 13.4}, "swLocation": "here"},
+    box((52.5, 13.38), (91.0, 13.43)),
+    box((52.5, "13.38"), (52.54, 13.43)),  # type: ignore[arg-type]
+    box((52.6, 13.38), (52.5, 13.43)),  # south above north
+    box((-80.0, -170.0), (80.0, 170.0)),  # the world: far too many cells
+    box((40.0, 0.0), (60.0, 30.0)),  # a continent: more than max_viewport_cells
+]
+
+
+@pytest.fixture
+async def strict_server(backend_settings: Settings) -> AsyncIterator[Server]:
+    settings = realtime_settings(
+        backend_settings, vendor_messages_per_minute=200, user_messages_per_minute=200
+    )
+    async with running(settings) as srv:
+        yield srv
+
+
+async def test_bad_vendor_payloads(strict_server: Server) -> None:
+    server = strict_server
+    owner = subject()
+    await server.vendor(owner)
+    async with client(server, "/vendor", server.token(owner)) as vendor:
+        for payload in BAD_VENDOR_PAYLOADS:
+            await vendor.emit("updateVendorLocation", payload)
+            error = await vendor.next("error")
+            assert error["code"] == "VALIDATION_ERROR", (payload, error)
+            assert error["message"]
+        await vendor.emit("noSuchEvent", {"lat": 1})
+        assert (await vendor.next("error"))["code"] == "VALIDATION_ERROR"
+        assert vendor.connected
+
+
+async def test_bad_viewports(strict_server: Server) -> None:
+    server = strict_server
+    async with client(server, "/user", server.token(subject())) as user:
+        for payload in BAD_VIEWPORTS:
+            await user.emit("updateUserLocation", payload)
+            error = await user.next("error")
+            assert error["code"] == "VALIDATION_ERROR", (payload, error)
+        await user.nothing("vendor_channels", 0.05)
+        await user.emit("updateUserLocation", box((52.5, 13.38), (52.54, 13.43)))
+        assert await user.next("vendor_channels") == []
+
+
+async def test_a_user_cannot_publish_as_someone_elses_vendor(strict_server: Server) -> None:
+    server = strict_server
+    owner, other = subject(), subject()
+    vendor_id = await server.vendor(owner)
+    await server.vendor(other, name="Other")
+    async with client(server, "/vendor", server.token(other)) as mallory:
+        await mallory.emit("updateVendorLocation", {"vendorId": vendor_id, "lat": 1, "long": 2})
+        assert (await mallory.next("error"))["code"] == "FORBIDDEN"
+        unknown = "00000000-0000-4000-8000-000000000000"
+        await mallory.emit("updateVendorLocation", {"vendorId": unknown, "lat": 1, "long": 2})
+        assert (await mallory.next("error"))["code"] == "VENDOR_NOT_FOUND"
+        assert mallory.connected
+    from venta_core.errors import LocationNotFound
+
+    with pytest.raises(LocationNotFound):
+        await server.app.locations.get_vendor_location(vendor_id)
+
+
+async def test_vendor_id_is_needed_with_several_vendors(strict_server: Server) -> None:
+    server = strict_server
+    owner, nobody = subject(), subject()
+    first = await server.vendor(owner)
+    async with client(server, "/vendor", server.token(nobody)) as vendor:
+        await vendor.emit("updateVendorLocation", {"lat": 1, "long": 2})
+        assert (await vendor.next("error"))["code"] == "FORBIDDEN"
+    await server.vendor(owner, name="Second")
+    async with client(server, "/vendor", server.token(owner)) as vendor:
+        await vendor.emit("updateVendorLocation", {"lat": 1, "long": 2})
+        error = await vendor.next("error")
+        assert error["code"] == "VALIDATION_ERROR" and "vendorId" in error["message"]
+        await vendor.emit("updateVendorLocation", {"vendorId": first, "lat": 1.5, "long": 2})
+        await server.located(first, 1.5, 2)
+
+
+async def test_rate_limits(backend_settings: Settings) -> None:
+    settings = realtime_settings(
+        backend_settings, vendor_messages_per_minute=3, user_messages_per_minute=2
+    )
+    async with running(settings) as server:
+        owner = subject()
+        vendor_id = await server.vendor(owner)
+        async with (
+            client(server, "/vendor", server.token(owner)) as vendor,
+            client(server, "/user", server.token(subject())) as user,
+        ):
+            for i in range(3):
+                await vendor.emit("updateVendorLocation", {"lat": 10 + i, "long": 2})
+            await server.located(vendor_id, 12, 2)
+            await vendor.emit("updateVendorLocation", {"lat": 20, "long": 2})
+            error = await vendor.next("error")
+            assert error["code"] == "RATE_LIMITED"
+            assert 1 <= error["details"]["retryAfter"] <= 60
+            await server.located(vendor_id, 12, 2)  # not stored
+
+            viewport = box((52.5, 13.38), (52.54, 13.43))
+            for _ in range(2):
+                await user.emit("updateUserLocation", viewport)
+                await user.next("vendor_channels")
+            await user.emit("updateUserLocation", viewport)
+            assert (await user.next("error"))["code"] == "RATE_LIMITED"
+            assert vendor.connected and user.connected
