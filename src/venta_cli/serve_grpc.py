@@ -2,9 +2,13 @@
 
 Each service gets its own server and port (defaults: user 5000, vendor 5005, location 5001;
 ``VENTA_GRPC__*_PORT``), so a client finds a service at the same address whichever other
-services share its process. SIGTERM or SIGINT drains: health turns NOT_SERVING, new calls are
-refused, in-flight calls get ``grpc.shutdown_grace_seconds`` to finish, then the application
-stops its components (write-behind flush, outbox relay) in reverse order.
+services share its process. One HTTP side port per process (``VENTA_GRPC__METRICS_PORT``,
+default: the first gRPC port plus 4000) serves ``/health``, ``/ready`` and ``/metrics``.
+Every port is bound before the application starts, so a taken port fails at once, in one line.
+
+SIGTERM or SIGINT drains: health and ``/ready`` turn NOT_SERVING, new calls are refused,
+in-flight calls get ``grpc.shutdown_grace_seconds`` to finish, then the application stops its
+components (write-behind flush, outbox relay) in reverse order; ``/health`` answers until the end.
 """
 
 from __future__ import annotations
@@ -17,10 +21,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from venta_core.app import Venta
     from venta_core.settings import Settings
+    from venta_core.transports.grpc.ops import OpsServer
     from venta_core.transports.grpc.server import GrpcServer
     from venta_core.transports.grpc.settings import GrpcSettings
+
+OnReady = Callable[[dict[str, int]], Awaitable[None] | None]
+OnOpsReady = Callable[[int], Awaitable[None] | None]
 
 __all__ = ["parse_services", "run_grpc", "serve_grpc"]
 
@@ -56,6 +66,17 @@ def _addresses(
     return {s: f"{bracketed}:{port if port is not None else ports[s]}" for s in services}
 
 
+def _check_ports(host: str, addresses: dict[str, str], settings: GrpcSettings) -> None:
+    """Fail with ``GrpcServerError`` when a gRPC port or the side port is taken."""
+    from venta_core.transports.grpc.ops import PURPOSE
+    from venta_core.transports.grpc.server import ensure_port_free
+
+    ports = [int(address.rpartition(":")[2]) for address in addresses.values()]
+    for grpc_port in ports:
+        ensure_port_free(host, grpc_port)
+    ensure_port_free(host, settings.metrics_port_for(ports[0]), PURPOSE)
+
+
 def _handle_signals(stop: asyncio.Event) -> list[signal.Signals]:
     loop = asyncio.get_running_loop()
     handled = []
@@ -66,41 +87,91 @@ def _handle_signals(stop: asyncio.Event) -> list[signal.Signals]:
     return handled
 
 
+def _registry(app: Venta) -> CollectorRegistry:
+    """The process's registry: process collectors, plus the client metrics of the remote
+    services this process calls (a location service calling the vendor service, say)."""
+    from venta_core.observability.metrics import new_registry
+
+    registry = new_registry()
+    client_metrics = getattr(app.grpc_clients, "metrics", None)
+    if client_metrics is not None:
+        registry.register(client_metrics)
+    return registry
+
+
+def _ops_server(
+    app: Venta,
+    servers: Sequence[GrpcServer],
+    registry: CollectorRegistry,
+    host: str,
+    port: int,
+) -> OpsServer:
+    from venta_core.transports.grpc.ops import OpsServer
+
+    async def probe() -> dict[str, str | None]:
+        if not servers or not all(server.serving for server in servers):
+            return {"grpc-server": "not serving (starting or draining)"}
+        return {**await app.readiness(), "grpc-server": None}
+
+    return OpsServer(probe, registry, host, port)
+
+
+async def _call(callback: Callable[..., Awaitable[None] | None] | None, value: object) -> None:
+    if callback is not None:
+        result = callback(value)
+        if asyncio.iscoroutine(result):
+            await result
+
+
 async def run_grpc(
     app: Venta,
     addresses: dict[str, str],
     *,
     stop: asyncio.Event | None = None,
-    on_ready: Callable[[dict[str, int]], Awaitable[None] | None] | None = None,
+    on_ready: OnReady | None = None,
     grpc_settings: GrpcSettings | None = None,
+    metrics_port: int | None = None,
+    on_ops_ready: OnOpsReady | None = None,
 ) -> None:
     """Serve each service of ``addresses`` (name -> ``host:port``) from ``app`` until ``stop``
-    is set or a signal arrives; ``on_ready`` gets the bound ports. Ports are bound before the
-    application starts, so a busy port fails fast. ``grpc_settings`` defaults to
-    ``app.settings.grpc``."""
+    is set or a signal arrives; ``on_ready`` gets the bound gRPC ports, ``on_ops_ready`` the
+    side HTTP port (``metrics_port``, default from ``grpc_settings``, which defaults to
+    ``app.settings.grpc``). Ports are bound before the application starts, so a busy port
+    fails fast."""
+    from venta_core.observability.grpc_metrics import GrpcServerMetrics
     from venta_core.transports.grpc.server import build_grpc_server
 
+    settings = grpc_settings if grpc_settings is not None else app.settings.grpc
     stop = stop or asyncio.Event()
     handled = _handle_signals(stop)
     servers: list[GrpcServer] = []
+    ops: OpsServer | None = None
     app_started = False
     try:
+        registry = _registry(app)
+        metrics = GrpcServerMetrics(registry)
         for service, address in addresses.items():
-            servers.append(build_grpc_server(app, [service], address, settings=grpc_settings))
+            servers.append(
+                build_grpc_server(app, [service], address, settings=settings, metrics=metrics)
+            )
+        first = servers[0]
+        port = metrics_port if metrics_port is not None else settings.metrics_port_for(first.port)
+        ops = _ops_server(app, servers, registry, first.host, port)
+        await ops.start()  # /health answers while the application starts
+        await _call(on_ops_ready, ops.port)
         await app.start()  # stops itself when it fails
         app_started = True
         for server in servers:
             await server.start()
-        if on_ready is not None:
-            result = on_ready({s.services[0]: s.port for s in servers})
-            if asyncio.iscoroutine(result):
-                await result
+        await _call(on_ready, {s.services[0]: s.port for s in servers})
         await stop.wait()
         log.info("gRPC shutting down: draining in-flight calls")
     finally:
         await asyncio.gather(*(server.stop() for server in servers))
         if app_started:
             await app.stop()
+        if ops is not None:
+            await ops.stop()
         loop = asyncio.get_running_loop()
         for sig in handled:
             loop.remove_signal_handler(sig)
@@ -119,6 +190,7 @@ def serve_grpc(
     settings = settings if settings is not None else settings_or_exit()
     from venta_core.app import Venta
     from venta_core.observability.logging import configure_logging
+    from venta_core.transports.grpc.ops import OpsServerError
     from venta_core.transports.grpc.server import GrpcServerError
     from venta_core.transports.grpc.settings import placeholder_secret_error
 
@@ -127,14 +199,19 @@ def serve_grpc(
     if problem:
         fail(problem, code=2)
     ports = {s: grpc_settings.port_of(s) for s in KNOWN_SERVICES}
+    bind_host = host or grpc_settings.host
     try:
         chosen = parse_services(services)
-        addresses = _addresses(chosen, host or grpc_settings.host, port, ports)
+        addresses = _addresses(chosen, bind_host, port, ports)
     except ServeGrpcError as exc:
         fail(str(exc), code=2)
+    try:  # before plugins load and log: a taken port is one line, nothing else
+        _check_ports(bind_host, addresses, grpc_settings)
+    except GrpcServerError as exc:
+        fail(str(exc))
     configure_logging(settings.log)
     with user_errors():
         try:
             asyncio.run(run_grpc(Venta(settings), addresses))
-        except GrpcServerError as exc:
+        except (GrpcServerError, OpsServerError) as exc:
             fail(str(exc))

@@ -7,7 +7,9 @@ credentials when ``tls_ca_file`` is set, and the identity interceptor.
 ``RpcCaller`` makes one logical call: a deadline that covers the retries, and retries with
 exponential backoff and full jitter on a transport-level ``UNAVAILABLE`` (no venta trailers:
 the peer is down or restarting), for idempotent calls only. Any other failure is raised at once
-as the ``VentaError`` it stands for.
+as the ``VentaError`` it stands for. Each logical call is counted and timed in the pool's
+``GrpcClientMetrics`` (final status code, retries included); a process exposes them by
+registering ``ChannelPool.metrics`` in the registry of its ``/metrics``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +27,7 @@ import grpc.aio
 from venta_core.context import RequestContext, current, new_request_id, request_context
 from venta_core.domain import Actor
 from venta_core.errors import InternalError, ServiceUnavailable, ValidationFailed, VentaError
+from venta_core.observability.grpc_metrics import GrpcClientMetrics
 from venta_core.transports.grpc.errors import error_from_rpc, is_transport_failure
 from venta_core.transports.grpc.metadata import (
     IdentityClientInterceptor,
@@ -47,9 +51,12 @@ def signer_from(settings: GrpcSettings) -> IdentitySigner:
     )
 
 
-def channel_options(settings: GrpcSettings) -> list[tuple[str, int]]:
+def channel_options(settings: GrpcSettings) -> list[tuple[str, int | str]]:
     reconnect_ms = int(settings.reconnect_max_backoff_seconds * 1000)
     return [
+        # An address resolving to several servers (dns:///vendor:5005 on a headless Service)
+        # spreads calls over all of them; a single address behaves as before.
+        ("grpc.lb_policy_name", "round_robin"),
         ("grpc.keepalive_time_ms", int(settings.keepalive_seconds * 1000)),
         ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_seconds * 1000)),
         ("grpc.keepalive_permit_without_calls", 0),
@@ -66,6 +73,15 @@ def _read(path: Path | None) -> bytes | None:
     return None if path is None else path.read_bytes()
 
 
+class _CallFailed(Exception):
+    """Internal: a failed call's status code name and the ``VentaError`` to raise."""
+
+    def __init__(self, code: str, error: VentaError) -> None:
+        super().__init__(code)
+        self.code = code
+        self.error = error
+
+
 class ChannelPool:
     """One channel per address; ``close()`` closes them all."""
 
@@ -73,6 +89,7 @@ class ChannelPool:
         self.settings = settings
         self._interceptors = [IdentityClientInterceptor(signer_from(settings)), *interceptors]
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self.metrics = GrpcClientMetrics()
 
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
@@ -124,6 +141,7 @@ class RpcCaller:
         self._stub_factory = stub_factory
         self._stub: Any = None
         self._sleep = sleep
+        self._full_service = f"venta.v1.{service.capitalize()}Service"
 
     def _backoff(self, attempt: int) -> float:
         s = self._pool.settings
@@ -151,8 +169,21 @@ class RpcCaller:
         except (ValueError, TypeError) as exc:  # out-of-range numbers, unencodable text
             raise ValidationFailed(f"cannot encode the request: {exc}") from None
         ctx = current() or RequestContext(request_id=new_request_id())
-        with request_context(ctx), acting_as(actor):
-            reply = await self._with_retries(name, request, idempotent)
+        code = "UNKNOWN"
+        started = time.perf_counter()
+        try:
+            with request_context(ctx), acting_as(actor):
+                reply = await self._with_retries(name, request, idempotent)
+            code = "OK"
+        except _CallFailed as failed:
+            code = failed.code
+            raise failed.error from failed.__cause__
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            self._pool.metrics.observe(self._full_service, name, code, seconds)
         try:
             return decode(reply)
         except VentaError as exc:
@@ -178,14 +209,16 @@ class RpcCaller:
                     and is_transport_failure(exc)
                     and loop.time() + delay < deadline
                 ):
-                    raise error_from_rpc(exc, self.service) from None
+                    raise _CallFailed(exc.code().name, error_from_rpc(exc, self.service)) from None
+                self._pool.metrics.retried(self._full_service, name)
                 log.info(
                     "%s.%s unavailable at %s (attempt %d of %d), retrying in %.2fs",
                     *(self.service, name, self.address, attempt, attempts, delay),
                 )
             except grpc.aio.UsageError as exc:  # the channel was closed under us
-                raise ServiceUnavailable(
+                closed = ServiceUnavailable(
                     f"The {self.service} service client is closed",
                     details={"service": self.service},
-                ) from exc
+                )
+                raise _CallFailed("UNAVAILABLE", closed) from exc
             await self._sleep(delay)

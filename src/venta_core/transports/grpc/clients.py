@@ -9,7 +9,9 @@ Retry policy (transport-level UNAVAILABLE only, see ``channels.RpcCaller``):
   ``event_id``.
 
 ``GrpcClients`` builds the three clients over one ``ChannelPool``; it is a component (start/stop)
-so the application closes the channels on shutdown.
+so the application closes the channels on shutdown. ``GrpcClients.metrics`` is a Prometheus
+collector (calls by service, method and final code, latency, retries) that the process registers
+in the registry its ``/metrics`` renders.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from venta_core.domain import (
     VendorSummary,
     VendorUpdate,
 )
+from venta_core.observability.grpc_metrics import GrpcClientMetrics
 from venta_core.transports.grpc import codec
 from venta_core.transports.grpc.channels import ChannelPool, RpcCaller
 from venta_core.transports.grpc.settings import GrpcSettings
@@ -255,6 +258,11 @@ class GrpcClients:
     def __init__(self, settings: GrpcSettings, *, interceptors: Sequence[Any] = ()) -> None:
         self.pool = ChannelPool(settings, interceptors=interceptors)
         self._remote: dict[str, str] = {}  # full service name -> address
+
+    @property
+    def metrics(self) -> GrpcClientMetrics:
+        """Calls made through these clients: ``registry.register(clients.metrics)``."""
+        return self.pool.metrics
 
     def users(self, address: str) -> GrpcUserClient:
         self._remote["venta.v1.UserService"] = address

@@ -4,11 +4,17 @@ behind ``grpc.reflection``, server reflection.
 Health: each hosted service (``venta.v1.UserService``, ...) and the overall status ``""`` are
 ``SERVING`` once started and ``NOT_SERVING`` from the moment a stop begins, so load balancers
 and Kubernetes probes stop sending traffic while in-flight calls finish within the grace period.
+
+Interceptors, outermost first: metrics (when ``metrics`` is given), the identity check, any
+extra ``interceptors``, then the access log (see ``interceptors``). A port that is already taken
+is reported as a one-line ``GrpcServerError`` before gRPC tries to bind it.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -16,6 +22,7 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from venta_core.observability.grpc_metrics import GrpcServerMetrics
 from venta_core.services.protocols import LocationService, UserService, VendorService
 from venta_core.transports.grpc.channels import signer_from
 from venta_core.transports.grpc.clients import (
@@ -23,12 +30,23 @@ from venta_core.transports.grpc.clients import (
     GrpcUserClient,
     GrpcVendorClient,
 )
+from venta_core.transports.grpc.interceptors import (
+    AccessLogServerInterceptor,
+    MetricsServerInterceptor,
+)
 from venta_core.transports.grpc.metadata import IdentityServerInterceptor
 from venta_core.transports.grpc.servicers import LocationServicer, UserServicer, VendorServicer
 from venta_core.transports.grpc.settings import GrpcSettings
 from venta_core.transports.grpc.stubs import location_pb2_grpc, user_pb2_grpc, vendor_pb2_grpc
 
-__all__ = ["SERVICE_NAMES", "GrpcServer", "GrpcServerError", "ServiceHost", "build_grpc_server"]
+__all__ = [
+    "SERVICE_NAMES",
+    "GrpcServer",
+    "GrpcServerError",
+    "ServiceHost",
+    "build_grpc_server",
+    "ensure_port_free",
+]
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +143,7 @@ class GrpcServer:
         self.services = list(services)
         self.health = health_servicer
         self.grace_seconds = grace_seconds
+        self._started = False
         self._stopped = False
 
     @property
@@ -132,10 +151,16 @@ class GrpcServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
+    @property
+    def serving(self) -> bool:
+        """Started and not stopping: what readiness reports for this server."""
+        return self._started and not self._stopped
+
     async def start(self) -> None:
         await self.server.start()
         for name in ["", *(SERVICE_NAMES[s] for s in self.services)]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._started = True
         log.info("gRPC %s serving on %s", ",".join(self.services), self.address)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -160,6 +185,30 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def ensure_port_free(host: str, port: int, purpose: str = "") -> None:
+    """Raise ``GrpcServerError`` when ``host:port`` cannot be bound (taken, or no such address);
+    ``purpose`` (e.g. `` for /metrics``) follows the address in the message.
+
+    gRPC itself would report a taken port with a multi-line message on stderr; checking first
+    keeps the failure of ``venta serve grpc`` to one line. ``SO_REUSEADDR`` matches what gRPC
+    sets, so a port whose previous owner just exited (TIME_WAIT) is not reported as taken.
+    """
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise GrpcServerError(f"cannot listen on {host}:{port}{purpose}: {exc.strerror}") from None
+    family, kind, proto, _, sockaddr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise GrpcServerError(f"cannot listen on {host}:{port}{purpose}: {reason}") from None
+
+
 def build_grpc_server(
     app: ServiceHost,
     services: Sequence[str],
@@ -167,9 +216,11 @@ def build_grpc_server(
     *,
     settings: GrpcSettings | None = None,
     interceptors: Sequence[Any] = (),
+    metrics: GrpcServerMetrics | None = None,
 ) -> GrpcServer:
     """A server hosting ``services`` (``user``, ``vendor``, ``location``) of ``app`` at
-    ``address`` (``host:port``; port 0 picks a free one, see ``GrpcServer.port``)."""
+    ``address`` (``host:port``; port 0 picks a free one, see ``GrpcServer.port``). Calls are
+    counted in ``metrics`` when given."""
     settings = settings if settings is not None else app.settings.grpc
     unknown = sorted(set(services) - set(SERVICE_NAMES))
     if unknown or not services:
@@ -178,10 +229,12 @@ def build_grpc_server(
             f"choose from {', '.join(SERVICE_NAMES)}"
         )
     services = list(dict.fromkeys(services))
-    server = grpc.aio.server(
-        interceptors=[IdentityServerInterceptor(signer_from(settings)), *interceptors],
-        options=_server_options(settings),
-    )
+    host, port_wanted = _split(address)
+    ensure_port_free(host, port_wanted)
+    chain: list[Any] = [] if metrics is None else [MetricsServerInterceptor(metrics)]
+    chain += [IdentityServerInterceptor(signer_from(settings)), *interceptors]
+    chain.append(AccessLogServerInterceptor())
+    server = grpc.aio.server(interceptors=chain, options=_server_options(settings))
     for service in services:
         _register(server, app, service)
     health_servicer = health.aio.HealthServicer()
@@ -190,7 +243,6 @@ def build_grpc_server(
         names = [SERVICE_NAMES[s] for s in services]
         names += [health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, server)
-    host, _ = _split(address)
     credentials = _credentials(settings)
     try:
         if credentials is None:

@@ -10,12 +10,22 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-__all__ = ["DEFAULT_PORTS", "GRPC_SECRET_PLACEHOLDER", "GrpcSettings", "placeholder_secret_error"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "GRPC_SECRET_PLACEHOLDER",
+    "METRICS_PORT_OFFSET",
+    "GrpcSettings",
+    "placeholder_secret_error",
+]
 
 GRPC_SECRET_PLACEHOLDER = "venta-development-grpc-secret-change-me"  # noqa: S105 - documented
 
 #: Default port of each service (the seed system's ports).
 DEFAULT_PORTS: dict[str, int] = {"user": 5000, "location": 5001, "vendor": 5005}
+
+#: Unless ``metrics_port`` is set, the side HTTP port is the first gRPC port plus this offset
+#: (user 9000, location 9001, vendor 9005), so processes on one host do not collide.
+METRICS_PORT_OFFSET = 4000
 
 
 class GrpcSettings(BaseModel):
@@ -68,6 +78,16 @@ class GrpcSettings(BaseModel):
     location_port: int = Field(
         DEFAULT_PORTS["location"], ge=0, le=65535, description="LocationService."
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description=(
+            "Side HTTP port of `venta serve grpc` serving /health, /ready and /metrics (one per "
+            "process, on `host`). Unset: the gRPC port of the first service served plus 4000 "
+            "(user 9000, location 9001, vendor 9005). 0: any free port."
+        ),
+    )
     reflection: bool = Field(
         False, description="Serve the gRPC reflection service (for grpcurl and the like)."
     )
@@ -104,6 +124,13 @@ class GrpcSettings(BaseModel):
         """The configured port of ``service`` (user, vendor, location)."""
         ports = {"user": self.user_port, "vendor": self.vendor_port, "location": self.location_port}
         return ports[service]
+
+    def metrics_port_for(self, grpc_port: int) -> int:
+        """The side HTTP port of a process whose first gRPC server listens on ``grpc_port``."""
+        if self.metrics_port is not None:
+            return self.metrics_port
+        derived = grpc_port + METRICS_PORT_OFFSET
+        return derived if grpc_port and derived <= 65535 else 0
 
     @property
     def secret_bytes(self) -> bytes:
