@@ -1,0 +1,86 @@
+"""The plugin object the ``favourites`` entry point registers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from venta_core.hookspecs import hookimpl
+
+from venta_favourites.notify import LogNotifier, Notifier
+from venta_favourites.openings import EVENT_TYPES, OpeningWatcher
+from venta_favourites.store import FavouriteStore
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+    from venta_core.app import Venta
+    from venta_core.events import EventHandler
+
+__all__ = ["FavouritesPlugin", "FavouritesSettings", "plugin"]
+
+
+class FavouritesSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VENTA_FAVOURITES_", env_file=".env", extra="ignore"
+    )
+
+    max_per_user: int = Field(100, ge=1, description="Favourites one user may keep.")
+
+
+class FavouritesPlugin:
+    def __init__(
+        self, settings: FavouritesSettings | None = None, notifier: Notifier | None = None
+    ) -> None:
+        self._settings = settings
+        self.notifier: Notifier = notifier or LogNotifier()
+        self._store: FavouriteStore | None = None
+        self._watcher: OpeningWatcher | None = None
+
+    @property
+    def settings(self) -> FavouritesSettings:
+        if self._settings is None:
+            self._settings = FavouritesSettings()
+        return self._settings
+
+    @property
+    def store(self) -> FavouriteStore:
+        if self._store is None:
+            self._store = FavouriteStore(self.settings.max_per_user)
+        return self._store
+
+    @property
+    def watcher(self) -> OpeningWatcher:
+        if self._watcher is None:
+            self._watcher = OpeningWatcher(self.store, self.notifier)
+        return self._watcher
+
+    @hookimpl
+    def venta_http_routers(self, app: Venta) -> list[APIRouter]:
+        from venta_favourites.router import create_router
+
+        return [create_router(self.store)]
+
+    @hookimpl
+    def venta_event_handlers(self, app: Venta) -> list[EventHandler]:
+        from venta_core.events import EventHandler
+
+        # concurrency=1: one event at a time, in stream order (retries aside).
+        return [EventHandler("favourites-openings", EVENT_TYPES, self.watcher.handle, 1)]
+
+    @hookimpl
+    def venta_cli_commands(self, cli: typer.Typer) -> None:
+        group = typer.Typer(help="The favourites plugin.", no_args_is_help=True)
+
+        @group.command("settings")
+        def show_settings() -> None:
+            """Print the plugin's settings."""
+            for name, value in self.settings.model_dump().items():
+                typer.echo(f"VENTA_FAVOURITES_{name.upper()}={value}")
+
+        cli.add_typer(group, name="favourites")
+
+
+#: The instance the entry point registers.
+plugin = FavouritesPlugin()

@@ -1,0 +1,43 @@
+"""``/v1/favourites``: the caller's favourite vendors."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+from venta_core.transports.http.deps import Authenticated, CurrentUser, Services, VendorId
+
+from venta_favourites.store import FavouriteStore
+
+__all__ = ["FavouritesOut", "create_router"]
+
+
+class FavouritesOut(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True
+    )
+
+    vendor_ids: list[str]
+
+
+def create_router(store: FavouriteStore) -> APIRouter:
+    router = APIRouter(prefix="/v1/favourites", tags=["favourites"], dependencies=[Authenticated])
+
+    @router.get("", summary="The caller's favourite vendors")
+    async def list_favourites(user: CurrentUser) -> FavouritesOut:
+        return FavouritesOut(vendor_ids=store.of_user(user.id))
+
+    @router.put("/{vendor_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Add a favourite")
+    async def add_favourite(vendor_id: VendorId, user: CurrentUser, services: Services) -> Response:
+        await services.vendors.get_vendor(vendor_id)  # 404 VENDOR_NOT_FOUND when unknown
+        store.add(user.id, vendor_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.delete(
+        "/{vendor_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a favourite"
+    )
+    async def remove_favourite(vendor_id: VendorId, user: CurrentUser) -> Response:
+        store.remove(user.id, vendor_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    return router

@@ -1,0 +1,122 @@
+"""Fixtures: a venta application with the RevenueCat plugin, on SQLite and, when
+``VENTA_TEST_DATABASE_URL`` is set, on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from venta_core.app import Venta
+from venta_core.settings import Settings
+from venta_core.store.migrate import upgrade
+from venta_core.store.tables import metadata
+from venta_core.testing import embedded_settings
+from venta_core.transports.http import create_http_app
+
+from revenuecat_samples import make_rc_settings
+from venta_revenuecat import RevenueCatPlugin, RevenueCatSettings
+
+AppFactory = Callable[..., AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_environment() -> Iterator[None]:
+    saved = {k: v for k, v in os.environ.items() if k.startswith("VENTA_") and "_TEST_" not in k}
+    for key in saved:
+        del os.environ[key]
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "venta.db"
+    upgrade(embedded_settings(path))
+    return path
+
+
+async def _admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    u = make_url(url)
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, password=u.password, database=u.database
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    base = os.environ.get("VENTA_TEST_DATABASE_URL")
+    if not base:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("VENTA_TEST_DATABASE_URL is not set (CI must run PostgreSQL tests)")
+        pytest.skip("VENTA_TEST_DATABASE_URL is not set")
+    name = f"venta_rc_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    upgrade(Settings(_env_file=None, database_url=url))
+    yield url
+    asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def base_settings(
+    tmp_path: Path, sqlite_template: Path, request: pytest.FixtureRequest
+) -> Settings:
+    """SQLite unless the test also asks for ``database`` and gets ``postgresql``."""
+    kind = request.getfixturevalue("database") if "database" in request.fixturenames else "sqlite"
+    if kind == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        return embedded_settings(
+            tmp_path / "unused.db", database_url=url, database_auto_migrate=False
+        )
+    db = tmp_path / "venta.db"
+    shutil.copyfile(sqlite_template, db)
+    return embedded_settings(db, database_auto_migrate=False)
+
+
+async def _truncate(app: Venta) -> None:
+    async with app.database.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(sa.delete(table))
+
+
+@pytest.fixture
+def make_app(base_settings: Settings) -> AppFactory:
+    """``async with make_app(rc_settings) as (app, client)``: a started application with the
+    RevenueCat plugin and an HTTP client to its gateway (empty tables)."""
+
+    @asynccontextmanager
+    async def build(rc: RevenueCatSettings) -> AsyncIterator[tuple[Venta, httpx.AsyncClient]]:
+        app = Venta(base_settings, plugins=[RevenueCatPlugin(rc)], load_entry_points=False)
+        async with app:
+            await _truncate(app)
+            transport = httpx.ASGITransport(app=create_http_app(app))
+            async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as c:
+                yield app, c
+
+    return build
+
+
+@pytest.fixture
+async def app_client(make_app: AppFactory) -> AsyncIterator[tuple[Venta, httpx.AsyncClient]]:
+    async with make_app(make_rc_settings()) as pair:
+        yield pair
