@@ -8,6 +8,7 @@ from venta_cli.config import config_app
 from venta_cli.db import db_app
 from venta_cli.demo import demo_app
 from venta_cli.plugins import plugins_app
+from venta_cli.search import search_app
 from venta_cli.serve import serve_app
 from venta_cli.token import token_app
 
@@ -25,6 +26,7 @@ cli.add_typer(config_app, name="config")
 cli.add_typer(plugins_app, name="plugins")
 cli.add_typer(token_app, name="token")
 cli.add_typer(demo_app, name="demo")
+cli.add_typer(search_app, name="search")
 
 
 def _add_plugin_commands() -> None:

@@ -1,6 +1,6 @@
 """Render the CLI reference (docs/cli.md) from the command tree itself, so it cannot drift.
 
-    python -m venta_cli.reference > docs/cli.md
+python -m venta_cli.reference > docs/cli.md
 """
 
 from __future__ import annotations

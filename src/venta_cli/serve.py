@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from venta_cli.errors import settings_or_exit, user_errors
+from venta_cli.serve_worker import serve_worker
 
 serve_app = typer.Typer(
     help="Run venta processes. Each role is a command; settings pick the backends.",
@@ -21,12 +22,12 @@ PortOpt = Annotated[
 ]
 
 
-def _run(roles: list[str], host: str | None, port: int | None) -> None:
+def _run(roles: list[str], host: str | None, port: int | None, group: str = "http") -> None:
     settings = settings_or_exit()
-    http = settings.http.model_copy(
+    section = getattr(settings, group).model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
-    settings = settings.model_copy(update={"http": http})
+    settings = settings.model_copy(update={group: section})
     from venta_core.runner import run
 
     with user_errors():
@@ -35,9 +36,10 @@ def _run(roles: list[str], host: str | None, port: int | None) -> None:
 
 @serve_app.command("all")
 def serve_all(host: HostOpt = None, port: PortOpt = None) -> None:
-    """Everything in one process: HTTP gateway, outbox relay, on the configured backends
-    (embedded SQLite, in-process geo index and bus unless URLs are set)."""
-    _run(["gateway"], host, port)
+    """Everything in one process: HTTP gateway with the real-time gateway at /socket.io/ on
+    the same port, outbox relay and event handlers (search sync, plugins), on the configured
+    backends (embedded SQLite, in-process geo index, bus and stream unless URLs are set)."""
+    _run(["gateway", "ws", "worker"], host, port)
 
 
 @serve_app.command("gateway")
@@ -69,3 +71,21 @@ def serve_grpc_cmd(
     from venta_cli.serve_grpc import serve_grpc
 
     serve_grpc(service, host, port)
+
+
+@serve_app.command("ws")
+def serve_ws(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Interface (default: VENTA_REALTIME__HOST).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port (default: VENTA_REALTIME__PORT, 8001)."),
+    ] = None,
+) -> None:
+    """The real-time gateway: Socket.IO v4 at /socket.io/ (namespaces /vendor and /user), with
+    /health, /ready and /metrics. Several processes on one NATS behave as one."""
+    _run(["ws"], host, port, group="realtime")
+
+
+serve_app.command("worker")(serve_worker)

@@ -1,8 +1,12 @@
 """Run a ``Venta`` application in the roles a process plays, until SIGTERM/SIGINT.
 
+Roles: ``gateway`` (HTTP on ``http.port``) and ``ws`` (Socket.IO on ``realtime.port``). With both,
+Socket.IO is served on the HTTP port itself at ``/socket.io/`` (``venta serve all``: one URL).
+
 Shutdown is graceful: the servers stop accepting, in-flight requests finish (bounded by
-``http.shutdown_timeout_seconds``), then the application stops its components in reverse order
-(flushing write-behind positions and relaying the outbox).
+``http.shutdown_timeout_seconds``), websocket clients are closed with 1012 (they reconnect to
+another process), then the application stops its components in reverse order (flushing
+write-behind positions and relaying the outbox).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import uvicorn
 
 from venta_core.app import Venta
 from venta_core.events import EventEnvelope, event_subject
+from venta_core.observability.metrics import new_registry
 from venta_core.ports.bus import BusMessage
 from venta_core.settings import Settings
 
@@ -26,7 +31,7 @@ __all__ = ["ROLES", "RunnerError", "run", "serve"]
 
 log = logging.getLogger(__name__)
 
-ROLES = ("gateway",)
+ROLES = ("gateway", "ws", "worker")
 
 
 class RunnerError(RuntimeError):
@@ -43,7 +48,9 @@ class _Server(uvicorn.Server):
 
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: only then does asyncio set TCP_NODELAY on accepted connections,
+    # without which every keep-alive response waits for the client's delayed ACK (~40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -63,6 +70,12 @@ def _http_server(asgi_app: Any, settings: Settings, port: int) -> _Server:
         proxy_headers=settings.http.trust_forwarded_for,
         timeout_graceful_shutdown=int(settings.http.shutdown_timeout_seconds),
         server_header=False,
+        # The real-time fan-out writes one pre-built frame to many websockets; per-message
+        # deflate would make each client's frame different (and costs a zlib pass per client
+        # for ~100-byte messages).
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        ws_max_size=settings.realtime.max_payload_bytes,
     )
     return _Server(config)
 
@@ -102,22 +115,60 @@ async def serve(
     settings = app.settings
     listeners: list[tuple[str, _Server, socket.socket]] = []
     after_start: list[Callable[[], Awaitable[None]]] = []
-    if "gateway" in roles:
-        from venta_core.transports.http import create_http_app
+    before_stop: list[Callable[[], Awaitable[None]]] = []
+    registry = new_registry()
+    client_metrics = getattr(app.grpc_clients, "metrics", None)
+    if client_metrics is not None:  # calls to remote services, on this process's /metrics
+        registry.register(client_metrics)
+    if "worker" in roles:
+        worker = app.enable_worker(registry=registry)
 
-        sock = bind_socket(settings.http.host, settings.http.port)
-        http_app = create_http_app(app)
-        server = _http_server(http_app, settings, sock.getsockname()[1])
-        listeners.append(("gateway", server, sock))
-        after_start.append(lambda: _forget_deleted_identities(app, http_app.state.identity_cache))
+        async def stop_worker() -> None:
+            await app.relay.stop()  # the relay's last pass first, so the handlers get it
+            await worker.stop()  # drains for worker.drain_timeout_seconds
+
+        before_stop.append(stop_worker)
+    realtime = None
+    if "ws" in roles:
+        from venta_core.transports.realtime import create_realtime_gateway, operations_app
+
+        realtime = create_realtime_gateway(app, registry=registry)
+        after_start.append(realtime.start)
+        before_stop.append(realtime.stop)
+    try:
+        if "gateway" in roles:
+            from venta_core.transports.http import create_http_app
+
+            sock = bind_socket(settings.http.host, settings.http.port)
+            http_app = create_http_app(app, registry=registry)
+            asgi_app: Any = http_app if realtime is None else realtime.asgi(http_app)
+            server = _http_server(asgi_app, settings, sock.getsockname()[1])
+            listeners.append(("gateway", server, sock))
+            cache = http_app.state.identity_cache
+            after_start.append(lambda: _forget_deleted_identities(app, cache))
+        if realtime is not None and "gateway" not in roles:
+            sock = bind_socket(settings.realtime.host, settings.realtime.port)
+            asgi_app = realtime.asgi(operations_app(app, registry))
+            listeners.append(("ws", _http_server(asgi_app, settings, 0), sock))
+    except BaseException:
+        for _, _, sock in listeners:
+            sock.close()
+        raise
     sockets = [(srv, sock) for _, srv, sock in listeners]
+    started = False
     try:
         await app.start()
+        started = True
         for step in after_start:
             await step()
     except BaseException:
         for _, sock in sockets:
             sock.close()
+        for step in before_stop:
+            with contextlib.suppress(Exception):
+                await step()
+        if started:
+            await app.stop()
         raise
     try:
         tasks = [asyncio.create_task(srv.serve(sockets=[sock])) for srv, sock in sockets]
@@ -130,6 +181,8 @@ async def serve(
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
         log.info("venta shutting down")
+        if realtime is not None:
+            realtime.draining()
         for srv, _ in sockets:
             srv.should_exit = True
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -142,7 +195,25 @@ async def serve(
     finally:
         for _, sock in sockets:
             sock.close()
+        for step in before_stop:
+            try:
+                await step()
+            except Exception:
+                log.exception("stopping a role failed")
         await app.stop()
+
+
+def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when it is installed (it comes with ``uvicorn[standard]``): its transports make
+    the real-time fan-out's many small writes markedly cheaper. Processes that call remote
+    services over gRPC keep the standard loop, which grpc.aio is built for."""
+    if settings.remote_services:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def run(settings: Settings, roles: Iterable[str]) -> None:
@@ -150,4 +221,5 @@ def run(settings: Settings, roles: Iterable[str]) -> None:
     from venta_core.observability.logging import configure_logging
 
     configure_logging(settings.log)
-    asyncio.run(serve(Venta(settings), roles))
+    with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
+        runner.run(serve(Venta(settings), roles))

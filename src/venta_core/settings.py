@@ -6,26 +6,32 @@ Every field is read from the environment with the ``VENTA_`` prefix; nested grou
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from venta_core.transports.grpc.settings import GrpcSettings, placeholder_secret_error
 
 __all__ = [
     "AuthSettings",
     "Environment",
+    "EventsSettings",
     "GeoSettings",
     "HttpSettings",
     "LocationSettings",
     "LogSettings",
     "RateLimitSettings",
+    "RealtimeSettings",
+    "SearchSettings",
     "ServiceEndpoint",
     "ServicesSettings",
     "Settings",
     "SettingsError",
+    "UploadSettings",
+    "WorkerSettings",
     "load_settings",
 ]
 
@@ -119,6 +125,156 @@ class LocationSettings(BaseModel):
     )
 
 
+class RealtimeSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Interface `venta serve ws` binds to.")
+    port: int = Field(8001, ge=0, le=65535, description="Port of `venta serve ws`.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to connect (empty: same origin only; native "
+        "clients send no Origin and are always allowed).",
+    )
+    vendor_messages_per_minute: int = Field(
+        30, ge=1, description="Messages one /vendor connection may send per minute."
+    )
+    user_messages_per_minute: int = Field(
+        15, ge=1, description="Messages one /user connection may send per minute."
+    )
+    max_viewport_cells: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="Most live-position cells one viewport may cover (larger: VALIDATION_ERROR).",
+    )
+    ping_interval_seconds: float = Field(
+        25.0, gt=0, description="Engine.IO ping interval sent to clients."
+    )
+    ping_timeout_seconds: float = Field(
+        20.0, gt=0, description="How long a client may take to answer a ping."
+    )
+    max_payload_bytes: int = Field(
+        65_536, ge=1024, description="Largest message a client may send, in bytes."
+    )
+    offline_grace_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="After a vendor's last connection drops, how long until its live "
+        "position is removed (a reconnect within this time keeps it).",
+    )
+    presence_ttl_seconds: float = Field(
+        60.0, ge=3, description="Expiry of a vendor's presence key; refreshed while connected."
+    )
+    max_send_buffer_bytes: int = Field(
+        1_048_576,
+        ge=4096,
+        description="A client whose unsent data exceeds this is too slow and is disconnected.",
+    )
+
+
+class EventsSettings(BaseModel):
+    stream_name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="JetStream stream of domain events. Unset: the key prefix in capitals (VENTA).",
+    )
+    retention: Literal["limits", "interest", "workqueue"] = Field(
+        "limits", description="JetStream retention policy of the event stream."
+    )
+    storage: Literal["file", "memory"] = Field(
+        "file", description="JetStream storage of the event streams."
+    )
+    max_age_seconds: float = Field(
+        604_800, gt=0, description="How long the stream keeps an event (default 7 days)."
+    )
+    max_msgs: int = Field(
+        -1, ge=-1, description="Most events the stream keeps (-1: no limit; oldest dropped)."
+    )
+    max_bytes: int = Field(
+        -1, ge=-1, description="Most bytes the stream keeps (-1: no limit; oldest dropped)."
+    )
+    replicas: int = Field(1, ge=1, le=5, description="JetStream replicas of the event streams.")
+    duplicate_window_seconds: float = Field(
+        120, gt=0, description="Window in which a repeated event id is dropped by the stream."
+    )
+    dlq_max_age_seconds: float = Field(
+        2_592_000, gt=0, description="How long dead-lettered events are kept (default 30 days)."
+    )
+    memory_max_msgs: int = Field(
+        100_000,
+        ge=100,
+        description="In-process stream (no NATS): most events kept in memory; oldest dropped.",
+    )
+    relay_enabled: bool = Field(
+        True, description="Run the outbox relay in this process (one relay publishes at a time)."
+    )
+    relay_interval_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="Outbox relay: poll interval when no commit or notification wakes it.",
+    )
+    relay_batch: int = Field(500, ge=1, le=10_000, description="Outbox rows relayed per batch.")
+    publish_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long the relay waits for the stream to confirm a batch."
+    )
+    outbox_retention_hours: float = Field(
+        168, gt=0, description="Relayed outbox rows older than this are deleted (default 7 days)."
+    )
+
+
+class WorkerSettings(BaseModel):
+    host: str = Field(
+        "127.0.0.1", description="Interface of the worker's /health, /ready, /metrics."
+    )
+    port: int = Field(
+        8002, ge=0, le=65535, description="Port of the worker's /health, /ready and /metrics."
+    )
+    concurrency: int = Field(
+        16, ge=1, le=1024, description="Events one handler works on at the same time."
+    )
+    ack_wait_seconds: float = Field(
+        30, gt=0, description="An unacknowledged event is redelivered after this long."
+    )
+    max_deliver: int = Field(
+        5, ge=1, le=100, description="Deliveries of an event before it is dead-lettered."
+    )
+    backoff_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [1.0, 5.0, 30.0, 120.0],
+        description="Delays before the n-th retry of a failed event (last one repeats).",
+    )
+    drain_timeout_seconds: float = Field(
+        20, gt=0, description="On SIGTERM, how long events being handled may finish."
+    )
+
+    @field_validator("backoff_seconds", mode="before")
+    @classmethod
+    def _comma_or_json_floats(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("backoff_seconds")
+    @classmethod
+    def _non_negative(cls, value: list[float]) -> list[float]:
+        if not value or any(v < 0 for v in value):
+            raise ValueError("give one or more delays, none negative")
+        return value
+
+
+class SearchSettings(BaseModel):
+    default_limit: int = Field(20, ge=1, le=100, description="Hits per page without `limit`.")
+    max_query_length: int = Field(
+        200, ge=1, le=1000, description="Longest accepted search text `q`, in characters."
+    )
+    max_radius_m: float = Field(
+        100_000, gt=0, description="Largest radius (metres) of a search's geo filter."
+    )
+    reindex_batch: int = Field(
+        500, ge=1, le=10_000, description="Vendors read and written per batch by a reindex."
+    )
+
+
 class ServiceEndpoint(BaseModel):
     address: str | None = Field(
         None, description="host:port of a remote gRPC service; unset means in-process."
@@ -134,6 +290,43 @@ class ServicesSettings(BaseModel):
 class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     json_format: bool = Field(True, description="JSON lines (true) or plain text (false).")
+
+
+class UploadSettings(BaseModel):
+    dir: str = Field(
+        "uploads", description="Directory of the built-in upload store (created when missing)."
+    )
+    max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="Largest accepted image upload, in bytes."
+    )
+    allowed_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["image/jpeg", "image/png", "image/webp"],
+        description="Image types accepted, recognised by their magic bytes "
+        "(image/jpeg, image/png, image/webp, image/gif).",
+    )
+    public_base_url: str | None = Field(
+        None,
+        description="URL prefix of stored images (a CDN or proxy in front of the store); "
+        "unset: the gateway's own /v1/uploads/images/{name}.",
+    )
+
+    @field_validator("allowed_types", mode="before")
+    @classmethod
+    def _comma_or_json_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        known = {"image/jpeg", "image/png", "image/webp", "image/gif"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown image types {unknown}; known: {sorted(known)}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -169,7 +362,7 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,32}$",
         description="Prefix of Redis keys and NATS subjects.",
     )
-    plugins_blocked: list[str] = Field(
+    plugins_blocked: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Plugin names not to load (comma list or JSON list)."
     )
     http: HttpSettings = Field(default_factory=HttpSettings)
@@ -177,9 +370,14 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     geo: GeoSettings = Field(default_factory=GeoSettings)
     location: LocationSettings = Field(default_factory=LocationSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     grpc: GrpcSettings = Field(default_factory=GrpcSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -200,7 +398,9 @@ class Settings(BaseSettings):
     @field_validator("plugins_blocked", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip().startswith("["):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 

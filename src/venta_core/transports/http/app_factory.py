@@ -66,9 +66,19 @@ def create_http_app(app: VentaApp, *, registry: CollectorRegistry | None = None)
     api.state.identity_cache = IdentityCache(app.settings.auth.identity_cache_seconds)
     install_error_handlers(api)
     routes = _include_routers(api, app)
-    _install_middleware(api, app.settings.http, metrics, limiter, routes)
+    _install_middleware(api, app.settings.http, metrics, limiter, routes, _upload_limits(app))
     _install_openapi(api)
     return api
+
+
+#: Multipart overhead allowed on top of the upload size limit.
+_MULTIPART_SLACK = 64 * 1024
+
+
+def _upload_limits(app: VentaApp) -> dict[str, int]:
+    """Image uploads take bodies up to ``uploads.max_bytes``, above the JSON body limit."""
+    limit = app.settings.uploads.max_bytes + _MULTIPART_SLACK
+    return {"/v1/uploads/images": limit, "/upload/image": limit}
 
 
 def plugin_routers(app: VentaApp) -> list[APIRouter]:
@@ -96,9 +106,10 @@ def _install_middleware(
     metrics: HttpMetrics,
     limiter: RateLimiter,
     routes: list[BaseRoute],
+    body_limits: dict[str, int],
 ) -> None:
     """Added innermost first (``add_middleware`` wraps what is already there)."""
-    api.add_middleware(BodyLimitMiddleware, max_bytes=http.max_body_bytes)
+    api.add_middleware(BodyLimitMiddleware, max_bytes=http.max_body_bytes, per_path=body_limits)
     api.add_middleware(
         RateLimitMiddleware, limiter=limiter, trust_forwarded_for=http.trust_forwarded_for
     )

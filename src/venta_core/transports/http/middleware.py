@@ -192,19 +192,25 @@ class BodyTooLarge(HTTPException):
 
 class BodyLimitMiddleware:
     """Refuses bodies over ``max_bytes`` with 413 PAYLOAD_TOO_LARGE: at once when
-    ``Content-Length`` says so, else as soon as the streamed body passes the limit."""
+    ``Content-Length`` says so, else as soon as the streamed body passes the limit.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``per_path`` gives routes that take larger bodies (image uploads) their own limit."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
 
@@ -213,12 +219,12 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
         await self.app(scope, limited_receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        err = PayloadTooLarge(details={"maxBytes": self.max_bytes})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        err = PayloadTooLarge(details={"maxBytes": limit})
         await error_response(err)(scope, receive, send)

@@ -25,6 +25,7 @@ from venta_core.transports.http.middleware import set_header
 
 __all__ = [
     "EXEMPT_PATHS",
+    "EXEMPT_PREFIXES",
     "RateLimitMiddleware",
     "RateLimiter",
     "client_ip",
@@ -35,6 +36,9 @@ __all__ = [
 logger = logging.getLogger("venta.http.ratelimit")
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
+#: Webhooks come from a provider's few addresses and are authenticated by signature or secret:
+#: a per-IP limit would throttle the provider, not an abuser.
+EXEMPT_PREFIXES = ("/v1/webhooks/", "/webhook/")
 _DECISIONS = "venta_rate_decisions"
 _WARN_EVERY_SECONDS = 30.0
 
@@ -130,7 +134,9 @@ class RateLimitMiddleware:
         self.trust_forwarded_for = trust_forwarded_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS or not self.limiter.enabled:
+        path = scope.get("path", "")
+        exempt = path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
+        if scope["type"] != "http" or exempt or not self.limiter.enabled:
             await self.app(scope, receive, send)
             return
         decision = await self.limiter.hit_ip(client_ip(scope, self.trust_forwarded_for))
