@@ -129,9 +129,8 @@ async def test_a_relay_that_died_before_marking_causes_no_duplicate(app: Venta) 
     assert [m.headers["Nats-Msg-Id"] for m in stored] == [e.id for e in events]
 
 
+@pytest.mark.parametrize("backend", ["real"])  # SQLite is single-process: one relay by design
 async def test_only_one_relay_publishes_at_a_time(app: Venta) -> None:
-    if app.settings.is_sqlite:
-        pytest.skip("SQLite is single-process: one relay by construction")
     events = await _events(app, 3)
     other_db = Database(app.settings)
     slow = Flaky(app.stream)
