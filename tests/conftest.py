@@ -3,70 +3,35 @@ configured (``VENTA_TEST_*_URL``, see tests/backends.py), on PostgreSQL + Redis 
 
 from __future__ import annotations
 
-import asyncio
-import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from tests.backends import RUN_PREFIX, real_service_url
 from venta_core.app import Venta
 from venta_core.settings import Settings
-from venta_core.store.tables import metadata
-from venta_core.testing import embedded_settings
+from venta_core.testing import embedded_settings, truncate_all
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _isolated_environment() -> Iterator[None]:
+def _isolated_environment(venta_clean_environment: None) -> None:
     """The developer's own VENTA_* variables must not change what the tests see."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith("VENTA_") and "_TEST_" not in k}
-    for key in saved:
-        del os.environ[key]
-    yield
-    os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_template(venta_sqlite_template: Path) -> Path:
     """One migrated SQLite file, copied for each test (migrating per test is slow)."""
-    from venta_core.store.migrate import upgrade
-
-    path = tmp_path_factory.mktemp("template") / "venta.db"
-    upgrade(embedded_settings(path))
-    return path
-
-
-async def _admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host, port=u.port or 5432, user=u.username, password=u.password, database=u.database
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    return venta_sqlite_template
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_url(venta_postgres_url: str) -> str:
     """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
-    base = real_service_url("database")
-    name = f"venta_{RUN_PREFIX}"
-    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    from venta_core.store.migrate import upgrade
-
-    upgrade(Settings(_env_file=None, database_url=url))
-    yield url
-    asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return venta_postgres_url
 
 
 def real_settings(postgres_url: str, **overrides: Any) -> Settings:
@@ -97,19 +62,13 @@ def backend_settings(
     return real_settings(request.getfixturevalue("postgres_url"))
 
 
-async def _truncate(app: Venta) -> None:
-    async with app.database.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            await conn.execute(sa.delete(table))
-
-
 @pytest.fixture
 async def app(backend_settings: Settings) -> AsyncIterator[Venta]:
     """A started application on the backend under test, with empty tables and indexes."""
     application = Venta(backend_settings, load_entry_points=False)
     if not backend_settings.is_sqlite:
         await application.database.start()
-        await _truncate(application)
+        await truncate_all(application)
     async with application:
         yield application
         await application.geo.clear()

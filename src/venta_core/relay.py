@@ -347,7 +347,7 @@ class OutboxRelay:
             return
         if self._listening:
             return
-        import asyncpg  # type: ignore[import-untyped]
+        import asyncpg
 
         self._listen_retry_at = time.monotonic() + LISTEN_RETRY_SECONDS
         url = self._db.engine.url.set(drivername="postgresql")

@@ -4,11 +4,24 @@
 - ``venta_app``: a started ``Venta`` on those settings.
 - ``venta_http``: an ``httpx.AsyncClient`` talking to the HTTP gateway of ``venta_app``.
 - ``venta_token``: ``venta_token("alice")`` -> a development bearer token for subject alice.
+
+For suites that also run on real services (as venta's own does):
+
+- ``venta_clean_environment`` (session): hides the developer's own ``VENTA_*`` variables.
+- ``venta_sqlite_template`` (session): one migrated SQLite file to copy per test.
+- ``venta_postgres_url`` (session): a fresh, migrated PostgreSQL database for this run, made on
+  the server named by ``VENTA_TEST_DATABASE_URL`` and dropped afterwards.
+- ``real_service_url(kind)``: the URL of a real service for tests; skips when unset, but fails
+  under ``CI=true`` so a CI run cannot pass by skipping.
+- ``truncate_all(app)``: empty every table.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +33,83 @@ if TYPE_CHECKING:
     from venta_core.app import Venta
     from venta_core.settings import Settings
 
-__all__ = ["embedded_settings"]
+__all__ = ["embedded_settings", "real_service_url", "truncate_all"]
+
+_KINDS = {"database": "PostgreSQL", "redis": "Redis", "nats": "NATS"}
+
+
+def real_service_url(kind: str) -> str:
+    """URL of the real ``kind`` service (database, redis, nats) from ``VENTA_TEST_<KIND>_URL``:
+    skips the test when unset, fails it under ``CI=true``."""
+    var = f"VENTA_TEST_{kind.upper()}_URL"
+    url = os.environ.get(var)
+    if url:
+        return url
+    message = f"{var} is not set: tests against real {_KINDS.get(kind, kind)} cannot run"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message + " (CI must run them)")
+    pytest.skip(message)
+
+
+async def truncate_all(app: Venta) -> None:
+    """Delete every row of every table (children first)."""
+    import sqlalchemy as sa
+
+    from venta_core.store.tables import metadata
+
+    async with app.database.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(sa.delete(table))
+
+
+async def _admin(url: str, sql: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    conn = await asyncpg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, password=u.password, database=u.database
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def venta_clean_environment() -> Iterator[None]:
+    saved = {k: v for k, v in os.environ.items() if k.startswith("VENTA_") and "_TEST_" not in k}
+    for key in saved:
+        del os.environ[key]
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def venta_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from venta_core.store.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("template") / "venta.db"
+    upgrade(embedded_settings(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def venta_postgres_url() -> Iterator[str]:
+    from sqlalchemy.engine import make_url
+
+    from venta_core.settings import Settings
+    from venta_core.store.migrate import upgrade
+
+    base = real_service_url("database")
+    name = f"venta_t{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(Settings(_env_file=None, database_url=url))
+        yield url
+    finally:
+        asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def embedded_settings(db_path: Path, **overrides: Any) -> Settings:

@@ -3,23 +3,16 @@ the Clerk plugin on SQLite (and on PostgreSQL when ``VENTA_TEST_DATABASE_URL`` i
 
 from __future__ import annotations
 
-import asyncio
-import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from venta_core.app import Venta
 from venta_core.settings import Settings
-from venta_core.store.migrate import upgrade
-from venta_core.store.tables import metadata
-from venta_core.testing import embedded_settings
+from venta_core.testing import embedded_settings, truncate_all
 from venta_core.transports.http import create_http_app
 
 from clerk_stubs import JwksServer, SigningKey, make_clerk_settings
@@ -29,12 +22,8 @@ AppFactory = Callable[..., AbstractAsyncContextManager[tuple[Venta, httpx.AsyncC
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _isolated_environment() -> Iterator[None]:
-    saved = {k: v for k, v in os.environ.items() if k.startswith("VENTA_") and "_TEST_" not in k}
-    for key in saved:
-        del os.environ[key]
-    yield
-    os.environ.update(saved)
+def _isolated_environment(venta_clean_environment: None) -> None:
+    """The developer's own VENTA_* variables must not change what the tests see."""
 
 
 @pytest.fixture(scope="session")
@@ -62,38 +51,13 @@ def clerk_settings(jwks: JwksServer) -> ClerkSettings:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "venta.db"
-    upgrade(embedded_settings(path))
-    return path
-
-
-async def _admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host, port=u.port or 5432, user=u.username, password=u.password, database=u.database
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+def sqlite_template(venta_sqlite_template: Path) -> Path:
+    return venta_sqlite_template
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    base = os.environ.get("VENTA_TEST_DATABASE_URL")
-    if not base:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail("VENTA_TEST_DATABASE_URL is not set (CI must run PostgreSQL tests)")
-        pytest.skip("VENTA_TEST_DATABASE_URL is not set")
-    name = f"venta_clerk_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    upgrade(Settings(_env_file=None, database_url=url))
-    yield url
-    asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+def postgres_url(venta_postgres_url: str) -> str:
+    return venta_postgres_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -117,12 +81,6 @@ def base_settings(
     return embedded_settings(db, database_auto_migrate=False)
 
 
-async def _truncate(app: Venta) -> None:
-    async with app.database.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            await conn.execute(sa.delete(table))
-
-
 @pytest.fixture
 def make_app(base_settings: Settings) -> AppFactory:
     """``async with make_app(clerk_settings) as (app, client)``: a started application with
@@ -135,7 +93,7 @@ def make_app(base_settings: Settings) -> AppFactory:
         plugins = [ClerkPlugin(clerk)] if clerk is not None else []
         app = Venta(settings or base_settings, plugins=plugins, load_entry_points=False)
         async with app:
-            await _truncate(app)
+            await truncate_all(app)
             transport = httpx.ASGITransport(app=create_http_app(app))
             async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as c:
                 yield app, c
