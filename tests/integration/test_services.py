@@ -228,3 +228,41 @@ async def test_restart_warms_an_empty_geo_index_from_the_database(app: Venta) ->
     await app.geo.clear()
     await app._warm_geo_index()
     assert same_place((await app.locations.get_vendor_location(vendor.id)).location, BERLIN)
+
+
+async def test_moves_across_cells_and_removals_are_announced(app: Venta) -> None:
+    """Watchers of a cell hear when a vendor leaves it (its new position, published on the old
+    cell) and when its position is removed (gone), whichever transport made the change."""
+    alice = await _owner(app)
+    vendor = await app.vendors.create_vendor(alice, VendorCreate(name="Bagels"))
+    prefix, precision = app.settings.key_prefix, app.settings.geo.cell_precision
+    paris = Location(lat=48.8566, long=2.3522)
+    berlin_cell, paris_cell = (encode(p.lat, p.long, precision) for p in (BERLIN, paris))
+    seen: list[tuple[str, dict[str, object]]] = []
+    done = asyncio.Event()
+
+    async def on_message(message: BusMessage) -> None:
+        seen.append((message.subject, json.loads(message.data)))
+        if message.subject.startswith(f"{prefix}.gone."):
+            done.set()
+
+    # One subscription for live and gone, so the messages keep their publish order.
+    subs = [await app.bus.subscribe(f"{prefix}.*.*.{vendor.id}", on_message)]
+    try:
+        await app.bus.flush()
+        await app.locations.update_vendor_location(alice, vendor.id, BERLIN)
+        await app.locations.update_vendor_location(alice, vendor.id, paris)
+        await app.locations.remove_vendor_location(alice, vendor.id)
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        for sub in subs:
+            await sub.unsubscribe()
+    subjects = [subject for subject, _ in seen]
+    assert subjects == [
+        f"{prefix}.live.{berlin_cell}.{vendor.id}",
+        f"{prefix}.live.{paris_cell}.{vendor.id}",
+        f"{prefix}.live.{berlin_cell}.{vendor.id}",  # left the Berlin cell: the Paris position
+        f"{prefix}.gone.{paris_cell}.{vendor.id}",
+    ]
+    assert seen[2][1]["lat"] == paris.lat
+    assert seen[3][1]["vendorId"] == vendor.id
