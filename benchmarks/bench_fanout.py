@@ -52,9 +52,16 @@ BOX = {"swLocation": {"lat": 52.50, "long": 13.38}, "neLocation": {"lat": 52.54,
 SERVERS = ("bare", "socketio", "venta")
 
 
-def _raise_fd_limit() -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+def _raise_fd_limit(need: int) -> None:
+    """Raise the soft limit on open files to at least ``need`` (up to the hard limit): a server
+    and the watcher process each hold one descriptor per client."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft != resource.RLIM_INFINITY and soft < need:
+        raise SystemExit(f"{need} open files are needed; the hard limit (ulimit -Hn) is {hard}")
 
 
 def _install_uvloop() -> None:
@@ -128,8 +135,12 @@ async def serve_socketio(port: int) -> None:
         loop="uvloop",
     )
     server = uvicorn.Server(config)
-    print(json.dumps({"ready": True}), flush=True)
     serving = asyncio.create_task(server.serve())
+    for _ in range(600):  # uvicorn offers no event for "listening"
+        if server.started or serving.done():
+            break
+        await asyncio.sleep(0.05)
+    print(json.dumps({"ready": True}), flush=True)
     await _stdin_closed()
     server.should_exit = True
     await serving
@@ -185,17 +196,31 @@ async def serve_venta(port: int, profile: str | None) -> None:
 # -- minimal websocket clients ----------------------------------------------------------------
 
 
+TEXT, CLOSE, PING, PONG = 1, 8, 9, 10
+
+
 def _frame(text: str) -> bytes:
     """A masked client text frame (mask key zero: the payload goes unchanged)."""
-    payload = text.encode()
+    return _control(TEXT, text.encode())
+
+
+def _control(opcode: int, payload: bytes) -> bytes:
+    """A masked client frame of ``opcode`` (mask key zero)."""
     n = len(payload)
-    header = bytes((129, 128 | n)) if n < 126 else bytes((129, 128 | 126)) + n.to_bytes(2, "big")
+    first = 128 | opcode
+    header = (
+        bytes((first, 128 | n)) if n < 126 else bytes((first, 128 | 126)) + n.to_bytes(2, "big")
+    )
     return header + b"\0\0\0\0" + payload
 
 
 class Client(asyncio.Protocol):
-    """A websocket client that parses frames only until ``measuring`` starts; then it counts
-    bytes and stamps each read."""
+    """A websocket client that decodes text frames only until ``measuring`` starts; then it
+    reads frame headers only, counting and stamping text frames.
+
+    In both modes it answers the server's keepalive pings (uvicorn pings every 20 s and closes
+    a connection whose pong does not come within 20 s) and its close frame, as any websocket
+    client does; pings are not counted as deliveries."""
 
     def __init__(self, path: str, hello: list[str], expect: list[str]) -> None:
         self.path = path
@@ -209,6 +234,7 @@ class Client(asyncio.Protocol):
         self.rest = b""
         self.stamps: list[float] = []
         self.transport: Any = None
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -219,8 +245,23 @@ class Client(asyncio.Protocol):
         )
         transport.write(request.encode())
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError("closed before it was ready"))
+
     def send(self, text: str) -> None:
+        if self.transport.is_closing():
+            raise ConnectionError("the server closed this connection")
         self.transport.write(_frame(text))
+
+    def _control_frame(self, opcode: int, payload: bytes) -> None:
+        if opcode == PING:
+            self.transport.write(_control(PONG, payload))
+        elif opcode == CLOSE:
+            self.transport.write(_control(CLOSE, payload[:2]))
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self.measuring:
@@ -235,9 +276,13 @@ class Client(asyncio.Protocol):
                     n, head = int.from_bytes(buf[i + 2 : i + 4], "big"), 4
                 if i + head + n > end:
                     break
+                opcode = buf[i] & 0x0F
+                if opcode == TEXT:
+                    self.frames += 1
+                    self.stamps.append(now)
+                elif opcode >= CLOSE:
+                    self._control_frame(opcode, bytes(buf[i + head : i + head + n]))
                 i += head + n
-                self.frames += 1
-                self.stamps.append(now)
             self.rest = buf[i:]
             return
         self.buffer += data
@@ -260,8 +305,10 @@ class Client(asyncio.Protocol):
                 return
             opcode, payload = self.buffer[0] & 0x0F, self.buffer[offset : offset + n]
             self.buffer = self.buffer[offset + n :]
-            if opcode == 1:
+            if opcode == TEXT:
                 self.on_text(payload.decode())
+            elif opcode >= CLOSE:
+                self._control_frame(opcode, payload)
 
     def on_text(self, text: str) -> None:
         if text == "2":
@@ -328,8 +375,18 @@ async def watchers_main(server: str, port: int, count: int, token: str | None) -
                 "stamps": [c.stamps[:keep] for c in clients],
             }
             print(json.dumps(report), flush=True)
+    await close_all(clients)
+
+
+async def close_all(clients: list[Client]) -> None:
+    """Close our side (a close frame, then the socket) and wait until each transport has let
+    go of its socket, so that the event loop is not closed with connections still open."""
     for c in clients:
-        c.transport.close()
+        if not c.transport.is_closing():
+            c.transport.write(_control(CLOSE, (1000).to_bytes(2, "big")))
+            c.transport.close()
+    if clients:
+        await asyncio.wait([c.lost for c in clients], timeout=10)
 
 
 # -- driver -----------------------------------------------------------------------------------
@@ -374,11 +431,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _publishers(server: str, port: int, info: dict[str, Any], tokens: list[str]) -> Any:
+async def _publishers(
+    server: str, port: int, info: dict[str, Any], tokens: list[str]
+) -> tuple[list[Client], Any]:
     """Connections that send updates, and a function sending update ``k``."""
     if server == "bare":
         pub = await open_client(port, "/", ["publisher"], [])
-        return lambda k: pub.send("x")
+        return [pub], lambda k: pub.send("x")
     if server == "socketio":
         pub = await open_client(port, _eio_path(), ["40/vendor,{}"], ["0{", "40/vendor,"])
 
@@ -387,7 +446,7 @@ async def _publishers(server: str, port: int, info: dict[str, Any], tokens: list
             body = {"vendorId": "0" * 36, "lat": lat, "long": long}
             pub.send("42/vendor," + json.dumps(["publish", body]))
 
-        return send_sio
+        return [pub], send_sio
     pubs = [
         await open_client(
             port, _eio_path(), [f"40/vendor,{json.dumps({'token': t})}"], ["0{", "40/vendor,"]
@@ -400,7 +459,7 @@ async def _publishers(server: str, port: int, info: dict[str, Any], tokens: list
         body = {"lat": lat, "long": long}
         pubs[k % len(pubs)].send("42/vendor," + json.dumps(["updateVendorLocation", body]))
 
-    return send_venta
+    return pubs, send_venta
 
 
 async def measure(
@@ -411,7 +470,10 @@ async def measure(
 
     provider = DevTokenProvider(Settings(_env_file=None).auth)
     port = _free_port()
-    srv = Proc(["--serve", server, "--port", str(port), *(["--profile", prof] if prof else [])])
+    srv = Proc(
+        ["--serve", server, "--port", str(port), "--count", str(clients)]
+        + (["--profile", prof] if prof else [])
+    )
     info = srv.read()
     watcher_token = provider.issue("bench-user", ttl_seconds=3600)
     watchers = Proc(
@@ -426,10 +488,11 @@ async def measure(
             watcher_token,
         ]
     )
+    pubs: list[Client] = []
     try:
         watchers.read()
         tokens = [provider.issue(f"bench-owner-{i}", ttl_seconds=3600) for i in range(VENDORS)]
-        publish = await _publishers(server, port, info, tokens)
+        pubs, publish = await _publishers(server, port, info, tokens)
         for k in range(3):  # warm up (first updates of a vendor do extra work)
             for _ in range(VENDORS):
                 publish(k)
@@ -463,6 +526,10 @@ async def measure(
             for i, stamp in enumerate(stamps[:samples])
         ]
     finally:
+        # Teardown order: our publishers, then the watchers, then the server, so the server
+        # never closes connections whose client has gone (the bare server would wait its close
+        # timeout for each), and this event loop closes with no transport left open.
+        await close_all(pubs)
         watchers.close()
         srv.close()
     q = statistics.quantiles(latencies, n=100)
@@ -502,7 +569,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    _raise_fd_limit()
+    _raise_fd_limit((args.count or max(int(c) for c in args.clients.split(","))) + 1024)
     _install_uvloop()
     if args.serve == "bare":
         asyncio.run(serve_bare(args.port))

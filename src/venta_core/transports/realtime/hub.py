@@ -313,18 +313,22 @@ class CellHub:
         out = _sync(vid, lat, long)
         sent = self._sender.deliver(cell.full.values(), out)
         if cell.edge:
+            # Edge watchers that see the vendor are collected and written in one ``deliver``
+            # loop (the same per-recipient work as for full watchers) rather than one ``push``
+            # call each: this loop runs once per watcher per update.
+            seen: list[Session] = []
             left: Outgoing | None = None
             for session in cell.edge.values():
                 rect = session.rect
                 if rect is not None and in_rect(rect, lat, long):
                     session.edge_visible.add(vid)
-                    self._sender.push(session, out)
-                    sent += 1
+                    seen.append(session)
                 elif vid in session.edge_visible:
                     session.edge_visible.discard(vid)
                     left = left or _left(vid)
                     self._sender.push(session, left)
                     self._metrics.messages_out.labels("vendor_left").inc()
+            sent += self._sender.deliver(seen, out)
         self._metrics.messages_out.labels("vendor_sync").inc(sent)
 
     def _depart(self, cell: _Cell, vid: str, pos: Position | None) -> None:
