@@ -14,6 +14,8 @@ For suites that also run on real services (as venta's own does):
 - ``real_service_url(kind)``: the URL of a real service for tests; skips when unset, but fails
   under ``CI=true`` so a CI run cannot pass by skipping.
 - ``truncate_all(app)``: empty every table.
+- ``database_settings(kind, tmp_path, request)``: embedded settings on a copy of the migrated
+  SQLite template (``"sqlite"``) or on the run's PostgreSQL database (``"postgresql"``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from venta_core.app import Venta
     from venta_core.settings import Settings
 
-__all__ = ["embedded_settings", "real_service_url", "truncate_all"]
+__all__ = ["database_settings", "embedded_settings", "real_service_url", "truncate_all"]
 
 _KINDS = {"database": "PostgreSQL", "redis": "Redis", "nats": "NATS"}
 
@@ -49,6 +51,24 @@ def real_service_url(kind: str) -> str:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(message + " (CI must run them)")
     pytest.skip(message)
+
+
+def database_settings(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings for a test on ``kind`` ("sqlite" or "postgresql"), already migrated: a copy of
+    ``venta_sqlite_template``, or ``venta_postgres_url`` (skipped/failed like every real
+    service when ``VENTA_TEST_DATABASE_URL`` is unset)."""
+    import shutil
+
+    if kind == "postgresql":
+        url = request.getfixturevalue("venta_postgres_url")
+        return embedded_settings(
+            tmp_path / "unused.db", database_url=url, database_auto_migrate=False
+        )
+    if kind != "sqlite":
+        raise ValueError(f"unknown database kind {kind!r}")
+    db = tmp_path / "venta.db"
+    shutil.copyfile(request.getfixturevalue("venta_sqlite_template"), db)
+    return embedded_settings(db, database_auto_migrate=False)
 
 
 async def truncate_all(app: Venta) -> None:

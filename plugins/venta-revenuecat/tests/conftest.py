@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -12,7 +11,7 @@ import httpx
 import pytest
 from venta_core.app import Venta
 from venta_core.settings import Settings
-from venta_core.testing import embedded_settings, truncate_all
+from venta_core.testing import database_settings, truncate_all
 from venta_core.transports.http import create_http_app
 
 from revenuecat_samples import make_rc_settings
@@ -26,35 +25,16 @@ def _isolated_environment(venta_clean_environment: None) -> None:
     """The developer's own VENTA_* variables must not change what the tests see."""
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(venta_sqlite_template: Path) -> Path:
-    return venta_sqlite_template
-
-
-@pytest.fixture(scope="session")
-def postgres_url(venta_postgres_url: str) -> str:
-    return venta_postgres_url
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def base_settings(
-    tmp_path: Path, sqlite_template: Path, request: pytest.FixtureRequest
-) -> Settings:
+def base_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     """SQLite unless the test also asks for ``database`` and gets ``postgresql``."""
     kind = request.getfixturevalue("database") if "database" in request.fixturenames else "sqlite"
-    if kind == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        return embedded_settings(
-            tmp_path / "unused.db", database_url=url, database_auto_migrate=False
-        )
-    db = tmp_path / "venta.db"
-    shutil.copyfile(sqlite_template, db)
-    return embedded_settings(db, database_auto_migrate=False)
+    return database_settings(kind, tmp_path, request)
 
 
 @pytest.fixture
