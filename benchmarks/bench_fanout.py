@@ -22,8 +22,10 @@ Figures per server and client count:
 - ``p50/p99 ms``: ``--samples`` updates sent one at a time, spaced so that one is delivered
   before the next; latency from the send to each client's receipt.
 
-A watcher reads only websocket frame headers (to count deliveries) and takes one timestamp per
-read, without decoding payloads. See docs/performance.md for the figures.
+A watcher reads only websocket frame headers (to count text frames) and takes one timestamp per
+read, without decoding payloads; it answers pings and close frames (uvicorn closes a websocket
+whose pong is 20 s late). Publishers, then watchers, then the server are closed at the end of
+each measurement. See docs/performance.md for the figures.
 """
 
 from __future__ import annotations
@@ -132,6 +134,11 @@ async def serve_socketio(port: int) -> None:
         lifespan="off",
         ws="websockets-sansio",
         ws_per_message_deflate=False,
+        # No websocket keepalive, as for ``bare``: at 5,000 watchers one loop iteration of this
+        # server runs hundreds of thousands of emit tasks for longer than uvicorn's 20 s pong
+        # deadline, and uvloop runs overdue timers before reading the pong already received,
+        # so uvicorn would close connections (the publisher's first) mid-measurement.
+        ws_ping_interval=None,
         loop="uvloop",
     )
     server = uvicorn.Server(config)
@@ -235,6 +242,7 @@ class Client(asyncio.Protocol):
         self.stamps: list[float] = []
         self.transport: Any = None
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed_by_server = ""
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -253,13 +261,15 @@ class Client(asyncio.Protocol):
 
     def send(self, text: str) -> None:
         if self.transport.is_closing():
-            raise ConnectionError("the server closed this connection")
+            raise ConnectionError(f"the server closed this connection {self.closed_by_server}")
         self.transport.write(_frame(text))
 
     def _control_frame(self, opcode: int, payload: bytes) -> None:
         if opcode == PING:
             self.transport.write(_control(PONG, payload))
         elif opcode == CLOSE:
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+            self.closed_by_server = f"(close {code} {payload[2:].decode(errors='replace')!r})"
             self.transport.write(_control(CLOSE, payload[:2]))
             self.transport.close()
 
