@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import socketio
 
 from venta_core.domain import Actor
-from venta_core.domain.cells import encode
 from venta_core.errors import (
     Forbidden,
     InternalError,
@@ -262,9 +261,9 @@ class RealtimeGateway:
         it left, if it changed), which is how every watcher, on any process, hears of it."""
         message = parse(VendorLocationMessage, data)
         vendor_id = message.vendorId or await self._default_vendor(session)
-        first = vendor_id not in session.vendor_cells
+        first = vendor_id not in session.vendors
         await self.app.locations.update_vendor_location(session.actor, vendor_id, message.location)
-        session.vendor_cells[vendor_id] = encode(message.lat, message.long, self._precision)
+        session.vendors.add(vendor_id)
         if first:
             await self.presence.online(session, vendor_id)
 
@@ -291,7 +290,7 @@ class RealtimeGateway:
 
     # -- offline and deleted vendors -----------------------------------------------------------
 
-    async def _vendor_offline(self, session: Session, vendor_id: str, cell: str) -> None:
+    async def _vendor_offline(self, session: Session, vendor_id: str) -> None:
         """Remove the position; the location service announces it on the vendor's cell."""
         with contextlib.suppress(VentaError):  # deleted or no longer owned: nothing to remove
             await self.app.locations.remove_vendor_location(session.actor, vendor_id)

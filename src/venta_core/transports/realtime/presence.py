@@ -22,7 +22,7 @@ __all__ = ["Presence"]
 
 log = logging.getLogger(__name__)
 
-OfflineHandler = Callable[[Session, str, str], Awaitable[None]]
+OfflineHandler = Callable[[Session, str], Awaitable[None]]
 
 
 def presence_key(vendor_id: str) -> str:
@@ -62,12 +62,12 @@ class Presence:
         self._vendors.pop(session, None)
         if self.stopping:
             return  # a draining process: its vendors reconnect elsewhere
-        for vendor_id, cell in session.vendor_cells.items():
-            task = asyncio.ensure_future(self._offline_later(session, vendor_id, cell))
+        for vendor_id in session.vendors:
+            task = asyncio.ensure_future(self._offline_later(session, vendor_id))
             self._timers.add(task)
             task.add_done_callback(self._timers.discard)
 
-    async def _offline_later(self, session: Session, vendor_id: str, cell: str) -> None:
+    async def _offline_later(self, session: Session, vendor_id: str) -> None:
         await asyncio.sleep(self._grace)
         if self.stopping:
             return
@@ -77,7 +77,7 @@ class Presence:
             if current is not None and current != session.presence_token:
                 return  # reconnected (here or elsewhere) in time
             await self._kv.delete(key)
-            await self._on_offline(session, vendor_id, cell)
+            await self._on_offline(session, vendor_id)
         except Exception:
             log.warning("taking vendor %s offline failed", vendor_id, exc_info=True)
 
@@ -99,7 +99,7 @@ class Presence:
             refresh = [
                 (presence_key(vid), s.presence_token)
                 for s in list(self._vendors)
-                for vid in s.vendor_cells
+                for vid in s.vendors
             ]
             for start in range(0, len(refresh), 100):
                 batch = refresh[start : start + 100]

@@ -81,8 +81,8 @@ class Session:
     full_cells: frozenset[str] = frozenset()
     edge_cells: frozenset[str] = frozenset()
     edge_visible: set[str] = field(default_factory=set)
-    # /vendor: vendor id -> cell of its last position sent on this connection
-    vendor_cells: dict[str, str] = field(default_factory=dict)
+    # /vendor: the vendors whose positions this connection has sent
+    vendors: set[str] = field(default_factory=set)
     default_vendor: str | None = None
     presence_token: str = ""
 
