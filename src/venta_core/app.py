@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from venta_core.events import EventHandler
 from venta_core.lifecycle import Checkable, Component
@@ -16,6 +16,7 @@ from venta_core.ports.bus import EventBus
 from venta_core.ports.geo import GeoIndex
 from venta_core.ports.identity import IdentityProvider
 from venta_core.ports.kv import KeyValueStore
+from venta_core.ports.presence import PresenceStore
 from venta_core.ports.search import SearchIndex
 from venta_core.ports.stream import EventStream
 from venta_core.relay import OutboxRelay, stream_specs
@@ -48,14 +49,25 @@ STOP_TIMEOUT_SECONDS = 10.0
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-def _build_ports(settings: Settings) -> tuple[Component | None, GeoIndex, KeyValueStore, EventBus]:
-    """The geo index, key-value store and bus chosen by settings (embedded unless a URL is set)."""
+class _Ports(NamedTuple):
+    redis: Component | None
+    geo: GeoIndex
+    kv: KeyValueStore
+    presence: PresenceStore
+    bus: EventBus
+
+
+def _build_ports(settings: Settings) -> _Ports:
+    """The geo index, key-value store, presence and bus chosen by settings (embedded unless a
+    URL is set)."""
     redis_conn: Component | None = None
     geo: GeoIndex
     kv: KeyValueStore
+    presence: PresenceStore
     if settings.redis_url:
         from venta_core.ports.geo_redis import RedisGeoIndex
         from venta_core.ports.kv_redis import RedisKeyValue
+        from venta_core.ports.presence_redis import RedisPresence
         from venta_core.ports.redis_conn import RedisConnection
 
         conn = RedisConnection(settings.redis_url)
@@ -64,11 +76,13 @@ def _build_ports(settings: Settings) -> tuple[Component | None, GeoIndex, KeyVal
             conn, prefix=settings.key_prefix, region_precision=settings.geo.region_precision
         )
         kv = RedisKeyValue(conn, prefix=settings.key_prefix)
+        presence = RedisPresence(conn, prefix=settings.key_prefix)
     else:
         from venta_core.ports.geo_memory import MemoryGeoIndex
         from venta_core.ports.kv_memory import MemoryKeyValue
+        from venta_core.ports.presence_memory import MemoryPresence
 
-        geo, kv = MemoryGeoIndex(), MemoryKeyValue()
+        geo, kv, presence = MemoryGeoIndex(), MemoryKeyValue(), MemoryPresence()
     bus: EventBus
     if settings.nats_url:
         from venta_core.ports.bus_nats import NatsEventBus
@@ -78,7 +92,7 @@ def _build_ports(settings: Settings) -> tuple[Component | None, GeoIndex, KeyVal
         from venta_core.ports.bus_memory import MemoryEventBus
 
         bus = MemoryEventBus()
-    return redis_conn, geo, kv, bus
+    return _Ports(redis_conn, geo, kv, presence, bus)
 
 
 def _build_stream(settings: Settings, bus: EventBus) -> EventStream:
@@ -116,7 +130,8 @@ class Venta:
         self.identity: IdentityProvider = identity
 
         self.database = Database(self.settings)
-        self._redis, self.geo, self.kv, self.bus = _build_ports(self.settings)
+        ports = _build_ports(self.settings)
+        self._redis, self.geo, self.kv, self.presence, self.bus = ports
         loc = self.settings.location
         self.vendor_positions = PositionWriteBehind(
             self.database,
@@ -222,6 +237,7 @@ class Venta:
             self._redis,
             self.geo,
             self.kv,
+            self.presence,
             self.bus,
             self.stream,
             self.search_index,

@@ -161,7 +161,16 @@ class RealtimeSettings(BaseModel):
         "position is removed (a reconnect within this time keeps it).",
     )
     presence_ttl_seconds: float = Field(
-        60.0, ge=3, description="Expiry of a vendor's presence key; refreshed while connected."
+        60.0,
+        ge=3,
+        description="How long a vendor's presence lasts unless its process renews it (every "
+        "third of this); a crashed process's vendors go offline this long after its last renewal.",
+    )
+    presence_sweep_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often each ws process looks for expired vendors to take offline.",
     )
     max_send_buffer_bytes: int = Field(
         1_048_576,

@@ -23,6 +23,9 @@ from venta_core.ports.geo_redis import RedisGeoIndex
 from venta_core.ports.kv import KeyValueStore
 from venta_core.ports.kv_memory import MemoryKeyValue
 from venta_core.ports.kv_redis import RedisKeyValue
+from venta_core.ports.presence import PresenceStore
+from venta_core.ports.presence_memory import MemoryPresence
+from venta_core.ports.presence_redis import RedisPresence
 from venta_core.ports.redis_conn import RedisConnection
 
 
@@ -77,6 +80,18 @@ async def kv(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[KeyVa
         if request.param == "redis":
             conn = await stack.enter_async_context(redis_connection(prefix))
             store = RedisKeyValue(conn, prefix=prefix)
+        await store.start()
+        yield store
+        await store.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def presence(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[PresenceStore]:
+    async with AsyncExitStack() as stack:
+        store: PresenceStore = MemoryPresence()
+        if request.param == "redis":
+            conn = await stack.enter_async_context(redis_connection(prefix))
+            store = RedisPresence(conn, prefix=prefix)
         await store.start()
         yield store
         await store.stop()

@@ -1,4 +1,4 @@
-"""Key-value port: rate-limit counters and short-lived presence keys.
+"""Key-value port: rate-limit counters and short-lived values.
 
 Implementations: ``MemoryKeyValue`` (one process) and ``RedisKeyValue`` (shared by all processes).
 """

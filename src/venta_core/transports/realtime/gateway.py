@@ -19,12 +19,15 @@ from venta_core.domain import Actor
 from venta_core.errors import (
     Forbidden,
     InternalError,
+    LocationNotFound,
     Unauthenticated,
     ValidationFailed,
+    VendorNotFound,
     VentaError,
 )
 from venta_core.events import EventEnvelope, event_subject
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
+from venta_core.ports.presence import PresenceStore
 from venta_core.transports import VentaApp
 from venta_core.transports.http.auth import IdentityCache
 from venta_core.transports.realtime.auth import Refused, token_from
@@ -50,12 +53,17 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Any], Awaitable[None]]
 
+_PRESENCE_ACTOR = Actor.for_system("presence")
+
 
 class RealtimeApp(VentaApp, Protocol):
     """What the gateway uses of the application: a transport's view plus the event bus."""
 
     @property
     def bus(self) -> EventBus: ...
+
+    @property
+    def presence(self) -> PresenceStore: ...
 
 
 class RealtimeGateway:
@@ -91,10 +99,12 @@ class RealtimeGateway:
             max_vendors=settings.location.max_limit,
         )
         self.presence = Presence(
-            app.kv,
+            app.presence,
             ttl_seconds=rt.presence_ttl_seconds,
             grace_seconds=rt.offline_grace_seconds,
+            sweep_seconds=rt.presence_sweep_seconds,
             on_offline=self._vendor_offline,
+            on_swept=metrics.vendors_offline.inc,
         )
         self.identities = IdentityCache(settings.auth.identity_cache_seconds)
         self.sessions: dict[tuple[str, str], Session] = {}
@@ -290,10 +300,12 @@ class RealtimeGateway:
 
     # -- offline and deleted vendors -----------------------------------------------------------
 
-    async def _vendor_offline(self, session: Session, vendor_id: str) -> None:
-        """Remove the position; the location service announces it on the vendor's cell."""
-        with contextlib.suppress(VentaError):  # deleted or no longer owned: nothing to remove
-            await self.app.locations.remove_vendor_location(session.actor, vendor_id)
+    async def _vendor_offline(self, vendor_id: str) -> None:
+        """Remove an expired vendor's position; the location service announces it on the
+        vendor's cell. Only vendors whose owner published through a connection are ever held,
+        so the system acts here on the owner's behalf."""
+        with contextlib.suppress(VendorNotFound, LocationNotFound):  # deleted meanwhile
+            await self.app.locations.remove_vendor_location(_PRESENCE_ACTOR, vendor_id)
 
     async def _on_vendor_deleted(self, message: BusMessage) -> None:
         envelope = EventEnvelope.model_validate_json(message.data)

@@ -63,6 +63,12 @@ class RealtimeMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.vendors_offline = Counter(
+            "venta_ws_vendors_offline",
+            "Vendors this process took offline (dropped connection past its grace period, or "
+            "held by a process that stopped renewing it).",
+            registry=registry,
+        )
         self.cells = Gauge(
             "venta_ws_cells_watched", "Cells this process is subscribed to.", registry=registry
         )

@@ -1,10 +1,15 @@
-"""Vendor presence in the key-value store, with expiry.
+"""Vendor presence: who is connected, and taking offline those who are not.
 
-``<prefix>:kv:presence:vendor:<vendorId>`` holds the connection that last published the vendor's
-position (``<node>/<sid>``) and expires after ``presence_ttl_seconds`` unless refreshed, which
-every process does for its own connections every third of the TTL. A crashed process therefore
-leaves no presence behind, and a vendor that reconnects to another process within the offline
-grace period keeps its position: the process it left sees someone else's token and stands down.
+A vendor's first update through a connection makes that connection its holder in the shared
+``PresenceStore`` for ``presence_ttl_seconds``; every process renews its own connections' vendors
+every third of that. When a connection drops, the hold is cut to ``offline_grace_seconds``; a
+reconnect (to any process) within it renews the hold under the new connection. When a process
+crashes, its holds simply stop being renewed.
+
+Either way the vendor *expires*, and every ws process sweeps expired vendors every
+``presence_sweep_seconds``: the store gives each one to exactly one process, which removes its
+live position through the location service, which announces ``gone`` to every watcher. One
+mechanism covers a dropped connection and a crashed process alike.
 """
 
 from __future__ import annotations
@@ -15,37 +20,43 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
-from venta_core.ports.kv import KeyValueStore
+from venta_core.ports.presence import MAX_TAKE, PresenceStore
 from venta_core.transports.realtime.session import Session
 
 __all__ = ["Presence"]
 
 log = logging.getLogger(__name__)
 
-OfflineHandler = Callable[[Session, str], Awaitable[None]]
+#: Removes one expired vendor's live position; raising puts the vendor back for a later sweep.
+OfflineHandler = Callable[[str], Awaitable[None]]
 
-
-def presence_key(vendor_id: str) -> str:
-    return f"presence:vendor:{vendor_id}"
+#: How long a vendor whose removal failed waits before the next attempt.
+RETRY_SECONDS = 5.0
+#: Removals in flight at once during a sweep.
+_CONCURRENCY = 32
 
 
 class Presence:
     def __init__(
         self,
-        kv: KeyValueStore,
+        store: PresenceStore,
         *,
         ttl_seconds: float,
         grace_seconds: float,
+        sweep_seconds: float,
         on_offline: OfflineHandler,
+        on_swept: Callable[[int], None] = lambda n: None,
     ) -> None:
-        self._kv = kv
+        self._store = store
         self._ttl = ttl_seconds
         self._grace = grace_seconds
+        self._sweep_every = sweep_seconds
         self._on_offline = on_offline
+        self._on_swept = on_swept
         self.node = uuid.uuid4().hex[:12]
         self._vendors: dict[Session, None] = {}
-        self._timers: set[asyncio.Task[None]] = set()
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
         self.stopping = False
 
     def token(self, session: Session) -> str:
@@ -55,57 +66,84 @@ class Presence:
         """``vendor_id`` publishes through ``session`` (called on its first update there)."""
         session.presence_token = self.token(session)
         self._vendors[session] = None
-        await self._kv.set(presence_key(vendor_id), session.presence_token, self._ttl)
+        await self._store.hold({vendor_id: session.presence_token}, self._ttl)
 
     def disconnected(self, session: Session) -> None:
-        """Schedule the offline check of each vendor the session published."""
+        """Start the grace period of each vendor the session held."""
         self._vendors.pop(session, None)
-        if self.stopping:
-            return  # a draining process: its vendors reconnect elsewhere
-        for vendor_id in session.vendors:
-            task = asyncio.ensure_future(self._offline_later(session, vendor_id))
-            self._timers.add(task)
-            task.add_done_callback(self._timers.discard)
+        if self.stopping or not session.vendors:
+            return  # a draining process: its vendors reconnect elsewhere or expire
+        task = asyncio.ensure_future(self._let_go(session))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
-    async def _offline_later(self, session: Session, vendor_id: str) -> None:
-        await asyncio.sleep(self._grace)
-        if self.stopping:
-            return
-        key = presence_key(vendor_id)
-        try:
-            current = await self._kv.get(key)
-            if current is not None and current != session.presence_token:
-                return  # reconnected (here or elsewhere) in time
-            await self._kv.delete(key)
-            await self._on_offline(session, vendor_id)
-        except Exception:
-            log.warning("taking vendor %s offline failed", vendor_id, exc_info=True)
+    async def _let_go(self, session: Session) -> None:
+        for vendor_id in session.vendors:
+            try:
+                await self._store.let_go(vendor_id, session.presence_token, self._grace)
+            except Exception:  # the hold expires with its TTL instead
+                log.warning("releasing vendor %s failed", vendor_id, exc_info=True)
 
     async def start(self) -> None:
-        self._heartbeat = asyncio.ensure_future(self._beat())
+        self._loops = [
+            asyncio.ensure_future(self._renew_forever()),
+            asyncio.ensure_future(self._sweep_forever()),
+        ]
 
     async def stop(self) -> None:
         self.stopping = True
-        tasks = [*self._timers, *([self._heartbeat] if self._heartbeat else [])]
+        tasks = [*self._pending, *self._loops]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
 
-    async def _beat(self) -> None:
+    async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(self._ttl / 3)
-            refresh = [
-                (presence_key(vid), s.presence_token)
-                for s in list(self._vendors)
-                for vid in s.vendors
-            ]
-            for start in range(0, len(refresh), 100):
-                batch = refresh[start : start + 100]
+            try:
+                await self.renew()
+            except Exception:
+                log.warning("renewing vendor presence failed", exc_info=True)
+
+    async def renew(self) -> None:
+        holders = {vid: s.presence_token for s in list(self._vendors) for vid in s.vendors}
+        if holders:
+            await self._store.hold(holders, self._ttl)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.warning("sweeping expired vendors failed", exc_info=True)
+            await asyncio.sleep(self._sweep_every)
+
+    async def sweep(self) -> int:
+        """Take every expired vendor (any process's) offline; returns how many."""
+        total = 0
+        while True:
+            expired = await self._store.take_expired(MAX_TAKE)
+            for start in range(0, len(expired), _CONCURRENCY):
+                batch = expired[start : start + _CONCURRENCY]
                 results = await asyncio.gather(
-                    *(self._kv.set(key, token, self._ttl) for key, token in batch),
-                    return_exceptions=True,
+                    *(self._on_offline(v) for v in batch), return_exceptions=True
                 )
-                if any(isinstance(r, Exception) for r in results):
-                    log.warning("refreshing vendor presence failed for some vendors")
+                failed = [v for v, r in zip(batch, results, strict=True) if r is not None]
+                if failed:
+                    log.warning(
+                        "taking %d vendors offline failed (%s); retrying in %gs",
+                        len(failed),
+                        next(r for r in results if r is not None).__class__.__name__,
+                        RETRY_SECONDS,
+                    )
+                    await self._store.hold(
+                        dict.fromkeys(failed, f"{self.node}/retry"), RETRY_SECONDS
+                    )
+            total += len(expired)
+            if len(expired) < MAX_TAKE:
+                break
+        if total:
+            self._on_swept(total)
+        return total
