@@ -339,18 +339,23 @@ class CellHub:
         if self.vendor_cell.get(vid) == cell.name:
             del self.vendor_cell[vid]
         target = encode(pos[0], pos[1], self._precision) if pos is not None else None
+        # Watchers of the target cell get the move from the vendor's arrival there (before or
+        # after this departure, whichever bus message comes first), not from here as well.
+        arriving = target is not None and target in self.cells
         sync: Outgoing | None = None
         left: Outgoing | None = None
         for session in [*cell.full.values(), *cell.edge.values()]:
             rect = session.rect
             was = session.sid in cell.full or vid in session.edge_visible
             if pos is not None and rect is not None and in_rect(rect, *pos):
-                sync = sync or _sync(vid, *pos)
-                self._sender.push(session, sync)
                 if target in session.edge_cells:
                     session.edge_visible.add(vid)
                 else:
                     session.edge_visible.discard(vid)
+                if arriving and (target in session.full_cells or target in session.edge_cells):
+                    continue
+                sync = sync or _sync(vid, *pos)
+                self._sender.push(session, sync)
                 self._metrics.messages_out.labels("vendor_sync").inc()
             elif was:
                 session.edge_visible.discard(vid)
