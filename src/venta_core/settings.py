@@ -172,6 +172,12 @@ class RealtimeSettings(BaseModel):
         le=60,
         description="How often each ws process looks for expired vendors to take offline.",
     )
+    resync_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How often each ws process compares the cells its users watch with the geo "
+        "index and repairs what lost bus messages left wrong (0: never).",
+    )
     max_send_buffer_bytes: int = Field(
         1_048_576,
         ge=4096,

@@ -8,6 +8,7 @@ limits events, calls the location service, and fans positions out through ``Cell
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -109,6 +110,7 @@ class RealtimeGateway:
         self.identities = IdentityCache(settings.auth.identity_cache_seconds)
         self.sessions: dict[tuple[str, str], Session] = {}
         self._subscriptions: list[Subscription] = []
+        self._resync_task: asyncio.Task[None] | None = None
         self._register()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -123,8 +125,15 @@ class RealtimeGateway:
         deleted = event_subject(self._prefix, "vendor.deleted")
         self._subscriptions.append(await self.app.bus.subscribe(deleted, self._on_vendor_deleted))
         await self.presence.start()
+        if self._rt.resync_seconds > 0:
+            self._resync_task = asyncio.ensure_future(self._resync_forever(self._rt.resync_seconds))
 
     async def stop(self) -> None:
+        if self._resync_task is not None:
+            self._resync_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._resync_task
+            self._resync_task = None
         await self.presence.stop()
         for sub in self._subscriptions:
             await sub.unsubscribe()
@@ -136,6 +145,18 @@ class RealtimeGateway:
         """The process is shutting down: dropped vendors are not taken offline (they reconnect
         to another process; their presence expires if they do not)."""
         self.presence.stopping = True
+
+    async def _resync_forever(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                repairs = await self.hub.resync()
+            except Exception:
+                log.warning("re-sync of watched cells failed", exc_info=True)
+                continue
+            if repairs:
+                self.metrics.resync_repairs.inc(repairs)
+                log.info("re-sync repaired %d vendors in watched cells", repairs)
 
     # -- connections ---------------------------------------------------------------------------
 

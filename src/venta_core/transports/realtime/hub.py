@@ -55,7 +55,18 @@ def _left(vendor_id: str) -> Outgoing:
 
 
 class _Cell:
-    __slots__ = ("bounds", "edge", "full", "members", "name", "pending", "ready", "refs", "subs")
+    __slots__ = (
+        "bounds",
+        "edge",
+        "full",
+        "members",
+        "name",
+        "pending",
+        "ready",
+        "refs",
+        "subs",
+        "touched",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -67,6 +78,12 @@ class _Cell:
         self.subs: list[Subscription] = []
         self.ready = asyncio.Event()
         self.pending: list[tuple[str, Position | None]] = []
+        # vendors that arrived or left while a re-sync read the index (None: no re-sync running)
+        self.touched: set[str] | None = None
+
+    def box(self) -> BoundingBox:
+        s, w, n, e = self.bounds
+        return BoundingBox(sw=Location(lat=s, long=w), ne=Location(lat=n, long=e))
 
     def contains(self, lat: float, long: float) -> bool:
         s, w, n, e = self.bounds
@@ -225,9 +242,7 @@ class CellHub:
             gone = f"{self._prefix}.gone.{cell.name}.*"
             cell.subs.append(await self._bus.subscribe(live, lambda m: self._on_live(cell, m)))
             cell.subs.append(await self._bus.subscribe(gone, lambda m: self._on_gone(cell, m)))
-            s, w, n, e = cell.bounds
-            box = BoundingBox(sw=Location(lat=s, long=w), ne=Location(lat=n, long=e))
-            for hit in await self._locations.vendors_in_box(box, self._max_vendors):
+            for hit in await self._locations.vendors_in_box(cell.box(), self._max_vendors):
                 if cell.contains(hit.location.lat, hit.location.long):
                     self._arrive(cell, hit.id, hit.location.lat, hit.location.long)
         except Exception:
@@ -242,6 +257,43 @@ class CellHub:
         if self.cells.get(cell.name) is not cell:  # unwatched while opening
             for sub in cell.subs:
                 await sub.unsubscribe()
+
+    async def resync(self) -> int:
+        """Compare every watched cell with the geo index and repair what the bus did not say
+        (core NATS delivers at most once: a message lost in a reconnect would otherwise leave a
+        vendor on users' maps, or keep one off, until it next moves). Returns the repairs.
+
+        Vendors that arrive or leave while a cell's index read is in flight are left alone: the
+        live message is newer than the read."""
+        repairs = 0
+        for cell in list(self.cells.values()):
+            if not cell.ready.is_set():
+                continue
+            cell.touched = set()
+            try:
+                hits = await self._locations.vendors_in_box(cell.box(), self._max_vendors)
+            except Exception:
+                log.warning("re-sync of cell %s failed", cell.name, exc_info=True)
+                continue
+            finally:
+                touched, cell.touched = cell.touched, None
+            if self.cells.get(cell.name) is not cell:
+                continue  # unwatched meanwhile
+            found = {
+                h.id: (h.location.lat, h.location.long)
+                for h in hits
+                if cell.contains(h.location.lat, h.location.long)
+            }
+            complete = len(hits) < self._max_vendors  # a capped read cannot prove absence
+            for vid in list(cell.members):
+                if complete and vid not in found and vid not in touched:
+                    self._depart(cell, vid, None)
+                    repairs += 1
+            for vid, pos in found.items():
+                if vid not in cell.members and vid not in touched:
+                    self._arrive(cell, vid, *pos)
+                    repairs += 1
+        return repairs
 
     async def close(self) -> None:
         """Unsubscribe every cell (the process stops)."""
@@ -301,6 +353,8 @@ class CellHub:
             self.vendor_removed(vid)
 
     def _arrive(self, cell: _Cell, vid: str, lat: float, long: float) -> None:
+        if cell.touched is not None:
+            cell.touched.add(vid)
         previous = self.vendor_cell.get(vid)
         if previous is not None and previous != cell.name:
             other = self.cells.get(previous)
@@ -334,6 +388,8 @@ class CellHub:
     def _depart(self, cell: _Cell, vid: str, pos: Position | None) -> None:
         """``vid`` left ``cell`` for ``pos`` (``None``: offline). Each watcher either still
         sees it at ``pos`` (``vendor_sync``) or is told it left (``vendor_left``)."""
+        if cell.touched is not None:
+            cell.touched.add(vid)
         if cell.members.pop(vid, None) is None:
             return
         if self.vendor_cell.get(vid) == cell.name:

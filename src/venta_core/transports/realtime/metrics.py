@@ -69,6 +69,12 @@ class RealtimeMetrics:
             "held by a process that stopped renewing it).",
             registry=registry,
         )
+        self.resync_repairs = Counter(
+            "venta_ws_resync_repairs",
+            "Vendors added to or removed from watched cells by a re-sync with the geo index "
+            "(each one a bus message this process missed).",
+            registry=registry,
+        )
         self.cells = Gauge(
             "venta_ws_cells_watched", "Cells this process is subscribed to.", registry=registry
         )
