@@ -17,6 +17,7 @@ from venta_core.hookspecs import hookimpl
 from venta_core.ports.search import SearchQuery
 from venta_core.ports.stream import ConsumerSpec, OutgoingMessage, StreamMessage
 from venta_core.settings import Settings
+from venta_core.transports.worker.dispatch import cancel_and_wait
 
 pytestmark = pytest.mark.integration
 
@@ -210,9 +211,11 @@ async def test_a_crashed_worker_loses_nothing(start_app: StartApp) -> None:
         if runner.name != "recorder":
             continue
         assert runner._loop_task is not None
-        runner._loop_task.cancel()
+        # A single cancel() can be lost inside a fetch that is just completing, and the loop
+        # would go on dispatching beside the replacement: cancel until it is gone.
+        await cancel_and_wait(runner._loop_task)
         for task in list(runner._inflight):
-            task.cancel()
+            await cancel_and_wait(task)
     assert len(recorder.handled) < len(ids)
     app.worker = None
     replacement = app.enable_worker()
