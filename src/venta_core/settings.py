@@ -134,10 +134,15 @@ class RealtimeSettings(BaseModel):
         "clients send no Origin and are always allowed).",
     )
     vendor_messages_per_minute: int = Field(
-        30, ge=1, description="Messages one /vendor connection may send per minute."
+        30, ge=1, description="Messages one user may send on /vendor per minute."
     )
     user_messages_per_minute: int = Field(
-        15, ge=1, description="Messages one /user connection may send per minute."
+        15, ge=1, description="Messages one user may send on /user per minute."
+    )
+    max_connections_per_user: int = Field(
+        10,
+        ge=1,
+        description="Connections one user may hold per namespace on one ws process.",
     )
     max_viewport_cells: int = Field(
         256,
@@ -258,6 +263,15 @@ class WorkerSettings(BaseModel):
     )
     drain_timeout_seconds: float = Field(
         20, gt=0, description="On SIGTERM, how long events being handled may finish."
+    )
+    webhook_retention_days: float = Field(
+        30,
+        ge=1,
+        description="Handled webhook delivery ids older than this are deleted (keep them "
+        "longer than the providers retry).",
+    )
+    housekeeping_interval_seconds: float = Field(
+        3600, gt=0, description="How often the worker deletes old webhook delivery ids."
     )
 
     @field_validator("backoff_seconds", mode="before")

@@ -6,8 +6,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import socketio
 
-from tests.realtime.harness import Server, box, client, realtime_settings, running, subject
+from tests.realtime.harness import (
+    Server,
+    SioClient,
+    box,
+    client,
+    realtime_settings,
+    running,
+    subject,
+)
 from venta_core.settings import Settings
 
 BAD_VENDOR_PAYLOADS: list[Any] = [
@@ -141,3 +150,35 @@ async def test_rate_limits(backend_settings: Settings) -> None:
             await user.emit("updateUserLocation", viewport)
             assert (await user.next("error"))["code"] == "RATE_LIMITED"
             assert vendor.connected and user.connected
+
+
+async def test_limits_are_per_user_not_per_connection(backend_settings: Settings) -> None:
+    settings = realtime_settings(
+        backend_settings, user_messages_per_minute=2, max_connections_per_user=2
+    )
+    async with running(settings) as server:
+        me, viewport = subject(), box((52.5, 13.38), (52.54, 13.43))
+        async with (
+            client(server, "/user", server.token(me)) as first,
+            client(server, "/user", server.token(me)) as second,
+        ):
+            # a third connection of the same user is refused; another user is not
+            third = SioClient("/user")
+            with pytest.raises(socketio.exceptions.ConnectionError):
+                await third.connect(server, server.token(me))
+            assert third.connect_error["code"] == "RATE_LIMITED"
+            async with client(server, "/user", server.token(subject())) as stranger:
+                await first.emit("updateUserLocation", viewport)
+                await first.next("vendor_channels")
+                await second.emit("updateUserLocation", viewport)
+                await second.next("vendor_channels")
+                # the budget of 2 is shared by both connections
+                await second.emit("updateUserLocation", viewport)
+                error = await second.next("error")
+                assert error["code"] == "RATE_LIMITED" and "per user" in error["message"]
+                await stranger.emit("updateUserLocation", viewport)
+                await stranger.next("vendor_channels")
+        # reconnecting does not start a fresh window, and the connection slots are free again
+        async with client(server, "/user", server.token(me)) as again:
+            await again.emit("updateUserLocation", viewport)
+            assert (await again.next("error"))["code"] == "RATE_LIMITED"

@@ -34,6 +34,7 @@ from venta_core.transports.http.auth import IdentityCache
 from venta_core.transports.realtime.auth import Refused, token_from
 from venta_core.transports.realtime.fanout import Sender
 from venta_core.transports.realtime.hub import CellHub
+from venta_core.transports.realtime.limits import IdentityLimits
 from venta_core.transports.realtime.metrics import RealtimeMetrics
 from venta_core.transports.realtime.presence import Presence
 from venta_core.transports.realtime.protocol import (
@@ -45,7 +46,7 @@ from venta_core.transports.realtime.protocol import (
     error_payload,
     parse,
 )
-from venta_core.transports.realtime.session import Session, WindowLimiter
+from venta_core.transports.realtime.session import Session
 from venta_core.transports.realtime.wire import WireRegistry
 
 __all__ = ["RealtimeApp", "RealtimeGateway"]
@@ -108,6 +109,13 @@ class RealtimeGateway:
             on_swept=metrics.vendors_offline.inc,
         )
         self.identities = IdentityCache(settings.auth.identity_cache_seconds)
+        self.limits = IdentityLimits(
+            {
+                VENDOR_NS: rt.vendor_messages_per_minute,
+                USER_NS: rt.user_messages_per_minute,
+            },
+            rt.max_connections_per_user,
+        )
         self.sessions: dict[tuple[str, str], Session] = {}
         self._subscriptions: list[Subscription] = []
         self._resync_task: asyncio.Task[None] | None = None
@@ -199,11 +207,7 @@ class RealtimeGateway:
             user = await self.app.users.ensure_user(identity.subject)
             self.identities.put(identity.subject, user)
         exp = identity.claims.get("exp")
-        per_minute = (
-            self._rt.vendor_messages_per_minute
-            if ns == VENDOR_NS
-            else self._rt.user_messages_per_minute
-        )
+        limiter = self.limits.open(ns, user.id)  # past the connection cap: RateLimited
         return Session(
             sid=sid,
             namespace=ns,
@@ -212,7 +216,7 @@ class RealtimeGateway:
             subject=identity.subject,
             actor=Actor.for_user(user),
             expires_at=float(exp) if isinstance(exp, int | float) else None,
-            limiter=WindowLimiter(per_minute),
+            limiter=limiter,
         )
 
     def _disconnect_handler(self, ns: str) -> Callable[..., Awaitable[None]]:
@@ -221,6 +225,7 @@ class RealtimeGateway:
             if session is None:
                 return
             session.closed = True
+            self.limits.close(ns, session.user_id)
             self.metrics.connected.labels(ns).dec()
             if ns == USER_NS:
                 await self.hub.leave(session)

@@ -35,14 +35,17 @@ def in_rect(rect: Rect, lat: float, long: float) -> bool:
 
 
 class WindowLimiter:
-    """A fixed one-minute window counted in process: a connection lives in one process, so a
-    shared store would add a network round trip per message and nothing else."""
+    """A fixed one-minute window counted in process (shared by an identity's connections, see
+    ``limits.IdentityLimits``)."""
 
-    __slots__ = ("_count", "_limit", "_start", "_window")
+    __slots__ = ("_count", "_limit", "_scope", "_start", "_window")
 
-    def __init__(self, limit: int, window_seconds: float = 60.0) -> None:
+    def __init__(
+        self, limit: int, window_seconds: float = 60.0, *, scope: str = "on this connection"
+    ) -> None:
         self._limit = limit
         self._window = window_seconds
+        self._scope = scope
         self._start = -math.inf
         self._count = 0
 
@@ -56,7 +59,7 @@ class WindowLimiter:
             retry = math.ceil(self._window - (now - self._start))
             raise RateLimited(
                 retry,
-                f"More than {self._limit} messages per {self._window:g} s on this connection",
+                f"More than {self._limit} messages per {self._window:g} s {self._scope}",
             )
 
 
