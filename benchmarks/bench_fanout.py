@@ -166,6 +166,7 @@ async def serve_venta(port: int, profile: str | None) -> None:
             "port": port,
             "vendor_messages_per_minute": 10**9,
             "user_messages_per_minute": 10**9,
+            "max_connections_per_user": 10**6,  # every watcher uses one identity
             "ping_interval_seconds": 300.0,
             "max_send_buffer_bytes": 64 * 1024 * 1024,
         }
