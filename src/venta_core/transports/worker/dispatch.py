@@ -255,7 +255,9 @@ class HandlerRunner:
     ) -> None:
         original_id = message.headers.get("Nats-Msg-Id") or f"seq-{message.seq}"
         headers = {
-            **{k: v for k, v in message.headers.items() if k != "Nats-Msg-Id"},
+            # NATS control headers (Nats-Msg-Id, Nats-Expected-Stream, ...) applied to the
+            # original publish; copied onto the dead letter they could make storing it fail
+            **{k: v for k, v in message.headers.items() if not k.lower().startswith("nats-")},
             DLQ_HEADERS["reason"]: f"{kind}: {reason}"[:1000],
             DLQ_HEADERS["handler"]: self.name,
             DLQ_HEADERS["subject"]: message.subject,
