@@ -7,6 +7,7 @@ import typer
 from venta_cli.config import config_app
 from venta_cli.db import db_app
 from venta_cli.demo import demo_app
+from venta_cli.events import events_app
 from venta_cli.plugins import plugins_app
 from venta_cli.search import search_app
 from venta_cli.serve import serve_app
@@ -27,6 +28,7 @@ cli.add_typer(plugins_app, name="plugins")
 cli.add_typer(token_app, name="token")
 cli.add_typer(demo_app, name="demo")
 cli.add_typer(search_app, name="search")
+cli.add_typer(events_app, name="events")
 
 
 def _add_plugin_commands() -> None:
