@@ -224,6 +224,7 @@ class Venta:
                 settings=self.settings.worker,
                 metrics=metrics,
                 volatile=not self.settings.nats_url,
+                database=self.database,
             )
         return self.worker
 

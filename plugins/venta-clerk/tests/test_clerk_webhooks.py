@@ -5,6 +5,7 @@ every refused or repeated case nothing changes."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,9 +13,12 @@ import pytest
 import sqlalchemy as sa
 from venta_core.app import Venta
 from venta_core.domain import Actor, VendorCreate
+from venta_core.services.webhooks import CLAIM_LEASE, WebhookDeliveries
+from venta_core.store import webhooks as rows
 from venta_core.store.tables import outbox, processed_webhooks, users
 
 from clerk_stubs import clerk_event, make_clerk_settings, svix_headers
+from venta_clerk.webhooks import PROVIDER, TOMBSTONES
 
 URL = "/v1/webhooks/clerk"
 ALICE = "user_2alice0000000000000000000"
@@ -214,3 +218,47 @@ async def test_a_failed_delivery_is_handled_again_when_retried(app_client, monke
     assert retried.status_code == 200
     assert retried.json()["duplicate"] is False
     assert await app.users.find_by_external_id(ALICE) is not None
+
+
+@pytest.mark.usefixtures("database")
+async def test_a_deleted_user_stays_deleted_after_old_claims_are_purged(app_client):
+    app, client = app_client
+    await deliver(client, clerk_event("user.created", ALICE))
+    await deliver(client, clerk_event("user.deleted", ALICE))
+
+    purged = await WebhookDeliveries(app.database).purge(timedelta(seconds=-1))
+    late = await deliver(client, clerk_event("user.created", ALICE))
+
+    assert purged == 2  # both delivery claims; the tombstone stays
+    assert late.status_code == 200
+    assert await app.users.find_by_external_id(ALICE) is None
+    assert await WebhookDeliveries(app.database).seen(TOMBSTONES, ALICE)
+
+
+@pytest.mark.usefixtures("database")
+async def test_a_deletion_cut_short_by_a_crash_is_completed_by_the_retry(app_client):
+    """The process died after writing the tombstone and before deleting the user: svix's
+    retry is refused while the claim is young, then takes it over and deletes the user."""
+    app, client = app_client
+    await app.users.ensure_user(ALICE)
+    body = clerk_event("user.deleted", ALICE)
+    headers = svix_headers(body)
+    async with app.database.begin() as conn:
+        assert await rows.claim(conn, PROVIDER, headers["svix-id"], completed=False)
+        assert await rows.claim(conn, TOMBSTONES, ALICE)
+
+    early = await client.post(URL, content=body, headers=headers)
+    assert_refused(early, 409, "CONFLICT")
+    assert await app.users.find_by_external_id(ALICE) is not None
+
+    async with app.database.begin() as conn:
+        await conn.execute(
+            sa.update(processed_webhooks)
+            .where(processed_webhooks.c.provider == PROVIDER)
+            .values(received_at=datetime.now(UTC) - CLAIM_LEASE - timedelta(seconds=1))
+        )
+    retried = await client.post(URL, content=body, headers=headers)
+
+    assert retried.status_code == 200, retried.text
+    assert retried.json() == {"received": True, "duplicate": False}
+    assert await app.users.find_by_external_id(ALICE) is None

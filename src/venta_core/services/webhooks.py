@@ -6,11 +6,20 @@ A plugin builds one from the application's database::
     deliveries = WebhookDeliveries(app.database)
     handled = await deliveries.once("clerk", svix_id, lambda: apply(event))
 
-``once`` claims the delivery id, runs the handler and keeps the claim only when the handler
-succeeds. A failed handler releases the claim and its error reaches the provider (5xx), which
-retries; a redelivery of a handled id is skipped. Handlers should still be idempotent: a
-process killed between the claim and the end of the handler leaves a claim without its effect
-(see docs/plugins.md, "Webhooks").
+``once`` claims the delivery id, runs the handler, and marks the claim completed when the
+handler returns. Every delivery id is then handled to completion at least once, and while a
+handler runs no other process runs it for the same id:
+
+- a failed handler releases the claim and its error reaches the provider (5xx), which retries;
+- a redelivery of a completed id is skipped (``once`` returns ``False``);
+- a redelivery while the claim is being handled raises ``DeliveryInProgress`` (409): the
+  provider retries later;
+- a claim not completed within ``CLAIM_LEASE`` was abandoned (its process was killed mid-way):
+  the next redelivery takes it over and runs the handler again. Handlers must therefore be
+  idempotent: an abandoned handler may have applied part of its effect.
+
+Provider names with a dot (``clerk.deleted``) hold permanent markers recorded with ``claim``;
+``purge`` never deletes them (see docs/plugins.md, "Webhooks").
 """
 
 from __future__ import annotations
@@ -20,20 +29,52 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from venta_core.errors import Conflict
 from venta_core.store import webhooks as rows
 from venta_core.store.engine import Database
 
-__all__ = ["WebhookDeliveries"]
+__all__ = ["CLAIM_LEASE", "DeliveryInProgress", "WebhookDeliveries"]
 
 log = logging.getLogger(__name__)
 
+#: How long a claim may stay not completed before a redelivery takes it over. Longer than any
+#: handler may take: providers give up on a request long before (svix after 15 s, RevenueCat
+#: after 60 s), so a claim this old belongs to a process that died.
+CLAIM_LEASE = timedelta(minutes=5)
+
+#: Tries of ``once`` to settle a claim that is released between its statements.
+_CLAIM_ATTEMPTS = 3
+
+
+class DeliveryInProgress(Conflict):
+    """The delivery id is being handled right now (another request or process holds a claim
+    younger than the lease): ``409 CONFLICT``.
+
+    409 rather than 503: nothing is unavailable, and a 4xx is not logged as a server error.
+    Clerk (svix) and RevenueCat retry every answer that is not 2xx, on their own schedule, so
+    the retry finds the claim completed (skipped) or abandoned (taken over).
+    """
+
+    default_message = "This delivery is being handled; retry later"
+
+    def __init__(self, provider: str, delivery_id: str) -> None:
+        super().__init__(details={"provider": provider, "deliveryId": delivery_id})
+
 
 class WebhookDeliveries:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, lease: timedelta = CLAIM_LEASE) -> None:
+        if lease <= timedelta(0):
+            raise ValueError("the claim lease must be positive")
         self._db = db
+        self.lease = lease
 
     async def claim(self, provider: str, delivery_id: str) -> bool:
-        """Record the delivery; ``False`` when it was handled (or is being handled) already."""
+        """Record the delivery (or a marker such as clerk's tombstones) as handled; ``False``
+        when it was recorded already, handled or being handled.
+
+        The record counts as completed at once: it is never taken over. ``once`` is the way to
+        run a handler with the guarantees of this module.
+        """
         async with self._db.begin() as conn:
             return await rows.claim(conn, provider, delivery_id)
 
@@ -43,6 +84,7 @@ class WebhookDeliveries:
             await rows.release(conn, provider, delivery_id)
 
     async def seen(self, provider: str, delivery_id: str) -> bool:
+        """``True`` when the delivery (or marker) is recorded, handled or being handled."""
         async with self._db.connect() as conn:
             return await rows.is_claimed(conn, provider, delivery_id)
 
@@ -51,9 +93,13 @@ class WebhookDeliveries:
     ) -> bool:
         """Run ``handler`` unless this delivery was handled; ``True`` when it ran.
 
-        The handler's exception propagates after the claim is released.
+        Raises ``DeliveryInProgress`` while another call handles the same id (within the lease).
+        The handler's exception propagates after the claim is released. If marking the claim
+        completed fails, that error propagates too: the provider retries, and the redelivery
+        runs the handler again once the lease is over.
         """
-        if not await self.claim(provider, delivery_id):
+        claimed_at = await self._claim_for_handling(provider, delivery_id)
+        if claimed_at is None:
             log.info(
                 "webhook delivery already handled",
                 extra={"provider": provider, "delivery_id": delivery_id},
@@ -63,11 +109,41 @@ class WebhookDeliveries:
             await handler()
         except BaseException:
             try:
-                await self.release(provider, delivery_id)
+                async with self._db.begin() as conn:
+                    await rows.release(conn, provider, delivery_id, claimed_at=claimed_at)
             except Exception:
                 log.exception("could not release webhook claim %s/%s", provider, delivery_id)
             raise
+        async with self._db.begin() as conn:
+            await rows.complete(conn, provider, delivery_id)
         return True
+
+    async def _claim_for_handling(self, provider: str, delivery_id: str) -> datetime | None:
+        """The time of the claim this call holds; ``None`` when the delivery was completed.
+
+        Raises ``DeliveryInProgress`` when a claim younger than the lease is not completed.
+        """
+        for _ in range(_CLAIM_ATTEMPTS):
+            now = datetime.now(UTC)
+            async with self._db.begin() as conn:
+                if await rows.claim(conn, provider, delivery_id, at=now, completed=False):
+                    return now
+                stale_before = now - self.lease
+                if await rows.take_over(
+                    conn, provider, delivery_id, stale_before=stale_before, at=now
+                ):
+                    log.warning(
+                        "taking over an abandoned webhook claim",
+                        extra={"provider": provider, "delivery_id": delivery_id},
+                    )
+                    return now
+                state = await rows.claim_state(conn, provider, delivery_id)
+            if state == "completed":
+                return None
+            if state == "pending":
+                raise DeliveryInProgress(provider, delivery_id)
+            # Released (a failed handler) between the statements above: claim it afresh.
+        raise DeliveryInProgress(provider, delivery_id)
 
     async def newer(
         self,
@@ -82,7 +158,16 @@ class WebhookDeliveries:
             return await rows.advance_event_time(conn, provider, user_id, occurred_at_ms, data)
 
     async def purge(self, older_than: timedelta) -> int:
-        """Delete claims older than ``older_than`` (keep longer than the providers retry:
-        a week covers Clerk's and RevenueCat's schedules); the number deleted."""
+        """Delete delivery claims received more than ``older_than`` ago; the number deleted.
+
+        Keep claims longer than the providers retry (a week covers Clerk's and RevenueCat's
+        schedules): a redelivery of a purged id is handled again. Permanent markers (provider
+        names with a dot, such as clerk's tombstones) are never deleted, nor a claim being
+        handled (younger than the lease).
+        """
+        now = datetime.now(UTC)
+        before = now - older_than
         async with self._db.begin() as conn:
-            return await rows.purge_claims(conn, datetime.now(UTC) - older_than)
+            return await rows.purge_claims(
+                conn, before, abandoned_before=min(before, now - self.lease)
+            )

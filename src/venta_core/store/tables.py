@@ -111,4 +111,6 @@ processed_webhooks = sa.Table(
     sa.Column("provider", sa.String(32), primary_key=True),
     sa.Column("delivery_id", sa.String(255), primary_key=True),
     sa.Column("received_at", Timestamp, nullable=False),
+    # NULL while the delivery is being handled: an old NULL is a claim abandoned by a crash.
+    sa.Column("completed_at", Timestamp, nullable=True),
 )

@@ -44,6 +44,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "VALIDATION_ERROR: a signed body that is not JSON",
     },
     401: {"model": ErrorResponse, "description": "INVALID_SIGNATURE: missing, forged or stale"},
+    409: {"model": ErrorResponse, "description": "CONFLICT: this svix-id is being handled"},
     503: {"model": ErrorResponse, "description": "SERVICE_UNAVAILABLE: no webhook secret set"},
 }
 

@@ -19,6 +19,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "VALIDATION_ERROR: not a RevenueCat event"},
     401: {"model": ErrorResponse, "description": "INVALID_SIGNATURE: wrong Authorization"},
     404: {"model": ErrorResponse, "description": "USER_NOT_FOUND: create_users is off"},
+    409: {"model": ErrorResponse, "description": "CONFLICT: this event id is being handled"},
     503: {"model": ErrorResponse, "description": "SERVICE_UNAVAILABLE: no secret configured"},
 }
 

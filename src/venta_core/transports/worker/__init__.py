@@ -4,6 +4,8 @@ own durable consumer of the event stream.
 ``EventWorker`` is a component: ``start`` binds one consumer per handler and begins fetching;
 ``stop`` drains (events being handled get ``worker.drain_timeout_seconds`` to finish; the rest
 are handed back for redelivery). Delivery is at least once: handlers are idempotent.
+Given the database, the worker also runs the periodic ``Housekeeping`` (old webhook delivery
+ids are deleted).
 """
 
 from __future__ import annotations
@@ -12,14 +14,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from venta_core.events import EventHandler, events_filter
 from venta_core.ports.stream import EventStream
 from venta_core.settings import WorkerSettings
 from venta_core.transports.worker.dispatch import HandlerRunner
+from venta_core.transports.worker.housekeeping import Housekeeping
 from venta_core.transports.worker.metrics import WorkerMetrics
 
-__all__ = ["EventWorker", "HandlerRunner", "WorkerMetrics"]
+if TYPE_CHECKING:
+    from venta_core.store.engine import Database
+
+__all__ = ["EventWorker", "HandlerRunner", "Housekeeping", "WorkerMetrics"]
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +46,11 @@ class EventWorker:
         settings: WorkerSettings,
         metrics: WorkerMetrics,
         volatile: bool = False,
+        database: Database | None = None,
     ) -> None:
         """``volatile``: the stream keeps events in this process only (no NATS), so ``stop``
-        first handles what is stored, within the drain time, instead of leaving it behind."""
+        first handles what is stored, within the drain time, instead of leaving it behind.
+        ``database``: run the housekeeping on it while the worker runs."""
         self._volatile = volatile
         names = [h.name for h in handlers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -61,6 +70,11 @@ class EventWorker:
             for handler in handlers
         ]
         self._started: list[HandlerRunner] = []
+        self.housekeeping = (
+            Housekeeping(database, settings, purged=metrics.webhook_claims_purged)
+            if database is not None
+            else None
+        )
 
     @property
     def handlers(self) -> list[str]:
@@ -71,6 +85,8 @@ class EventWorker:
             for runner in self.runners:
                 await runner.start()
                 self._started.append(runner)
+            if self.housekeeping is not None:
+                await self.housekeeping.start()
         except BaseException:
             await self.stop()
             raise
@@ -78,6 +94,8 @@ class EventWorker:
             log.info("worker running handlers: %s", ", ".join(self.handlers))
 
     async def stop(self) -> None:
+        if self.housekeeping is not None:
+            await self.housekeeping.stop()
         drain = self.settings.drain_timeout_seconds
         deadline = asyncio.get_running_loop().time() + drain
         if self._volatile:

@@ -1,5 +1,5 @@
 """Prometheus metrics of the worker role: events handled, failed, redelivered, dead-lettered,
-handling time, and the lag of each consumer and of the outbox."""
+handling time, the lag of each consumer and of the outbox, and webhook delivery ids purged."""
 
 from __future__ import annotations
 
@@ -80,6 +80,11 @@ class WorkerMetrics:
             "venta_worker_consumer_ack_pending",
             "Events delivered to a handler and not settled yet (in progress or to retry).",
             ("handler",),
+            registry=registry,
+        )
+        self.webhook_claims_purged = Counter(
+            "venta_webhook_claims_purged",
+            "Webhook delivery ids deleted by housekeeping after their retention.",
             registry=registry,
         )
         self.outbox_pending = Gauge(
