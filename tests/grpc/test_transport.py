@@ -227,3 +227,29 @@ async def test_readiness_check_of_remote_services(
             await clients.check()
     finally:
         await clients.stop()
+
+
+# -- connection age ------------------------------------------------------------------------------
+
+
+async def test_connections_are_recycled_after_their_maximum_age(spy: SpyVendors) -> None:
+    settings = fast_settings(max_connection_age_seconds=0.5, max_connection_age_grace_seconds=0.5)
+    server = build_grpc_server(
+        spy_host(settings, spy), ["vendor"], "127.0.0.1:0", settings=settings
+    )
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            await health.Check(health_pb2.HealthCheckRequest(service=""))
+            assert channel.get_state() == grpc.ChannelConnectivity.READY
+            # the server says goodbye once the connection is old enough; the channel goes idle
+            await asyncio.wait_for(
+                channel.wait_for_state_change(grpc.ChannelConnectivity.READY), timeout=5
+            )
+            assert channel.get_state() != grpc.ChannelConnectivity.READY
+            # and the next call simply opens a new connection
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await server.stop(0)

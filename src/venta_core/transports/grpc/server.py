@@ -86,7 +86,7 @@ class ServiceHost(Protocol):
 
 
 def _server_options(settings: GrpcSettings) -> list[tuple[str, int]]:
-    return [
+    options = [
         ("grpc.so_reuseport", 0),  # a second server on a busy port fails instead of sharing it
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -94,6 +94,18 @@ def _server_options(settings: GrpcSettings) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_seconds * 1000)),
         ("grpc.http2.min_ping_interval_without_data_ms", 5000),
     ]
+    if settings.max_connection_age_seconds > 0:
+        # Clients keep one long-lived HTTP/2 connection per server and resolve addresses only
+        # when it drops: without an age limit, replicas added later would get no traffic.
+        # gRPC adds +-10% jitter so clients do not all reconnect at once.
+        options += [
+            ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
+            (
+                "grpc.max_connection_age_grace_ms",
+                int(settings.max_connection_age_grace_seconds * 1000),
+            ),
+        ]
+    return options
 
 
 def _credentials(settings: GrpcSettings) -> Any:

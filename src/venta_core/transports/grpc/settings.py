@@ -69,6 +69,16 @@ class GrpcSettings(BaseModel):
     keepalive_timeout_seconds: float = Field(
         10.0, gt=0, description="How long a keepalive ping may go unanswered."
     )
+    max_connection_age_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="A server closes each client connection (gracefully) after about this "
+        "long, so clients resolve the service's address again and spread over new replicas "
+        "(0: never).",
+    )
+    max_connection_age_grace_seconds: float = Field(
+        30.0, ge=0, description="Calls in flight on a connection being closed get this long."
+    )
     max_message_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest message sent or received."
     )
