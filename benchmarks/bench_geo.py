@@ -2,8 +2,10 @@
 
     python benchmarks/bench_geo.py [--sizes 10000,100000] [--queries 1000] [--updates 5000]
 
-For each index (memory; Redis when reachable at VENTA_BENCH_REDIS_URL or redis://127.0.0.1:6379/0)
-and each size, N vendors are loaded uniformly within 20 km of Berlin. Then, in the same run:
+For each index (memory; Redis when reachable at VENTA_BENCH_REDIS_URL or redis://127.0.0.1:6379/0;
+a Redis Cluster when VENTA_BENCH_REDIS_CLUSTER_URL names one, e.g.
+redis+cluster://127.0.0.1:7000) and each size, N vendors are loaded uniformly within 20 km of
+Berlin. Then, in the same run:
 
 - box queries (district-sized boxes at random places, limit 100): p50/p99 latency through the
   index, and on the raw backend (memory: a linear scan of a dict; Redis: one GEOSEARCH BYBOX on a
@@ -202,7 +204,9 @@ async def bench_memory(size: int, work: Workload) -> list[Row]:
     )
 
 
-async def bench_redis(conn: RedisConnection, prefix: str, size: int, work: Workload) -> list[Row]:
+async def bench_redis(
+    conn: RedisConnection, prefix: str, size: int, work: Workload, backend: str = "redis"
+) -> list[Row]:
     index = RedisGeoIndex(conn, prefix=prefix, name=f"bench{size}")
     client = conn.client
     key = f"{prefix}:raw{size}"
@@ -233,7 +237,7 @@ async def bench_redis(conn: RedisConnection, prefix: str, size: int, work: Workl
             await client.geoadd(
                 key, [x for m, la, lo in work.fleet[i : i + BATCH] for x in (lo, la, m)]
             )
-        return await rows_for("redis", size, index, work, raw)
+        return await rows_for(backend, size, index, work, raw)
     finally:
         await index.clear()
         await client.unlink(key)
@@ -337,22 +341,28 @@ async def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     url = os.environ.get("VENTA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    cluster_url = os.environ.get("VENTA_BENCH_REDIS_CLUSTER_URL")
     print(
         f"vendors uniform within {SPREAD_M / 1000:g} km of Berlin; boxes {BOX_M[0] / 1000:g} x "
         f"{BOX_M[1] / 1000:g} km, limit {LIMIT}; {args.queries} queries, {args.updates} updates"
     )
     rows: list[Row] = []
-    conn = await connect_redis(url)
+    conns: list[tuple[str, RedisConnection]] = []
+    for backend, backend_url in (("redis", url), ("cluster", cluster_url)):
+        conn = await connect_redis(backend_url) if backend_url else None
+        if conn is not None:
+            conns.append((backend, conn))
     prefix = f"venta-bench-{uuid.uuid4().hex[:8]}"
     try:
         for size in sizes:
             work = Workload.make(size, args.queries, args.updates)
             rows += await bench_memory(size, work)
-            if conn is not None:
-                rows += await bench_redis(conn, prefix, size, work)
+            for backend, conn in conns:
+                rows += await bench_redis(conn, prefix, size, work, backend)
     finally:
-        if conn is not None:
-            leftovers = [k async for k in conn.client.scan_iter(match=f"{prefix}:*")]
+        for _, conn in conns:
+            patterns = (f"{prefix}:*", f"{{{prefix}:*")  # hash-tagged keys on a cluster
+            leftovers = [k for p in patterns async for k in conn.client.scan_iter(match=p)]
             if leftovers:
                 await conn.client.unlink(*leftovers)
             await conn.stop()

@@ -2,13 +2,15 @@
 
 Memory implementations always run; Redis and NATS ones run when ``VENTA_TEST_REDIS_URL`` /
 ``VENTA_TEST_NATS_URL`` are set (and fail under CI when they are not, see ``tests/backends.py``).
+The Redis-backed ports also run on a Redis Cluster the session starts itself (``redis-cluster``,
+see ``tests/ports/cluster.py``; it needs the ``redis-server`` and ``redis-cli`` binaries).
 Every test gets its own key prefix and subject root, and removes the keys it created.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
@@ -28,6 +30,25 @@ from venta_core.ports.presence_memory import MemoryPresence
 from venta_core.ports.presence_redis import RedisPresence
 from venta_core.ports.redis_conn import RedisConnection
 
+from .cluster import local_cluster
+
+#: Where the Redis-backed ports run: a single primary and a Redis Cluster.
+REDIS_KINDS = ["redis", "redis-cluster"]
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``redis+cluster://`` URL (with a password) of a three-primary cluster for this session."""
+    with local_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster.url
+
+
+def redis_url(kind: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the Redis of ``kind`` ("redis" or "redis-cluster")."""
+    if kind == "redis-cluster":
+        return str(request.getfixturevalue("redis_cluster_url"))
+    return real_service_url("redis")
+
 
 @pytest.fixture
 def prefix() -> str:
@@ -41,31 +62,47 @@ def subject_root(prefix: str) -> str:
 
 
 @asynccontextmanager
-async def redis_connection(prefix: str) -> AsyncIterator[RedisConnection]:
-    """A started connection to the test Redis; deletes every ``prefix`` key afterwards."""
-    conn = RedisConnection(real_service_url("redis"))
+async def redis_connection(prefix: str, url: str) -> AsyncIterator[RedisConnection]:
+    """A started connection to the Redis at ``url``; deletes every ``prefix`` key afterwards
+    (also hash-tagged ones: ``{prefix:...}...``)."""
+    conn = RedisConnection(url)
     await conn.start()
     try:
         yield conn
     finally:
-        keys = [k async for k in conn.client.scan_iter(match=f"{prefix}:*", count=1000)]
+        keys = [
+            k
+            for pattern in (f"{prefix}:*", f"{{{prefix}:*")
+            async for k in conn.client.scan_iter(match=pattern, count=1000)
+        ]
         if keys:
             await conn.client.unlink(*keys)
         await conn.stop()
 
 
-@pytest.fixture
-async def redis_conn(prefix: str) -> AsyncIterator[RedisConnection]:
-    async with redis_connection(prefix) as conn:
+@pytest.fixture(params=REDIS_KINDS)
+async def redis_conn(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[RedisConnection]:
+    """A connection to a single primary, then to a cluster (tests of Redis-only behaviour)."""
+    async with redis_connection(prefix, redis_url(request.param, request)) as conn:
         yield conn
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture
+async def cluster_conn(
+    request: pytest.FixtureRequest, prefix: str
+) -> AsyncIterator[RedisConnection]:
+    """A connection to the session's Redis Cluster only (tests of cluster-only behaviour)."""
+    async with redis_connection(prefix, redis_url("redis-cluster", request)) as conn:
+        yield conn
+
+
+@pytest.fixture(params=["memory", *REDIS_KINDS])
 async def geo(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[GeoIndex]:
     async with AsyncExitStack() as stack:
         index: GeoIndex = MemoryGeoIndex()
-        if request.param == "redis":
-            conn = await stack.enter_async_context(redis_connection(prefix))
+        if request.param != "memory":
+            url = redis_url(request.param, request)
+            conn = await stack.enter_async_context(redis_connection(prefix, url))
             index = RedisGeoIndex(conn, prefix=prefix)
         await index.start()
         yield index
@@ -73,24 +110,26 @@ async def geo(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[GeoI
         await index.stop()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_KINDS])
 async def kv(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[KeyValueStore]:
     async with AsyncExitStack() as stack:
         store: KeyValueStore = MemoryKeyValue()
-        if request.param == "redis":
-            conn = await stack.enter_async_context(redis_connection(prefix))
+        if request.param != "memory":
+            url = redis_url(request.param, request)
+            conn = await stack.enter_async_context(redis_connection(prefix, url))
             store = RedisKeyValue(conn, prefix=prefix)
         await store.start()
         yield store
         await store.stop()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_KINDS])
 async def presence(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[PresenceStore]:
     async with AsyncExitStack() as stack:
         store: PresenceStore = MemoryPresence()
-        if request.param == "redis":
-            conn = await stack.enter_async_context(redis_connection(prefix))
+        if request.param != "memory":
+            url = redis_url(request.param, request)
+            conn = await stack.enter_async_context(redis_connection(prefix, url))
             store = RedisPresence(conn, prefix=prefix)
         await store.start()
         yield store

@@ -14,21 +14,58 @@ Latitudes are clamped to +-85.05112878 when stored: Redis GEO (Web Mercator) ref
 beyond, and such polar positions are never a vendor's. ``MemoryGeoIndex`` clamps the same way.
 
 Precision: Redis keeps 52-bit geohashes, so coordinates come back within ~0.3 m of what was
-stored. Query results carry those coordinates; ``get()`` returns the exact stored ones. Whether a
-member lies inside a box or circle is decided exactly: a member that Redis places within about a
-metre of an edge is judged on its exact coordinates from ``P:where`` (one extra HMGET, rarely).
+stored. Query results carry those coordinates (on a cluster, the exact ones); ``get()`` returns
+the exact stored ones. Whether a member lies inside a box or circle is decided exactly: a member
+that Redis places within about a metre of an edge is judged on its exact coordinates from
+``P:where`` (one extra HMGET, rarely). So is a member that two region keys return (a move in
+progress).
 
-A single move (``set``, the live-update hot path) is one Lua script: one round trip, atomic.
-Batches (``set_many``) use MULTI and a small Lua script that drops a member from its previous
-region key unless a concurrent write already moved it back. Both address several keys, so
-on a Redis Cluster those keys would need to share a slot or the writes be split per slot.
+**Single primary.** A move (``set``, the live-update hot path) is one Lua script: one round trip,
+atomic over ``where``, ``regions`` and both region keys. Batches (``set_many``) use MULTI and a
+small Lua script that drops a member from its previous region key unless a concurrent write
+already moved it back.
+
+**Redis Cluster** (``RedisConnection.cluster``). Region keys keep their names, so they spread
+over the hash slots: a big city's positions are not all on one shard, and a query fans out
+(pipelined, in parallel per shard) over the few region keys it touches. The index-wide
+bookkeeping shares one slot through a hash tag, ``{P}:where`` and ``{P}:regions`` (a single
+primary keeps the plain names above). That slot holds one hash entry per member (about 100
+bytes: 10^6 members fit easily on one shard) and takes two small scripts per update and one
+HMGET per query, so it is the shard to watch; the positions and the GEOSEARCH work spread.
+
+A cluster refuses scripts and transactions across slots, so a write runs in per-slot steps:
+
+1. swap ``where`` (a script on the bookkeeping slot: read the old values, write the new ones);
+2. make each region key the write touches agree with the value just written: GEOADD into the
+   new region key, then (when the region changed) ZREM from the old one;
+3. read ``where`` back (the same script records the regions just filled in ``regions``). A
+   member whose value changed meanwhile was overtaken by a concurrent write: step 2 is redone
+   with the value read, and ``where`` read again. Every write acts after its swap and reads
+   after acting, so the region keys settle on the last write (see ``_settle``).
+
+A region key left empty is then dropped from ``regions`` and added back if a concurrent write
+filled it meanwhile. A write costs three round trips within its region (the common case: a
+vendor moves metres, regions are ~156 km), four when it changes region (more when that empties
+the old region key), against one on a single primary.
+
+Readers trust ``where``: on a cluster a query checks every candidate it found against ``where``
+and reports its exact stored position, so a member met in two region keys during a move counts
+once, at its current position, and an entry left behind by a process that died between two
+steps is never shown (it stays until the member passes through that region again or the index
+is cleared). Between steps 1 and 2 of a move to another region, a query covering only the new
+position does not see the member yet (for one round trip); no query shows it where it has left.
+
+The two layouts do not mix: a deployment moving from a single primary to a cluster points at a
+new, empty Redis, and the location service refills an empty index from the database.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +77,8 @@ from venta_core.ports.redis_conn import RedisConnection
 
 __all__ = ["RedisGeoIndex"]
 
+logger = logging.getLogger(__name__)
+
 #: Earth radius Redis GEO measures with; its distances are ours times ``_SCALE``.
 REDIS_EARTH_RADIUS_M = 6372797.560856
 _SCALE = REDIS_EARTH_RADIUS_M / EARTH_RADIUS_M
@@ -50,14 +89,20 @@ _EDGE_M = 1.0
 _MARGIN_M = 2.0
 #: Ties closer than this (metres) may be broken either way when a truncated search is judged.
 _TIE_M = 0.01
+#: The same on a cluster, where hits are ranked on exact coordinates while a search's unreturned
+#: members are known only by Redis's distances (within ~0.3 m of theirs): without the margin,
+#: half the truncated searches would be run again for a tie Redis cannot resolve.
+_CLUSTER_TIE_M = _EDGE_M
 #: A box covering more region cells than this is intersected with the non-empty regions.
 _MAX_COVER = 64
 _CHUNK = 1000
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+#: Rounds of "act, read back" a cluster write runs while concurrent writes keep overtaking it.
+_SETTLE_ROUNDS = 8
 
-# Drop members from one region key unless ``where`` says they are (again) in that region, then
-# forget the region when its key is gone. KEYS: region key, regions set, where hash.
-# ARGV: region, member...
+# Single primary: drop members from one region key unless ``where`` says they are (again) in
+# that region, then forget the region when its key is gone. KEYS: region key, regions set,
+# where hash. ARGV: region, member...
 _PRUNE_LUA = """
 local gone = 0
 for i = 2, #ARGV do
@@ -72,10 +117,10 @@ end
 return gone
 """
 
-# One member's move in one round trip, atomically: record the new region and exact position,
-# add it to its region key, and drop it from its previous region key if that changed.
-# KEYS: where hash, regions set, new region key. ARGV: member, region, where value, long, lat,
-# key base (old region keys are derived from it, so on a Redis Cluster they need a shared slot).
+# Single primary: one member's move in one round trip, atomically: record the new region and
+# exact position, add it to its region key, and drop it from its previous region key if that
+# changed. KEYS: where hash, regions set, new region key. ARGV: member, region, where value,
+# long, lat, key base (the old region key is derived from it: a single primary only).
 _SET_LUA = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
@@ -94,8 +139,36 @@ end
 return 1
 """
 
+# Redis Cluster, bookkeeping slot (a cluster's MULTI is costly in redis-py; a script is one
+# command). Swap members' ``where`` values and return the previous ones (nil: none).
+# KEYS: where hash. ARGV: member1, value1, member2, value2, ... (an empty value removes).
+_SWAP_LUA = """
+local old = {}
+for i = 1, #ARGV, 2 do
+  old[#old + 1] = redis.call('HGET', KEYS[1], ARGV[i])
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return old
+"""
+
+# Redis Cluster, bookkeeping slot: record regions just added to, then read members' values.
+# KEYS: where hash, regions set. ARGV: n, region1 .. region_n, member...
+_READ_BACK_LUA = """
+local n = tonumber(ARGV[1])
+if n > 0 then
+  redis.call('SADD', KEYS[2], unpack(ARGV, 2, n + 1))
+end
+return redis.call('HMGET', KEYS[1], unpack(ARGV, n + 2))
+"""
+
 _Hit = tuple[float, str, float, float]  # distance to the query centre, member, lat, long
 _Regions = set[str]
+#: (member, region) -> the ``where`` value the region key must agree with (None: no entry).
+_Pending = dict[tuple[str, str], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +205,16 @@ class _Search:
     def truncated(self) -> bool:
         return self.count is not None and len(self.raw) >= self.count
 
-    def may_hide(self, kth: float | None) -> bool:
-        """Could a member this search did not return rank before the current k-th hit?"""
+    def may_hide(self, kth: float | None, tie_m: float) -> bool:
+        """Could a member this search did not return rank before the current k-th hit (by more
+        than ``tie_m``)?"""
         if not self.truncated:
             return False
         if kth is None:
             return True
         # Unreturned members are at least the last one's distance from this search's centre.
         nearest_unseen = float(self.raw[-1][1]) / _SCALE - self.offset_m
-        return nearest_unseen + _TIE_M < kth
+        return nearest_unseen + tie_m < kth
 
 
 class RedisGeoIndex:
@@ -162,9 +236,13 @@ class RedisGeoIndex:
         self._conn = conn
         self._precision = region_precision
         self._base = f"{prefix}:geo:{name}"
-        self._where = f"{self._base}:where"
-        self._regions = f"{self._base}:regions"
+        self._cluster = conn.cluster
+        # On a cluster the bookkeeping shares one hash slot (see the module docstring).
+        meta = f"{{{self._base}}}" if self._cluster else self._base
+        self._where = f"{meta}:where"
+        self._regions = f"{meta}:regions"
         self._set_script: Any = None
+        self._scripts: dict[str, Any] = {}
 
     def _key(self, region: str) -> str:
         return f"{self._base}:r:{region}"
@@ -181,8 +259,12 @@ class RedisGeoIndex:
     # -- writes ----------------------------------------------------------------------------
 
     async def set(self, member: str, lat: float, long: float) -> None:
-        """The hot path of a live update: one EVALSHA round trip (see ``_SET_LUA``)."""
+        """The hot path of a live update: one EVALSHA round trip (see ``_SET_LUA``); on a
+        cluster, per-slot steps (see the module docstring)."""
         lat, long = storable(lat, long)
+        if self._cluster:
+            await self._write_cluster({member: (lat, long)})
+            return
         region = encode(lat, long, self._precision)
         geo_lat, geo_long = _geo_point(lat, long)
         if self._set_script is None:
@@ -194,8 +276,9 @@ class RedisGeoIndex:
     async def set_many(self, items: Sequence[tuple[str, float, float]]) -> None:
         latest = {member: storable(lat, long) for member, lat, long in items}  # last one wins
         members = list(latest)
+        write = self._write_cluster if self._cluster else self._write
         for i in range(0, len(members), _CHUNK):
-            await self._write({m: latest[m] for m in members[i : i + _CHUNK]})
+            await write({m: latest[m] for m in members[i : i + _CHUNK]})
 
     async def _write(self, positions: dict[str, tuple[float, float]]) -> None:
         """Store positions in one MULTI that also returns the old regions, then prune the
@@ -217,7 +300,7 @@ class RedisGeoIndex:
             old_values = (await pipe.execute())[0]
         moved: dict[str, list[str]] = {}
         for m, old in zip(members, old_values, strict=True):
-            old_region = old.split(" ", 1)[0] if old else None
+            old_region = _region(old) if old else None
             if old_region is not None and old_region != regions[m]:
                 moved.setdefault(old_region, []).append(m)
         await self._prune(moved)
@@ -233,20 +316,120 @@ class RedisGeoIndex:
             await pipe.execute()
 
     async def remove(self, member: str) -> bool:
+        if self._cluster:
+            (old,) = await self._script(_SWAP_LUA, [self._where], [member, ""])
+            if old is None:
+                return False
+            await self._settle({(member, _region(old)): None})
+            return True
         async with self._conn.client.pipeline(transaction=True) as pipe:
             pipe.hget(self._where, member)
             pipe.hdel(self._where, member)
             old, _ = await pipe.execute()
         if old is None:
             return False
-        await self._prune({old.split(" ", 1)[0]: [member]})
+        await self._prune({_region(old): [member]})
         return True
+
+    # -- writes on a Redis Cluster (see the module docstring) --------------------------------
+
+    async def _write_cluster(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Swap the ``where`` values, then settle the new and the old region of every member."""
+        members = list(positions)
+        values: dict[str, str] = {}
+        for m, (lat, long) in positions.items():
+            values[m] = f"{encode(lat, long, self._precision)} {lat!r} {long!r}"
+        swap = [x for pair in values.items() for x in pair]
+        old_values = await self._script(_SWAP_LUA, [self._where], swap)
+        pending: _Pending = {}
+        for m, old in zip(members, old_values, strict=True):
+            value = values[m]
+            pending[(m, _region(value))] = value
+            if old is not None and _region(old) != _region(value):
+                pending[(m, _region(old))] = value
+        await self._settle(pending)
+
+    async def _settle(self, pending: _Pending) -> None:
+        """Make each (member, region) key entry agree with its ``where`` value, then read
+        ``where`` back and repeat for the entries whose value changed meanwhile.
+
+        Why this settles on the last write: every write acts only after swapping ``where``, and
+        checks ``where`` only after acting. So the last action on a region key is followed by a
+        read that confirmed it, and any later change of ``where`` comes with its writer's own
+        later action on that region key (it settles both its new and its old region)."""
+        emptied: _Regions = set()
+        for _ in range(_SETTLE_ROUNDS):
+            added = await self._act(pending, emptied)
+            members = sorted({m for m, _ in pending})
+            # Regions are recorded after their GEOADDs: see _forget.
+            args = [len(added), *sorted(added), *members]
+            values = await self._script(_READ_BACK_LUA, [self._where, self._regions], args)
+            now = dict(zip(members, values, strict=True))
+            pending = {k: now[k[0]] for k, v in pending.items() if now[k[0]] != v}
+            if not pending:
+                break
+        else:
+            logger.warning(
+                "geo index %s: %d entries still moving after %d rounds of concurrent writes",
+                self._base, len(pending), _SETTLE_ROUNDS,
+            )  # fmt: skip
+        if emptied:
+            await self._forget(emptied)
+
+    async def _act(self, pending: _Pending, emptied: _Regions) -> _Regions:
+        """GEOADD where the value says the member is, then ZREM elsewhere (noting region keys
+        left empty in ``emptied``), each step pipelined over the region keys. Adding first keeps
+        a member that changes region in a region key throughout. Returns the regions added to."""
+        adds: dict[str, list[Any]] = {}
+        drops: dict[str, list[str]] = {}
+        for (member, region), value in pending.items():
+            if value is not None and _region(value) == region:
+                geo_lat, geo_long = _geo_point(*_exact(value))
+                adds.setdefault(region, []).extend((geo_long, geo_lat, member))
+            else:
+                drops.setdefault(region, []).append(member)
+        client = self._conn.client
+        if len(adds) == 1:  # the usual move, within its region: no pipeline
+            ((region, triples),) = adds.items()
+            await client.geoadd(self._key(region), triples)
+        elif adds:
+            async with client.pipeline(transaction=False) as pipe:
+                for region, triples in adds.items():
+                    pipe.geoadd(self._key(region), triples)
+                await pipe.execute()
+        if drops:
+            async with client.pipeline(transaction=False) as pipe:
+                for region, members in drops.items():
+                    pipe.zrem(self._key(region), *members)
+                    pipe.exists(self._key(region))
+                exists = (await pipe.execute())[1::2]
+            emptied.update(r for r, n in zip(drops, exists, strict=True) if not n)
+        return set(adds)
+
+    async def _script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._conn.client.register_script(source)
+        return await script(keys, args)
+
+    async def _forget(self, regions: _Regions) -> None:
+        """Drop regions whose key is gone from ``regions``. A concurrent write may fill one
+        again meanwhile: it adds the region back only after its GEOADD, so a region whose key
+        exists after the SREM is added back here (else that write's SADD comes later)."""
+        ordered = sorted(regions)
+        client = self._conn.client
+        await client.srem(self._regions, *ordered)
+        async with client.pipeline(transaction=False) as pipe:
+            for region in ordered:
+                pipe.exists(self._key(region))
+            refilled = [r for r, n in zip(ordered, await pipe.execute(), strict=True) if n]
+        if refilled:
+            await client.sadd(self._regions, *refilled)
 
     async def clear(self) -> None:
         client = self._conn.client
-        pattern = _glob_escape(self._base) + ":*"
-        batch: list[str] = []
-        async for key in client.scan_iter(match=pattern, count=1000):
+        batch: list[str] = [self._where, self._regions]  # hash-tagged on a cluster
+        async for key in client.scan_iter(match=_glob_escape(self._base) + ":*", count=1000):
             batch.append(key)
             if len(batch) >= 500:
                 await client.unlink(*batch)
@@ -330,13 +513,14 @@ class RedisGeoIndex:
         """Run the searches, re-running with a larger COUNT those that might hide a better hit,
         and merge their matches nearest to the query's centre first."""
         limit = query.limit
+        tie_m = _CLUSTER_TIE_M if self._cluster else _TIE_M
         pending = searches
         hits: list[_Hit] = []
         while pending:
             await self._fetch(pending)
             hits = await self._matches(searches, query)
             kth = hits[limit - 1][0] if len(hits) >= limit else None
-            pending = [s for s in searches if s.may_hide(kth)]
+            pending = [s for s in searches if s.may_hide(kth, tie_m)]
             for s in pending:
                 s.count = None if s.count is None or s.count >= 16 * limit else s.count * 4
         return [GeoHit(m, lat, long, d) for d, m, lat, long in hits[:limit]]
@@ -360,19 +544,28 @@ class RedisGeoIndex:
             for s, raw in zip(searches, await pipe.execute(), strict=True):
                 s.raw = raw
 
-    async def _matches(self, searches: Iterable[_Search], query: _Query) -> list[_Hit]:
-        """Members the searches returned that match, sorted by (distance, member), deduplicated
-        (a concurrent move can briefly show a member in two regions). Members too close to an
-        edge to judge from Redis's coordinates are judged on their exact ones."""
+    async def _matches(self, searches: Sequence[_Search], query: _Query) -> list[_Hit]:
+        """Members the searches returned that match, sorted by (distance, member), deduplicated.
+
+        Judged on their exact stored coordinates (from ``where``): members too close to an edge
+        to judge from Redis's coordinates, members two region keys returned (a move in
+        progress), and on a cluster every candidate (see the module docstring)."""
         found: dict[str, tuple[float, float]] = {}
         unsure: set[str] = set()
+        every = self._cluster
         for s in searches:
             for member, _dist, (long, lat) in s.raw:
                 verdict = query.roughly(lat, long)
-                if verdict is None:
+                if verdict is None or (every and verdict):
                     unsure.add(member)
                 elif verdict:
                     found[member] = (lat, long)
+        if len(searches) > 1:  # only then can one member come back twice
+            counts = Counter(member for s in searches for member, _, _ in s.raw)
+            twice = [member for member, n in counts.items() if n > 1]
+            for member in twice:
+                found.pop(member, None)
+            unsure.update(twice)
         if unsure:
             ordered = sorted(unsure)
             values = await self._conn.client.hmget(self._where, ordered)
@@ -432,6 +625,11 @@ def _intersects(a: Rect, b: Rect) -> bool:
 def _text(value: bytes | str) -> str:
     """Responses are decoded (``decode_responses=True``); this narrows redis-py's types."""
     return value if isinstance(value, str) else value.decode()
+
+
+def _region(value: bytes | str) -> str:
+    """The region of a ``where`` value."""
+    return _text(value).split(" ", 1)[0]
 
 
 def _exact(value: bytes | str) -> tuple[float, float]:

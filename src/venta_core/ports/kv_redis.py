@@ -3,18 +3,32 @@
 Keys: ``{prefix}:rl:{key}:{window}`` (fixed-window counter, expires one second after its window)
 and ``{prefix}:kv:{key}`` (values). Windows are numbered from the epoch by this process's clock, so
 processes behind one limit should run NTP, as any server does.
+
+Every command addresses one key, and so does the one script (INCR and EXPIREAT of a counter),
+so the store runs unchanged on a Redis Cluster: the keys spread over its slots. (A script rather
+than MULTI: redis-py runs a cluster transaction through a thread per queued command.)
 """
 
 from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from venta_core.ports.kv import RateDecision
 from venta_core.ports.kv_memory import rate_decision, validate_ttl, window_of
 from venta_core.ports.redis_conn import RedisConnection
 
 __all__ = ["RedisKeyValue"]
+
+# Count one hit and make the counter expire with its window, atomically (a counter never
+# outlives its window, even when this process dies between the two).
+# KEYS: counter. ARGV: expiry, unix seconds.
+_HIT_LUA = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
+return count
+"""
 
 
 class RedisKeyValue:
@@ -25,6 +39,7 @@ class RedisKeyValue:
     def __init__(self, conn: RedisConnection, *, prefix: str) -> None:
         self._conn = conn
         self._prefix = prefix
+        self._hit_script: Any = None
 
     async def start(self) -> None:
         return None
@@ -39,10 +54,9 @@ class RedisKeyValue:
         now = time.time()
         window, reset_after = window_of(window_seconds, now)
         counter = f"{self._prefix}:rl:{key}:{window}"
-        async with self._conn.client.pipeline(transaction=True) as pipe:
-            pipe.incr(counter)
-            pipe.expireat(counter, math.ceil(now + reset_after) + 1)
-            count, _ = await pipe.execute()
+        if self._hit_script is None:
+            self._hit_script = self._conn.client.register_script(_HIT_LUA)
+        count = await self._hit_script([counter], [math.ceil(now + reset_after) + 1])
         return rate_decision(int(count), limit, reset_after)
 
     async def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:

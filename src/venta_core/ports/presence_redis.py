@@ -1,9 +1,15 @@
 """Redis presence, shared by every ws process.
 
-Keys: ``{prefix}:presence:holders`` (hash vendor -> holder token) and
-``{prefix}:presence:deadlines`` (sorted set vendor -> deadline, milliseconds of Redis server
-time). Every operation is one Lua script, so a renewal and a take never interleave: an expired
-vendor is taken by exactly one process, and a vendor renewed before the take is not taken.
+Keys (``P`` = the key prefix): ``{P:presence}:holders`` (hash vendor -> holder token) and
+``{P:presence}:deadlines`` (sorted set vendor -> deadline, milliseconds of Redis server time).
+Every operation is one Lua script over both keys, so a renewal and a take never interleave: an
+expired vendor is taken by exactly one process, and a vendor renewed before the take is not taken.
+
+The braces are a Redis Cluster hash tag: both keys hash to one slot, which a multi-key script
+needs on a cluster. A single primary uses the same names, so both behave alike. (Earlier releases
+named the keys ``P:presence:holders`` / ``P:presence:deadlines``. Presence is rebuilt within one
+renewal period by the connected processes, so nothing is migrated: holds still under the old
+names are swept by processes of the earlier release while they run, and ignored afterwards.)
 """
 
 from __future__ import annotations
@@ -83,7 +89,8 @@ class RedisPresence:
 
     def __init__(self, conn: RedisConnection, *, prefix: str) -> None:
         self._conn = conn
-        self._keys = [f"{prefix}:presence:holders", f"{prefix}:presence:deadlines"]
+        tag = f"{{{prefix}:presence}}"  # one hash slot for both keys (see the module docstring)
+        self._keys = [f"{tag}:holders", f"{tag}:deadlines"]
         self._scripts: dict[str, Any] = {}
 
     async def start(self) -> None:

@@ -1,34 +1,124 @@
-"""One Redis client per process, shared by the Redis-backed ports (geo index, key-value store).
+"""One Redis client per process, shared by the Redis-backed ports (geo index, key-value store,
+presence).
 
-The connection owns the client's lifecycle; the ports only borrow ``client``. Responses are decoded
-to ``str``. Connecting is lazy: ``start()`` builds the pool and ``check()`` (PING) proves it works.
+The URL picks the client: ``redis://`` / ``rediss://`` (TLS) a single primary, and
+``redis+cluster://host:port[,host2:port2...]`` / ``rediss+cluster://...`` a Redis Cluster, with
+the listed nodes as startup nodes (one reachable node is enough; the client discovers the rest
+and follows slot moves). Credentials, database (``/0`` only on a cluster) and query options are
+those of a plain Redis URL.
+
+The connection owns the client's lifecycle; the ports only borrow ``client`` and ask
+``cluster`` when they must lay out keys differently. Responses are decoded to ``str``.
+Connecting is lazy: ``start()`` builds the client and ``check()`` (PING; on a cluster, after
+discovering its nodes and slots) proves it works.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.typing import EncodableT
 
-__all__ = ["RedisConnection", "redact_url"]
+__all__ = ["ClusterUrl", "RedisConnection", "parse_cluster_url", "redact_url"]
 
 logger = logging.getLogger(__name__)
 
 #: Seconds allowed to open a socket; without it an unroutable host blocks for minutes.
 CONNECT_TIMEOUT_S = 5.0
+DEFAULT_PORT = 6379
+#: Cluster URL scheme -> the plain scheme redis-py parses for credentials and options.
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+_QUERY_PASSWORD = re.compile(r"((?:^|&)password=)[^&]*", re.IGNORECASE)
+_IPV6_NODE = re.compile(r"^\[(?P<host>[^\]]+)\](?::(?P<port>\d+))?$")
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for logs and error messages)."""
+    """``url`` with any password replaced by ``***`` (for logs and error messages).
+
+    Works on the raw network location, so it also handles cluster URLs naming several
+    ``host:port`` nodes; a ``password`` query option is hidden too."""
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc = parts.netloc
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
+    query = _QUERY_PASSWORD.sub(r"\1***", parts.query)
+    if netloc == parts.netloc and query == parts.query:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterUrl:
+    """A parsed ``redis+cluster://`` URL."""
+
+    #: ``redis://`` (or ``rediss://``) URL of the first node, with the credentials, database and
+    #: options of the cluster URL: what redis-py parses.
+    first: str
+    nodes: tuple[tuple[str, int], ...]  # every startup node, the first one included
+    tls: bool
+
+
+def parse_cluster_url(url: str) -> ClusterUrl | None:
+    """The startup nodes and options of a cluster URL; None for any other URL.
+
+    Raises ``ValueError`` (with the password hidden) for a malformed node list or a database
+    other than 0 (a cluster has only one)."""
+    scheme, sep, rest = url.partition("://")
+    plain = _CLUSTER_SCHEMES.get(scheme.lower())
+    if plain is None or not sep:
+        return None
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo, at, hosts = netloc.rpartition("@")
+    try:
+        nodes = tuple(_node(h) for h in hosts.split(","))
+    except ValueError as exc:
+        raise ValueError(f"bad Redis Cluster URL {redact_url(url)!r}: {exc}") from None
+    path = urlsplit(f"{plain}://x{tail}").path
+    if path not in ("", "/", "/0"):
+        raise ValueError(
+            f"bad Redis Cluster URL {redact_url(url)!r}: a cluster has database 0 only"
+        )
+    first = f"{plain}://{userinfo}{at}{hosts.split(',')[0].strip()}{tail}"
+    return ClusterUrl(first=first, nodes=nodes, tls=plain == "rediss")
+
+
+def _node(text: str) -> tuple[str, int]:
+    """``host``, ``host:port`` or ``[ipv6]:port`` -> (host, port)."""
+    text = text.strip()
+    match = _IPV6_NODE.match(text)
+    if match:
+        host, port = match["host"], match["port"]
+    else:
+        host, _, port = text.partition(":")
+    if not host or (port is not None and port != "" and not port.isdigit()):
+        raise ValueError(f"not a host[:port]: {text!r}")
+    number = int(port) if port else DEFAULT_PORT
+    if not 0 < number < 65536:
+        raise ValueError(f"port out of range: {text!r}")
+    return host, number
+
+
+class _Cluster(RedisCluster):
+    """``RedisCluster`` that finishes discovering the cluster before it runs any command.
+
+    redis-py discovers the cluster lazily, on the first command. Commands issued while that
+    discovery is under way (a burst on a fresh client, as a starting process sees) are routed
+    without their slot and break each other's connections (redis-py 8.1: ``'NoneType' object
+    has no attribute 'writelines'``). Waiting for the discovery first avoids that; afterwards
+    it costs one flag test per command."""
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        if self._initialize:
+            await self.initialize()  # serialised by the client's own lock
+        return await super().execute_command(*args, **kwargs)
 
 
 class RedisConnection:
@@ -36,22 +126,40 @@ class RedisConnection:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._client: Redis | None = None
+        self._cluster_url = parse_cluster_url(url)
+        self._client: Redis | RedisCluster | None = None
 
     def __repr__(self) -> str:
         return f"RedisConnection({redact_url(self._url)!r})"
 
     @property
-    def client(self) -> Redis:
+    def cluster(self) -> bool:
+        """True for a Redis Cluster: multi-key commands must then stay within one hash slot."""
+        return self._cluster_url is not None
+
+    @property
+    def client(self) -> Redis | RedisCluster:
         if self._client is None:
             raise RuntimeError("RedisConnection is not started")
         return self._client
 
     async def start(self) -> None:
-        if self._client is None:
+        if self._client is not None:
+            return
+        parsed = self._cluster_url
+        if parsed is None:
             self._client = Redis.from_url(
                 self._url, decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT_S
             )
+            return
+        # from_url takes the first node (and credentials, options) from the URL; the other
+        # nodes are extra startup nodes, tried when the first one does not answer.
+        self._client = _Cluster.from_url(
+            parsed.first,
+            startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes[1:]],
+            decode_responses=True,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+        )
 
     async def stop(self) -> None:
         client, self._client = self._client, None
