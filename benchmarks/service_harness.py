@@ -21,7 +21,7 @@ from venta_core.services.vendors import LocalVendorService
 from venta_core.settings import Settings
 from venta_core.store.engine import Database
 from venta_core.store.migrate import upgrade_async
-from venta_core.store.positions import PositionWriteBehind
+from venta_core.store.positions import MovedEvents, PositionWriteBehind
 from venta_core.store.tables import users, vendors
 
 OWNER_ID = "00000000-0000-4000-8000-00000000b0b0"
@@ -53,8 +53,12 @@ async def location_service(
         for vendor_id in vendor_ids:
             vendor_service.owners.put(vendor_id, OWNER_ID)
         loc = settings.location
-        writer = PositionWriteBehind(
-            db, vendors, interval=loc.flush_interval_seconds, max_pending=loc.flush_max_pending
+        writer = PositionWriteBehind(  # as the application builds it: vendor.moved included
+            db,
+            vendors,
+            interval=loc.flush_interval_seconds,
+            max_pending=loc.flush_max_pending,
+            moved=MovedEvents.from_settings(loc),
         )
         user_writer = PositionWriteBehind(
             db, users, interval=loc.flush_interval_seconds, max_pending=loc.flush_max_pending

@@ -33,7 +33,7 @@ from venta_core.services.vendors import LocalVendorService
 from venta_core.settings import Settings, load_settings
 from venta_core.store import vendors as vendor_rows
 from venta_core.store.engine import Database
-from venta_core.store.positions import PositionWriteBehind
+from venta_core.store.positions import MovedEvents, PositionWriteBehind
 from venta_core.store.tables import users, vendors
 
 if TYPE_CHECKING:
@@ -139,6 +139,7 @@ class Venta:
             interval=loc.flush_interval_seconds,
             max_pending=loc.flush_max_pending,
             name="vendors",
+            moved=MovedEvents.from_settings(loc),
         )
         self.user_positions = PositionWriteBehind(
             self.database,
@@ -242,11 +243,12 @@ class Venta:
             self.bus,
             self.stream,
             self.search_index,
-            self.vendor_positions,
-            self.user_positions,
             self._location_service,
             self.worker,  # stops after the relay, so its last pass is handled too
             self.relay,
+            # stop first: their last flush writes outbox rows (vendor.moved) the relay sends
+            self.vendor_positions,
+            self.user_positions,
         ]
         return [c for c in ordered if c is not None]
 

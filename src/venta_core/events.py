@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from venta_core.domain.base import DomainModel
+from venta_core.domain.base import DomainModel, UtcDatetime
 from venta_core.domain.users import SubscriptionStatus
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "UserEventData",
     "VendorDeletedData",
     "VendorEventData",
+    "VendorMovedData",
     "decode_event",
     "dlq_subject",
     "event_subject",
@@ -63,6 +64,22 @@ class VendorDeletedData(DomainModel):
     owner_id: str
 
 
+class VendorMovedData(DomainModel):
+    """``vendor.moved``: the vendor's last known position, as written to the database at the
+    same time, and ``at``, when the vendor was there.
+
+    Emitted from the write-behind of positions, coalesced: at most once per vendor every
+    ``location.moved_event_interval_seconds``, sooner for a move farther than
+    ``location.moved_event_min_meters`` (see docs/events.md). ``at`` orders the events of one
+    vendor: a handler that keeps a position ignores one older than what it has.
+    """
+
+    id: str
+    lat: float
+    long: float
+    at: UtcDatetime
+
+
 class UserEventData(DomainModel):
     id: str
     external_id: str
@@ -80,6 +97,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "vendor.created": VendorEventData,
     "vendor.updated": VendorEventData,
     "vendor.deleted": VendorDeletedData,
+    "vendor.moved": VendorMovedData,
     "user.created": UserEventData,
     "user.deleted": UserEventData,
     "subscription.updated": SubscriptionEventData,

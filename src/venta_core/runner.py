@@ -124,7 +124,11 @@ async def serve(
         worker = app.enable_worker(registry=registry)
 
         async def stop_worker() -> None:
-            await app.relay.stop()  # the relay's last pass first, so the handlers get it
+            # the last position flush first (it may add vendor.moved rows to the outbox), then
+            # the relay's last pass, so the handlers get it
+            await app.vendor_positions.stop()
+            await app.user_positions.stop()
+            await app.relay.stop()
             await worker.stop()  # drains for worker.drain_timeout_seconds
 
         before_stop.append(stop_worker)

@@ -123,6 +123,19 @@ class LocationSettings(BaseModel):
         True,
         description="Load last known positions from the database into an empty in-process index.",
     )
+    moved_event_interval_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="`vendor.moved`: at most one event per vendor this often while it moves "
+        "(0: no `vendor.moved` events).",
+    )
+    moved_event_min_meters: float = Field(
+        200.0,
+        ge=0,
+        description="`vendor.moved`: a move farther than this from the last event's position is "
+        "emitted at the next flush, without waiting for the interval (0: only the interval "
+        "counts).",
+    )
 
 
 class RealtimeSettings(BaseModel):
@@ -381,7 +394,9 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(10, ge=1, description="Connections per process (PostgreSQL).")
     redis_url: str | None = Field(
-        None, description="Redis URL for the geo index and rate limits; unset: in-process."
+        None,
+        description="Redis URL for the geo index, presence and rate limits (`redis+cluster://` "
+        "for a Redis Cluster); unset: in-process.",
     )
     nats_url: str | None = Field(
         None, description="NATS URL for the event bus; unset: in-process bus."

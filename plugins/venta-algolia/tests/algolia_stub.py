@@ -135,6 +135,11 @@ class AlgoliaStub:
             ids.append(object_id)
             if req["action"] in {"addObject", "updateObject"}:
                 self.records[object_id] = req["body"]
+            elif req["action"] in {"partialUpdateObject", "partialUpdateObjectNoCreate"}:
+                if object_id in self.records:
+                    self.records[object_id] = {**self.records[object_id], **req["body"]}
+                elif req["action"] == "partialUpdateObject":
+                    self.records[object_id] = dict(req["body"])
             elif req["action"] == "deleteObject":
                 self.records.pop(object_id, None)
         return JSONResponse({"taskID": 2, "objectIDs": ids})

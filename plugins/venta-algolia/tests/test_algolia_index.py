@@ -3,6 +3,7 @@ it reads the answers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,11 +12,12 @@ from typing import Any
 import pytest
 from venta_core.domain import Location, Vendor
 from venta_core.errors import ServiceUnavailable
-from venta_core.events import PoisonEvent
+from venta_core.events import PoisonEvent, VendorMovedData
 from venta_core.ports.search import SearchQuery
 
 from algolia_stub import API_KEY, APP_ID, AlgoliaStub, closed_port
 from venta_algolia import AlgoliaSearchIndex, AlgoliaUnavailable
+from venta_algolia.moves import MoveBatcher
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -32,6 +34,14 @@ def vendor(vendor_id: str = "v1", **fields: Any) -> Vendor:
     }
     values.update(fields)
     return Vendor(**values)
+
+
+def moved(vendor_id: str, lat: float, long: float, at: datetime) -> VendorMovedData:
+    return VendorMovedData(id=vendor_id, lat=lat, long=long, at=at)
+
+
+def ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 async def batches_of(*batches: Sequence[Vendor]) -> AsyncIterator[Sequence[Vendor]]:
@@ -101,7 +111,11 @@ async def test_an_older_document_never_replaces_a_newer_one(
     (lookup, *_) = stub.named("/1/indexes/*/objects")
     assert lookup.body == {
         "requests": [
-            {"indexName": "vendors", "objectID": "v1", "attributesToRetrieve": ["updatedAtMs"]}
+            {
+                "indexName": "vendors",
+                "objectID": "v1",
+                "attributesToRetrieve": ["updatedAtMs", "geolocAtMs", "_geoloc", "lat", "long"],
+            }
         ]
     }
 
@@ -246,3 +260,165 @@ async def test_a_503_from_algolia_is_service_unavailable(
         await index.search(SearchQuery("taco"))
     stub.down = False
     assert (await index.search(SearchQuery("taco"))).total == 0  # back at once
+
+
+async def test_move_partially_updates_the_position_of_an_indexed_vendor(
+    index: AlgoliaSearchIndex, stub: AlgoliaStub
+) -> None:
+    await index.upsert([vendor("v1", lat=1.0, long=2.0)])
+    at = T0 + timedelta(minutes=5)
+
+    await index.move([moved("v1", 52.52, 13.405, at)])
+
+    assert stub.named("/1/indexes/*/objects")[-1].body == {
+        "requests": [
+            {"indexName": "vendors", "objectID": "v1", "attributesToRetrieve": ["geolocAtMs"]}
+        ]
+    }
+    assert stub.batches()[-1] == [
+        {
+            "action": "partialUpdateObjectNoCreate",
+            "body": {
+                "objectID": "v1",
+                "lat": 52.52,
+                "long": 13.405,
+                "_geoloc": {"lat": 52.52, "lng": 13.405},
+                "geolocAtMs": ms(at),
+            },
+        }
+    ]
+    record = stub.records["v1"]
+    assert record["name"] == "Churro Champion" and record["updatedAtMs"] == ms(T0)
+    assert await index.get("v1") == vendor("v1", lat=52.52, long=13.405)
+    page = await index.search(
+        SearchQuery("churro", center=Location(lat=52.5201, long=13.405), radius_m=50)
+    )
+    assert [hit.vendor.id for hit in page.hits] == ["v1"]
+    assert page.hits[0].distance_m == pytest.approx(11.1, abs=0.5)
+
+
+async def test_an_older_position_never_replaces_a_newer_one(
+    index: AlgoliaSearchIndex, stub: AlgoliaStub
+) -> None:
+    await index.upsert([vendor("v1")])
+    newer = moved("v1", 2.0, 2.0, T0 + timedelta(minutes=2))
+
+    await index.move([newer])
+    await index.move([moved("v1", 1.0, 1.0, T0 + timedelta(minutes=1))])  # late
+    await index.move([newer])  # redelivered: the same again
+
+    assert stub.records["v1"]["_geoloc"] == {"lat": 2.0, "lng": 2.0}
+    assert len(stub.batches()) == 3  # the upsert, the newer position twice
+
+
+async def test_within_one_call_the_newest_position_of_a_vendor_wins(
+    index: AlgoliaSearchIndex, stub: AlgoliaStub
+) -> None:
+    await index.upsert([vendor("v1"), vendor("v2")])
+
+    await index.move(
+        [
+            moved("v1", 2.0, 2.0, T0 + timedelta(seconds=2)),
+            moved("v1", 1.0, 1.0, T0 + timedelta(seconds=1)),
+            moved("v2", 3.0, 3.0, T0),
+        ]
+    )
+
+    lookup = stub.named("/1/indexes/*/objects")[-1]
+    assert [r["objectID"] for r in lookup.body["requests"]] == ["v1", "v2"]
+    assert [(r["body"]["objectID"], r["body"]["lat"]) for r in stub.batches()[-1]] == [
+        ("v1", 2.0),
+        ("v2", 3.0),
+    ]
+
+
+async def test_move_never_creates_or_revives_a_record(
+    index: AlgoliaSearchIndex, stub: AlgoliaStub
+) -> None:
+    await index.upsert([vendor("v1")])
+    await index.delete(["v1"])
+    writes = len(stub.batches())
+
+    await index.move([moved("v1", 1.0, 1.0, T0 + timedelta(1))])  # deleted: remembered
+    await index.move([moved("never-indexed", 1.0, 1.0, T0)])  # not in the index
+
+    assert len(stub.batches()) == writes
+    assert stub.records == {}
+    assert [r["objectID"] for c in stub.named("/objects") for r in c.body["requests"]] == [
+        "v1",  # the upsert's lookup; the deleted vendor is not even looked up
+        "never-indexed",
+    ]
+
+
+async def test_a_newer_document_brings_its_position_and_keeps_the_position_time(
+    index: AlgoliaSearchIndex, stub: AlgoliaStub
+) -> None:
+    await index.upsert([vendor("v1", lat=1.0, long=1.0)])
+    at = T0 + timedelta(seconds=10)
+    await index.move([moved("v1", 2.0, 2.0, at)])
+
+    # A profile change after that position: its document holds the position stored then.
+    document = vendor("v1", name="B", lat=2.5, long=2.5, updated_at=T0 + timedelta(days=1))
+    await index.upsert([document])
+    record = stub.records["v1"]
+    assert (record["name"], record["_geoloc"]) == ("B", {"lat": 2.5, "lng": 2.5})
+    assert record["geolocAtMs"] == ms(at)
+
+    await index.move([moved("v1", 3.0, 3.0, T0 + timedelta(seconds=5))])  # older than applied
+    assert stub.records["v1"]["lat"] == 2.5
+    await index.move([moved("v1", 4.0, 4.0, T0 + timedelta(days=1, seconds=1))])
+    assert stub.records["v1"]["_geoloc"] == {"lat": 4.0, "lng": 4.0}
+
+
+async def test_an_upsert_older_than_a_moved_position_keeps_that_position(
+    index: AlgoliaSearchIndex, stub: AlgoliaStub
+) -> None:
+    await index.upsert([vendor("v1", lat=1.0, long=1.0)])
+    at = T0 + timedelta(minutes=10)
+    await index.move([moved("v1", 2.0, 2.0, at)])
+
+    # A profile change read before that position was stored, handled after it (the search
+    # sync and the position handler are separate consumers, each at its own pace).
+    document = vendor("v1", name="B", lat=1.0, long=1.0, updated_at=T0 + timedelta(seconds=5))
+    await index.upsert([document])
+
+    record = stub.records["v1"]
+    assert record["name"] == "B"
+    assert (record["lat"], record["long"], record["_geoloc"]) == (
+        2.0,
+        2.0,
+        {"lat": 2.0, "lng": 2.0},
+    )
+    assert record["geolocAtMs"] == ms(at)
+
+
+async def test_positions_handled_together_are_written_in_one_batch(
+    index: AlgoliaSearchIndex, stub: AlgoliaStub
+) -> None:
+    await index.upsert([vendor(f"v{i}") for i in range(5)])
+    batcher = MoveBatcher(index, linger=0.05)
+
+    await asyncio.gather(*(batcher.submit(moved(f"v{i}", i, i, T0)) for i in range(5)))
+
+    assert batcher.batches == 1
+    (requests,) = stub.batches()[1:]
+    assert sorted(r["body"]["objectID"] for r in requests) == [f"v{i}" for i in range(5)]
+
+
+async def test_a_failed_batch_fails_each_of_its_events(
+    index: AlgoliaSearchIndex, stub: AlgoliaStub
+) -> None:
+    await index.upsert([vendor("v1"), vendor("v2")])
+    batcher = MoveBatcher(index, linger=0.05)
+    stub.fail_writes = 1
+
+    results = await asyncio.gather(
+        batcher.submit(moved("v1", 1.0, 1.0, T0)),
+        batcher.submit(moved("v2", 1.0, 1.0, T0)),
+        return_exceptions=True,
+    )
+    await batcher.submit(moved("v1", 1.0, 1.0, T0))  # a redelivery
+
+    assert [type(r) for r in results] == [AlgoliaUnavailable, AlgoliaUnavailable]
+    assert stub.records["v1"]["_geoloc"] == {"lat": 1.0, "lng": 1.0}
+    assert "_geoloc" not in stub.records["v2"]

@@ -140,3 +140,55 @@ async def test_a_search_when_algolia_answers_503_is_503(
 
     assert failed.status_code == 503 and failed.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert ok.status_code == 200 and ok.json()["total"] == 0
+
+
+async def test_the_geoloc_handler_runs_only_with_the_algolia_index(
+    make_app: AppFactory, algolia_settings: AlgoliaSettings
+) -> None:
+    async with make_app(algolia_settings) as (app, _):
+        assert "algolia-geoloc" in {h.name for h in app.event_handlers()}
+    async with make_app(AlgoliaSettings(_env_file=None)) as (app, _):
+        assert "algolia-geoloc" not in {h.name for h in app.event_handlers()}
+
+
+async def test_live_positions_reach_algolia_through_vendor_moved(
+    make_app: AppFactory,
+    algolia_settings: AlgoliaSettings,
+    stub: AlgoliaStub,
+    bearer: Bearer,
+) -> None:
+    alice = bearer("alice")
+    async with make_app(algolia_settings) as (app, client):
+        created = await client.post("/v1/vendors", json={"name": "Churro Champion"}, headers=alice)
+        vendor_id = created.json()["id"]
+        await wait_until(lambda: vendor_id in stub.records)
+        version = stub.records[vendor_id]["updatedAtMs"]
+
+        async def go(lat: float, long: float) -> None:
+            put = await client.put(
+                f"/v1/vendors/{vendor_id}/location", json={"lat": lat, "long": long}, headers=alice
+            )
+            assert put.status_code == 200
+            await app.vendor_positions.flush()
+
+        def at(lat: float, long: float) -> Callable[[], bool]:
+            return lambda: stub.records[vendor_id].get("_geoloc") == {"lat": lat, "lng": long}
+
+        await go(52.52, 13.405)  # the first position: emitted at once
+        await wait_until(at(52.52, 13.405))
+        await go(52.50, 13.30)  # across town (7.5 km): emitted at the next flush
+        await wait_until(at(52.50, 13.30))
+        writes = len(stub.batches())
+        await go(52.5001, 13.30)  # 11 m within the minute: waits for the interval
+        await asyncio.sleep(0.3)
+
+        assert len(stub.batches()) == writes
+        assert at(52.50, 13.30)()
+        record = stub.records[vendor_id]
+        assert record["updatedAtMs"] == version and record["name"] == "Churro Champion"
+        actions = [r["action"] for batch in stub.batches() for r in batch]
+        assert actions == ["updateObject", *["partialUpdateObjectNoCreate"] * 2]
+        near = await client.get(f"{ROUTE}?q=churro&lat=52.5&long=13.3&radius=100", headers=alice)
+        (hit,) = near.json()["hits"]
+        assert hit["id"] == vendor_id and (hit["lat"], hit["long"]) == (52.50, 13.30)
+        assert hit["distance"] == pytest.approx(0, abs=0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from venta_core import context
 from venta_core.events import EventEnvelope
 from venta_core.store.tables import outbox
 
-__all__ = ["add_event", "mark_sent", "pending_events"]
+__all__ = ["add_event", "add_events", "mark_sent", "pending_events"]
 
 
 async def add_event(conn: AsyncConnection, type_: str, data: BaseModel) -> EventEnvelope:
@@ -28,6 +29,35 @@ async def add_event(conn: AsyncConnection, type_: str, data: BaseModel) -> Event
         )
     )
     return envelope
+
+
+async def add_events(
+    conn: AsyncConnection,
+    type_: str,
+    payloads: Sequence[BaseModel],
+    *,
+    request_id: str | None = None,
+) -> list[EventEnvelope]:
+    """One event of ``type_`` per payload, inserted in one statement (``executemany``).
+
+    For events that no single request caused (a flush of coalesced positions, say), so the
+    request id is given, not taken from the context."""
+    envelopes = [EventEnvelope.new(type_, data, request_id) for data in payloads]
+    if envelopes:
+        await conn.execute(
+            outbox.insert(),
+            [
+                {
+                    "event_id": envelope.id,
+                    "type": envelope.type,
+                    "payload": envelope.model_dump(mode="json", by_alias=True),
+                    "request_id": envelope.request_id,
+                    "created_at": envelope.occurred_at,
+                }
+                for envelope in envelopes
+            ],
+        )
+    return envelopes
 
 
 async def pending_events(conn: AsyncConnection, limit: int) -> list[tuple[int, EventEnvelope]]:

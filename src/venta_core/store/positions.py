@@ -1,9 +1,15 @@
-"""Write-behind of last known positions.
+"""Write-behind of last known positions, and the ``vendor.moved`` events they cause.
 
 Live positions go to the geo index at once; the database only needs the *last* known position,
 so updates are coalesced per member in memory and written in one batch every
 ``flush_interval_seconds`` (or sooner when ``flush_max_pending`` members wait). A burst of
 thousands of updates costs one ``executemany`` instead of thousands of transactions.
+
+With ``MovedEvents`` (the vendors' write-behind), a flush also inserts a durable
+``vendor.moved`` event into the outbox for each vendor that moved enough since its last one:
+in the same transaction as the batch UPDATE, so a position in the database and its event never
+disagree. Which vendors are due is decided in memory (the last emitted position of each), so
+``record`` stays O(1) and the flush costs no extra query unless some vendor is due.
 """
 
 from __future__ import annotations
@@ -11,17 +17,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from venta_core.domain.geo import haversine_raw
+from venta_core.events import VendorMovedData
+from venta_core.settings import LocationSettings
+from venta_core.store import outbox
 from venta_core.store.engine import Database
 
-__all__ = ["PositionWriteBehind"]
+__all__ = ["MAX_REMEMBERED_MOVES", "MovedEvents", "PositionWriteBehind"]
 
 log = logging.getLogger(__name__)
 
 Pending = dict[str, tuple[float, float, datetime]]
+#: A position due for a ``vendor.moved`` event: (vendor id, lat, long, at).
+Move = tuple[str, float, float, datetime]
+
+#: Bound of the vendor -> last emitted position map (least recently emitted leave first). A
+#: vendor that left it emits again at its next flush: more events, never fewer.
+MAX_REMEMBERED_MOVES = 100_000
+#: Events per existence check and outbox insert (well under every driver's bound-parameter
+#: limit, and a few milliseconds of work on the event loop).
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class MovedEvents:
+    """When a flush emits ``vendor.moved`` for a vendor: the first time this process writes
+    its position, then when the position written differs from the last emitted one and is
+    ``interval_seconds`` newer than it, or farther than ``min_meters`` from it (0: only the
+    interval counts)."""
+
+    interval_seconds: float
+    min_meters: float = 0.0
+    remember: int = MAX_REMEMBERED_MOVES
+
+    def __post_init__(self) -> None:
+        if self.interval_seconds <= 0 or self.min_meters < 0 or self.remember < 1:
+            raise ValueError("MovedEvents: interval > 0, min_meters >= 0 and remember >= 1")
+
+    @classmethod
+    def from_settings(cls, settings: LocationSettings) -> MovedEvents | None:
+        """``None`` when ``moved_event_interval_seconds`` is 0 (no events)."""
+        if settings.moved_event_interval_seconds <= 0:
+            return None
+        return cls(settings.moved_event_interval_seconds, settings.moved_event_min_meters)
 
 
 class PositionWriteBehind:
@@ -33,7 +78,9 @@ class PositionWriteBehind:
         interval: float,
         max_pending: int,
         name: str = "positions",
+        moved: MovedEvents | None = None,
     ) -> None:
+        """``moved``: emit ``vendor.moved`` from each flush (only for the vendors table)."""
         self.name = f"write-behind:{name}"
         self._db = db
         self._table = table
@@ -43,7 +90,11 @@ class PositionWriteBehind:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        self._moved = moved
+        # member -> (lat, long, POSIX time) of its last emitted event, least recent first
+        self._emitted: dict[str, tuple[float, float, float]] = {}
         self.written = 0
+        self.events = 0
         self._stmt = (
             table.update()
             .where(table.c.id == sa.bindparam("member_id"))
@@ -65,7 +116,10 @@ class PositionWriteBehind:
             self._wake.set()
 
     def forget(self, member_id: str) -> None:
+        """Drop the pending position of ``member_id`` (deleted, or gone offline) and its last
+        emitted one: when it is live again, its first flush emits ``vendor.moved`` at once."""
         self._pending.pop(member_id, None)
+        self._emitted.pop(member_id, None)
 
     async def start(self) -> None:
         if self._task is None:
@@ -93,7 +147,8 @@ class PositionWriteBehind:
                 log.exception("position flush failed; will retry")
 
     async def flush(self) -> int:
-        """Write what is pending now. On failure the batch is put back (newer values win)."""
+        """Write what is pending now, with its ``vendor.moved`` events, in one transaction.
+        On failure nothing is written and the batch is put back (newer values win)."""
         async with self._flush_lock:
             if not self._pending:
                 return 0
@@ -102,12 +157,77 @@ class PositionWriteBehind:
                 {"member_id": mid, "p_lat": lat, "p_long": long, "p_at": at}
                 for mid, (lat, long, at) in batch.items()
             ]
+            due = self._due(batch)
             try:
                 async with self._db.begin() as conn:
                     await conn.execute(self._stmt, params)
+                    emitted = await self._emit(conn, due) if due else []
             except BaseException:
                 for mid, value in batch.items():
                     self._pending.setdefault(mid, value)
                 raise
+            # Only once committed: a failed flush is retried with its events.
+            for mid, lat, long, at in emitted:
+                self._remember(mid, lat, long, at.timestamp())
             self.written += len(params)
+            self.events += len(emitted)
             return len(params)
+
+    def _due(self, batch: Pending) -> list[Move]:
+        """The positions of ``batch`` that get a ``vendor.moved`` event (no I/O)."""
+        moved = self._moved
+        if moved is None:
+            return []
+        interval, min_meters, emitted = moved.interval_seconds, moved.min_meters, self._emitted
+        due: list[Move] = []
+        for mid, (lat, long, at) in batch.items():
+            last = emitted.get(mid)
+            if last is None:
+                due.append((mid, lat, long, at))
+                continue
+            last_lat, last_long, last_t = last
+            if lat == last_lat and long == last_long:
+                continue  # the indexes already hold this position
+            elapsed = at.timestamp() - last_t
+            if (
+                elapsed >= interval
+                or elapsed < 0  # the clock went back: do not stay silent until it catches up
+                or (min_meters > 0 and haversine_raw(last_lat, last_long, lat, long) > min_meters)
+            ):
+                due.append((mid, lat, long, at))
+        return due
+
+    async def _emit(self, conn: AsyncConnection, due: Sequence[Move]) -> list[Move]:
+        """Insert the ``vendor.moved`` events of ``due`` whose row exists; return those.
+
+        The UPDATE just ran in this transaction, which holds the lock of every row it changed
+        (SQLite: the database's write lock), so a row seen here is the row written, and a
+        vendor deleted before (no row, nothing updated) gets no event. (An ``executemany``
+        UPDATE cannot return which rows it changed, hence the check, only over the vendors
+        that are due.)
+        """
+        id_column = self._table.c.id
+        moves: list[Move] = []
+        # In chunks: each is a short stretch of work on the event loop, then a wait on the
+        # database, so a large flush (every vendor, after a start) does not hold up live
+        # updates for long.
+        for start in range(0, len(due), _CHUNK):
+            chunk = due[start : start + _CHUNK]
+            ids = [move[0] for move in chunk]
+            rows = await conn.execute(sa.select(id_column).where(id_column.in_(ids)))
+            exists = {row[0] for row in rows}
+            found = [move for move in chunk if move[0] in exists]
+            payloads = [
+                VendorMovedData(id=m, lat=lat, long=long, at=at) for m, lat, long, at in found
+            ]
+            await outbox.add_events(conn, "vendor.moved", payloads)
+            moves += found
+        return moves
+
+    def _remember(self, member_id: str, lat: float, long: float, t: float) -> None:
+        emitted = self._emitted
+        # Re-inserted at the end: the dict's order is least recently emitted first.
+        limit = self._moved.remember if self._moved is not None else MAX_REMEMBERED_MOVES
+        if emitted.pop(member_id, None) is None and len(emitted) >= limit:
+            del emitted[next(iter(emitted))]
+        emitted[member_id] = (lat, long, t)

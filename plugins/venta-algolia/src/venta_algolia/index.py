@@ -1,11 +1,11 @@
 """``AlgoliaSearchIndex``: venta's ``SearchIndex`` on an Algolia index.
 
-Writes are ``batch`` calls (``updateObject`` by ``objectID``, ``deleteObject``). Algolia has no
-conditional write, so ``upsert`` reads the indexed versions first (``getObjects``) and leaves
-out documents older than those; deletions are remembered in venta's key-value store for
-``deletion_memory_seconds`` so that a late event does not bring a vendor back. Every failed
-call raises ``AlgoliaUnavailable`` (``SERVICE_UNAVAILABLE``): a 503 on the search route, and a
-redelivery for the worker.
+Writes are ``batch`` calls (``updateObject`` by ``objectID``, ``deleteObject``, and
+``partialUpdateObjectNoCreate`` for positions). Algolia has no conditional write, so ``upsert``
+and ``move`` read the indexed versions first (``getObjects``) and leave out what is older than
+those; deletions are remembered in venta's key-value store for ``deletion_memory_seconds`` so
+that a late event does not bring a vendor back. Every failed call raises ``AlgoliaUnavailable``
+(``SERVICE_UNAVAILABLE``): a 503 on the search route, and a redelivery for the worker.
 """
 
 from __future__ import annotations
@@ -19,13 +19,20 @@ from typing import Any, TypeVar
 
 from algoliasearch.search.client import SearchClient
 from venta_core.domain import Vendor
+from venta_core.events import VendorMovedData
 from venta_core.ports.kv import KeyValueStore
 from venta_core.ports.search import SearchPage, SearchQuery
 
 from venta_algolia.client import CLIENT_ERRORS, Connection, connect, log, not_found, unavailable
 from venta_algolia.records import (
+    GEOLOC_AT,
     INDEX_SETTINGS,
+    POSITION,
     VERSION,
+    epoch_ms,
+    keep_newer_position,
+    number,
+    position_of,
     record_of,
     search_hit,
     search_params,
@@ -121,20 +128,23 @@ class AlgoliaSearchIndex:
         marks = await asyncio.gather(*(kv.get(self._key(f"deleted:{i}")) for i in ids))
         return {i for i, mark in zip(ids, marks, strict=True) if mark and int(mark) > cleared}
 
-    async def _indexed_versions(self, ids: Sequence[str]) -> dict[str, int]:
+    async def _indexed(
+        self, ids: Sequence[str], attributes: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """``attributes`` of the records of ``ids`` that are indexed (one ``getObjects``)."""
         requests = [
-            {"indexName": self.index_name, "objectID": i, "attributesToRetrieve": [VERSION]}
+            {"indexName": self.index_name, "objectID": i, "attributesToRetrieve": attributes}
             for i in ids
         ]
         response = await self._call(
             "getObjects",
             lambda: self.client.get_objects_with_http_info({"requests": requests}),
         )
-        versions: dict[str, int] = {}
+        found: dict[str, dict[str, Any]] = {}
         for result in _json(response.raw_data).get("results") or []:
-            if isinstance(result, dict) and isinstance(result.get(VERSION), int | float):
-                versions[str(result.get("objectID"))] = int(result[VERSION])
-        return versions
+            if isinstance(result, dict) and result.get("objectID") is not None:
+                found[str(result["objectID"])] = result
+        return found
 
     async def upsert(self, vendors: Sequence[Vendor]) -> None:
         newest: dict[str, Vendor] = {}
@@ -146,15 +156,46 @@ class AlgoliaSearchIndex:
             del newest[vendor_id]
         if not newest:
             return
-        indexed = await self._indexed_versions(list(newest))
-        records = [
-            record_of(v)
-            for v in newest.values()
-            if indexed.get(v.id, -1) <= version_of(v)  # an older document never replaces
-        ]
+        indexed = await self._indexed(list(newest), [VERSION, GEOLOC_AT, *POSITION])
+        records = []
+        for vendor in newest.values():
+            current = indexed.get(vendor.id, {})
+            if number(current.get(VERSION), -1) > version_of(vendor):
+                continue  # an older document never replaces
+            records.append(keep_newer_position(record_of(vendor), current))
         if records:
             await self._batch(
                 "batch", [{"action": "updateObject", "body": record} for record in records]
+            )
+
+    async def move(self, positions: Sequence[VendorMovedData]) -> None:
+        """Write the positions of ``vendor.moved`` events: a partial update of ``_geoloc``,
+        ``lat``, ``long`` and ``geolocAtMs`` of each vendor indexed, nothing else.
+
+        Left out: a vendor deleted (remembered) or not indexed, and a position older than the
+        one indexed (``geolocAtMs``). ``partialUpdateObjectNoCreate`` never creates a record,
+        so a vendor deleted between the check and the write is not brought back either.
+        """
+        newest: dict[str, VendorMovedData] = {}
+        for position in positions:
+            known = newest.get(position.id)
+            if known is None or known.at <= position.at:
+                newest[position.id] = position
+        for vendor_id in await self._deleted(list(newest)):
+            del newest[vendor_id]
+        if not newest:
+            return
+        indexed = await self._indexed(list(newest), [GEOLOC_AT])
+        updates = [
+            position_of(position)
+            for position in newest.values()
+            if position.id in indexed
+            and number(indexed[position.id].get(GEOLOC_AT), -1) <= epoch_ms(position.at)
+        ]
+        if updates:
+            await self._batch(
+                "batch",
+                [{"action": "partialUpdateObjectNoCreate", "body": body} for body in updates],
             )
 
     async def delete(self, vendor_ids: Sequence[str]) -> None:

@@ -3,22 +3,31 @@
 A record is the vendor's JSON document (camelCase, typed values: booleans, numbers and
 ``null`` stay what they are) with ``objectID`` = the vendor id, ``updatedAtMs`` (the version,
 as a number Algolia can compare) and ``_geoloc`` whenever the vendor has a position (``0`` is
-a valid coordinate).
+a valid coordinate). A ``vendor.moved`` event rewrites the position alone (``_geoloc``, ``lat``,
+``long``) and stamps it with ``geolocAtMs``, the time the vendor was there.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 from venta_core.domain import Vendor
 from venta_core.domain.geo import haversine_raw
+from venta_core.events import VendorMovedData
 from venta_core.ports.search import SearchHit, SearchQuery, query_terms
 
 __all__ = [
+    "GEOLOC_AT",
     "INDEX_SETTINGS",
+    "POSITION",
     "VERSION",
+    "epoch_ms",
+    "keep_newer_position",
+    "number",
+    "position_of",
     "record_of",
     "search_hit",
     "search_params",
@@ -28,6 +37,11 @@ __all__ = [
 
 #: The numeric version attribute (milliseconds since the epoch of ``updatedAt``).
 VERSION = "updatedAtMs"
+#: When the vendor was at the record's position (milliseconds since the epoch of the ``at`` of
+#: the ``vendor.moved`` that wrote it); absent until a ``vendor.moved`` is applied.
+GEOLOC_AT = "geolocAtMs"
+#: The attributes holding a record's position.
+POSITION = ("_geoloc", "lat", "long")
 
 INDEX_SETTINGS: dict[str, Any] = {
     "searchableAttributes": ["name", "unordered(description)"],
@@ -37,8 +51,17 @@ INDEX_SETTINGS: dict[str, Any] = {
 }
 
 
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
 def version_of(vendor: Vendor) -> int:
-    return int(vendor.updated_at.timestamp() * 1000)
+    return epoch_ms(vendor.updated_at)
+
+
+def number(value: Any, default: int) -> int:
+    """An attribute read back from Algolia as an integer (``default`` when absent)."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
 def record_of(vendor: Vendor) -> dict[str, Any]:
@@ -47,6 +70,36 @@ def record_of(vendor: Vendor) -> dict[str, Any]:
     record[VERSION] = version_of(vendor)
     if vendor.lat is not None and vendor.long is not None:
         record["_geoloc"] = {"lat": vendor.lat, "lng": vendor.long}
+    return record
+
+
+def position_of(moved: VendorMovedData) -> dict[str, Any]:
+    """The partial record a ``vendor.moved`` writes: the position attributes and their time."""
+    return {
+        "objectID": moved.id,
+        "lat": moved.lat,
+        "long": moved.long,
+        "_geoloc": {"lat": moved.lat, "lng": moved.long},
+        GEOLOC_AT: epoch_ms(moved.at),
+    }
+
+
+def keep_newer_position(record: dict[str, Any], indexed: dict[str, Any]) -> dict[str, Any]:
+    """``record``, a whole document about to replace ``indexed``, keeping what a
+    ``vendor.moved`` wrote there.
+
+    A vendor document carries the position stored when the profile last changed, without its
+    time: a position a ``vendor.moved`` wrote *after* the document's ``updatedAt`` is newer,
+    so it stays. Otherwise the document's position wins. ``geolocAtMs`` stays in any case, so
+    a ``vendor.moved`` older than the last one applied is still refused afterwards.
+    """
+    at = number(indexed.get(GEOLOC_AT), -1)
+    if at < 0:
+        return record
+    record[GEOLOC_AT] = at
+    if at > record[VERSION] and isinstance(indexed.get("_geoloc"), dict):
+        for key in POSITION:
+            record[key] = indexed.get(key)
     return record
 
 
