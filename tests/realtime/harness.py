@@ -21,6 +21,7 @@ from venta_core.domain import Actor, VendorCreate
 from venta_core.ports.identity import DevTokenProvider
 from venta_core.runner import serve
 from venta_core.settings import Settings
+from venta_core.transports.realtime.session import Session, WindowLimiter
 
 TIMEOUT = 5.0
 
@@ -181,3 +182,17 @@ def at(payload: dict[str, Any], lat: float, long: float) -> bool:
     precision (about 0.6 m)."""
     loc = payload["location"]
     return abs(loc["lat"] - lat) < 1e-5 and abs(loc["long"] - long) < 1e-5
+
+
+def plain_session(sid: str, namespace: str = "/user") -> Session:
+    """A ``Session`` with no connection behind it, for tests of the hub and presence alone."""
+    return Session(
+        sid=sid,
+        namespace=namespace,
+        eio_sid=sid,
+        user_id="u",
+        subject="s",
+        actor=Actor(user_id="u"),
+        expires_at=None,
+        limiter=WindowLimiter(100),
+    )

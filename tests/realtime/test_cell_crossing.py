@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.realtime.harness import Server, box, client, subject
-from venta_core.domain import Actor, BoundingBox, Location, VendorPosition
+from tests.realtime.harness import Server, box, client, plain_session, subject
+from venta_core.domain import BoundingBox, Location, VendorPosition
 from venta_core.domain.cells import encode
 from venta_core.events import gone_subject, live_subject
 from venta_core.ports.bus_memory import MemoryEventBus
 from venta_core.transports.realtime.hub import CellHub
 from venta_core.transports.realtime.metrics import RealtimeMetrics
 from venta_core.transports.realtime.protocol import Outgoing
-from venta_core.transports.realtime.session import Session, WindowLimiter, rect_of
+from venta_core.transports.realtime.session import Session, rect_of
 
 PREFIX = "t"
 VIEW = BoundingBox(sw=Location(lat=52.50, long=13.38), ne=Location(lat=52.54, long=13.43))
@@ -52,16 +52,7 @@ class NoVendors:
 
 
 def _session(sid: str) -> Session:
-    return Session(
-        sid=sid,
-        namespace="/user",
-        eio_sid=sid,
-        user_id="u",
-        subject="s",
-        actor=Actor(user_id="u"),
-        expires_at=None,
-        limiter=WindowLimiter(100),
-    )
+    return plain_session(sid, "/user")
 
 
 async def _live(bus: MemoryEventBus, cell_of: tuple[float, float], at: tuple[float, float]) -> None:

@@ -6,24 +6,15 @@ import asyncio
 
 import pytest
 
-from venta_core.domain import Actor
+from tests.realtime.harness import plain_session
 from venta_core.ports.presence_memory import MemoryPresence
 from venta_core.transports.realtime import presence as presence_module
 from venta_core.transports.realtime.presence import Presence
-from venta_core.transports.realtime.session import Session, WindowLimiter
+from venta_core.transports.realtime.session import Session
 
 
 def _session(sid: str) -> Session:
-    return Session(
-        sid=sid,
-        namespace="/vendor",
-        eio_sid=sid,
-        user_id="u1",
-        subject="s1",
-        actor=Actor(user_id="u1"),
-        expires_at=None,
-        limiter=WindowLimiter(30),
-    )
+    return plain_session(sid, "/vendor")
 
 
 class Offline:

@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from algoliasearch.search.client import SearchClient
 from venta_core.domain import Vendor
@@ -44,6 +44,24 @@ from venta_algolia.settings import AlgoliaSettings
 __all__ = ["AlgoliaSearchIndex"]
 
 T = TypeVar("T")
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_I = TypeVar("_I", bound=_HasId)
+
+
+def _newest_per_id(items: Sequence[_I], when: Callable[[_I], Any]) -> dict[str, _I]:
+    """The newest item of each id by ``when`` (of equal times, the last one)."""
+    newest: dict[str, _I] = {}
+    for item in items:
+        known = newest.get(item.id)
+        if known is None or when(known) <= when(item):
+            newest[item.id] = item
+    return newest
 
 
 def _now_ms() -> int:
@@ -147,11 +165,7 @@ class AlgoliaSearchIndex:
         return found
 
     async def upsert(self, vendors: Sequence[Vendor]) -> None:
-        newest: dict[str, Vendor] = {}
-        for vendor in vendors:
-            known = newest.get(vendor.id)
-            if known is None or known.updated_at <= vendor.updated_at:
-                newest[vendor.id] = vendor
+        newest = _newest_per_id(vendors, lambda v: v.updated_at)
         for vendor_id in await self._deleted(list(newest)):
             del newest[vendor_id]
         if not newest:
@@ -176,11 +190,7 @@ class AlgoliaSearchIndex:
         one indexed (``geolocAtMs``). ``partialUpdateObjectNoCreate`` never creates a record,
         so a vendor deleted between the check and the write is not brought back either.
         """
-        newest: dict[str, VendorMovedData] = {}
-        for position in positions:
-            known = newest.get(position.id)
-            if known is None or known.at <= position.at:
-                newest[position.id] = position
+        newest = _newest_per_id(positions, lambda p: p.at)
         for vendor_id in await self._deleted(list(newest)):
             del newest[vendor_id]
         if not newest:
