@@ -96,14 +96,22 @@ async def cluster_conn(
         yield conn
 
 
+async def _redis_for(
+    request: pytest.FixtureRequest, prefix: str, stack: AsyncExitStack
+) -> RedisConnection | None:
+    """The connection a ``memory`` / ``redis`` / ``redis-cluster`` parameter asks for, closed
+    with ``stack`` (``None``: the in-process implementation)."""
+    if request.param == "memory":
+        return None
+    url = redis_url(request.param, request)
+    return await stack.enter_async_context(redis_connection(prefix, url))
+
+
 @pytest.fixture(params=["memory", *REDIS_KINDS])
 async def geo(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[GeoIndex]:
     async with AsyncExitStack() as stack:
-        index: GeoIndex = MemoryGeoIndex()
-        if request.param != "memory":
-            url = redis_url(request.param, request)
-            conn = await stack.enter_async_context(redis_connection(prefix, url))
-            index = RedisGeoIndex(conn, prefix=prefix)
+        conn = await _redis_for(request, prefix, stack)
+        index: GeoIndex = MemoryGeoIndex() if conn is None else RedisGeoIndex(conn, prefix=prefix)
         await index.start()
         yield index
         await index.clear()
@@ -113,11 +121,10 @@ async def geo(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[GeoI
 @pytest.fixture(params=["memory", *REDIS_KINDS])
 async def kv(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[KeyValueStore]:
     async with AsyncExitStack() as stack:
-        store: KeyValueStore = MemoryKeyValue()
-        if request.param != "memory":
-            url = redis_url(request.param, request)
-            conn = await stack.enter_async_context(redis_connection(prefix, url))
-            store = RedisKeyValue(conn, prefix=prefix)
+        conn = await _redis_for(request, prefix, stack)
+        store: KeyValueStore = (
+            MemoryKeyValue() if conn is None else RedisKeyValue(conn, prefix=prefix)
+        )
         await store.start()
         yield store
         await store.stop()
@@ -126,11 +133,10 @@ async def kv(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[KeyVa
 @pytest.fixture(params=["memory", *REDIS_KINDS])
 async def presence(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[PresenceStore]:
     async with AsyncExitStack() as stack:
-        store: PresenceStore = MemoryPresence()
-        if request.param != "memory":
-            url = redis_url(request.param, request)
-            conn = await stack.enter_async_context(redis_connection(prefix, url))
-            store = RedisPresence(conn, prefix=prefix)
+        conn = await _redis_for(request, prefix, stack)
+        store: PresenceStore = (
+            MemoryPresence() if conn is None else RedisPresence(conn, prefix=prefix)
+        )
         await store.start()
         yield store
         await store.stop()
