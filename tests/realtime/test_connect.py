@@ -72,8 +72,12 @@ async def test_token_expiring_during_the_session_ends_it(backend_settings: Setti
     auth = settings.auth.model_copy(update={"leeway_seconds": 0})
     async with running(settings.model_copy(update={"auth": auth})) as server:
         user = SioClient("/user")
-        await user.connect(server, server.token(subject(), ttl=1))
-        await asyncio.sleep(1.1)
+        # exp is whole seconds: a 2 s token lasts between 1 and 2 s, long enough to connect on a
+        # loaded machine; then wait until it has certainly expired.
+        token = server.token(subject(), ttl=2)
+        await user.connect(server, token)
+        expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+        await asyncio.sleep(max(0.0, expires - time.time()) + 0.1)
         await user.emit("updateUserLocation", box((52.5, 13.38), (52.54, 13.43)))
         error = await user.next("error")
         assert error["code"] == "UNAUTHENTICATED"
