@@ -74,7 +74,8 @@ async def test_a_killed_process_leaves_no_ghosts(postgres_url: str, tmp_path: Pa
                 async with client(on_a, "/vendor", on_a.token(owner)) as vendor:
                     await vendor.emit("updateVendorLocation", {"lat": 52.52, "long": 13.40})
                     assert (await user.next("vendor_sync"))["id"] == vendor_id
-                    assert await b.app.presence.holder(vendor_id) is not None
+                    # the hold is taken right after the position is published: wait for it
+                    assert await _held(b, vendor_id)
                     await user.nothing("vendor_left", TTL + 0.5)  # A keeps renewing its hold
 
                     a.kill9()
@@ -84,3 +85,14 @@ async def test_a_killed_process_leaves_no_ghosts(postgres_url: str, tmp_path: Pa
                     assert await b.app.presence.holder(vendor_id) is None
     finally:
         a.stop()
+
+
+async def _held(server: Server, vendor_id: str, timeout: float = 10.0) -> bool:
+    """Whether some connection holds ``vendor_id`` within ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await server.app.presence.holder(vendor_id) is not None:
+            return True
+        await asyncio.sleep(0.05)
+    return False
