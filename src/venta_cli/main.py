@@ -12,6 +12,7 @@ from venta_cli.plugins import plugins_app
 from venta_cli.search import search_app
 from venta_cli.serve import serve_app
 from venta_cli.token import token_app
+from venta_cli.users import users_app
 
 __all__ = ["cli", "main"]
 
@@ -29,6 +30,7 @@ cli.add_typer(token_app, name="token")
 cli.add_typer(demo_app, name="demo")
 cli.add_typer(search_app, name="search")
 cli.add_typer(events_app, name="events")
+cli.add_typer(users_app, name="users")
 
 
 def _add_plugin_commands() -> None:

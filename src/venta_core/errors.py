@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ERROR_TABLE",
+    "AccountDeleted",
     "Conflict",
     "ErrorSpec",
     "Forbidden",
@@ -98,6 +99,18 @@ class ValidationFailed(VentaError):
 class Unauthenticated(VentaError):
     code = "UNAUTHENTICATED"
     default_message = "Authentication required"
+
+
+class AccountDeleted(Unauthenticated):
+    """The identity is valid but its account was deleted (a tombstone): no user is created for
+    it again. ``401 UNAUTHENTICATED`` like any refused identity; ``details.reason`` tells it
+    apart (and lets a caller in another process rebuild this class)."""
+
+    reason: ClassVar[str] = "account deleted"
+    default_message = "This account was deleted"
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        super().__init__(message, details={**(details or {}), "reason": self.reason})
 
 
 class InvalidSignature(VentaError):
@@ -194,6 +207,8 @@ def error_from_code(code: str, message: str, details: dict[str, Any] | None = No
     details = details or {}
     if code == "RATE_LIMITED":
         return RateLimited(int(details.get("retryAfter", 1)), message)
+    if code == AccountDeleted.code and details.get("reason") == AccountDeleted.reason:
+        return AccountDeleted(message, details=details)
     cls = _BY_CODE.get(code)
     if cls is not None:
         return cls(message, details=details)

@@ -85,7 +85,7 @@ async def _forget_deleted_identities(app: Venta, cache: Any) -> None:
 
     async def on_deleted(message: BusMessage) -> None:
         envelope = EventEnvelope.model_validate_json(message.data)
-        cache.discard(str(envelope.data.get("externalId", "")))
+        cache.discard(str(envelope.data.get("externalId", "")), str(envelope.data.get("id", "")))
 
     subject = event_subject(app.settings.key_prefix, "user.deleted")
     await app.bus.subscribe(subject, on_deleted)

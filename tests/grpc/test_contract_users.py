@@ -10,7 +10,7 @@ import pytest
 
 from tests.grpc.conftest import Services
 from venta_core.domain import Actor, SubscriptionStatus, SubscriptionUpdate, VendorCreate
-from venta_core.errors import UserNotFound, VendorNotFound
+from venta_core.errors import Unauthenticated, UserNotFound, VendorNotFound
 
 
 async def test_ensure_user_creates_once(services: Services) -> None:
@@ -67,6 +67,18 @@ async def test_delete_user_takes_their_vendors(services: Services) -> None:
     with pytest.raises(VendorNotFound):
         await services.vendors.get_vendor(vendor.id)
     assert await services.users.find_by_external_id("leaving") is None
+
+
+async def test_a_deleted_user_is_never_created_again(services: Services) -> None:
+    user = await services.users.ensure_user("deleted-for-good")
+    await services.users.delete_user(user.id)
+    for _ in range(2):
+        with pytest.raises(Unauthenticated) as refused:
+            await services.users.ensure_user("deleted-for-good")
+        assert refused.value.code == "UNAUTHENTICATED"
+        assert refused.value.message == "This account was deleted"
+        assert refused.value.details == {"reason": "account deleted"}
+    assert await services.users.find_by_external_id("deleted-for-good") is None
 
 
 async def test_set_subscription_is_idempotent_per_event(services: Services) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from venta_core.errors import (
     ERROR_TABLE,
+    AccountDeleted,
     Conflict,
     Forbidden,
     InternalError,
@@ -63,6 +64,7 @@ def test_every_table_code_has_a_grpc_status() -> None:
         Conflict(),
         RateLimited(7),
         Unauthenticated(),
+        AccountDeleted(),
         ServiceUnavailable(),
         InternalError(),
         NotFound("plain"),

@@ -127,6 +127,21 @@ def test_identity_cache_discard():
     assert cache.get("a") is None
 
 
+def test_identity_cache_does_not_take_back_a_deleted_user():
+    """A lookup that started before the deletion arrived cannot put the user back."""
+    cache = IdentityCache(ttl_seconds=30, max_entries=2)
+    stale = _user(1)
+    cache.put("a", stale)
+    cache.discard("a", stale.id)
+    cache.put("a", stale)  # the late lookup finishes
+    assert cache.get("a") is None and cache.is_deleted(stale.id)
+    cache.put("b", _user(2))
+    assert cache.get("b") is not None and not cache.is_deleted(_user(2).id)
+    for n in (3, 4):  # the newest max_entries deleted ids are remembered
+        cache.discard(f"x{n}", _user(n).id)
+    assert not cache.is_deleted(stale.id) and cache.is_deleted(_user(4).id)
+
+
 def test_identity_cache_zero_ttl_keeps_nothing():
     cache = IdentityCache(ttl_seconds=0)
     cache.put("a", _user(1))

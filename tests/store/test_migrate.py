@@ -31,6 +31,7 @@ TABLES = {
     "integrations",
     "outbox",
     "processed_webhooks",
+    "deleted_identities",
 }
 
 
@@ -70,7 +71,7 @@ def _schema_diff(connection: Connection) -> list[Any]:
 
 
 def test_heads_is_the_shipped_newest_revision() -> None:
-    assert migrate.heads() == ["0003"]
+    assert migrate.heads() == ["0004"]
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
 
@@ -80,7 +81,7 @@ def test_upgrade_creates_the_schema(db_settings: Settings) -> None:
 
     migrate.upgrade(db_settings)
 
-    assert migrate.current(db_settings) == "0003"
+    assert migrate.current(db_settings) == "0004"
     assert _inspect(db_settings, _table_names) == TABLES | {"alembic_version"}
     assert "search_vendors" in _inspect(db_settings, _search_tables)
 
@@ -146,7 +147,7 @@ def test_upgrade_is_idempotent(db_settings: Settings) -> None:
     migrate.upgrade(db_settings)
     migrate.upgrade(db_settings)
 
-    assert migrate.current(db_settings) == "0003"
+    assert migrate.current(db_settings) == "0004"
 
 
 def test_downgrade_drops_the_schema(db_settings: Settings) -> None:
@@ -165,7 +166,9 @@ def test_downgrade_one_step_drops_the_search_index(db_settings: Settings) -> Non
     migrate.downgrade(db_settings, "0001")
 
     assert migrate.current(db_settings) == "0001"
-    assert _inspect(db_settings, _table_names) == TABLES | {"alembic_version"}
+    assert _inspect(db_settings, _table_names) == TABLES - {"deleted_identities"} | {
+        "alembic_version"
+    }
     assert _inspect(db_settings, _search_tables) == set()
 
 
@@ -253,4 +256,4 @@ def test_concurrent_upgrades_in_several_processes(postgres_settings: Settings) -
             run.kill()
 
     assert [run.returncode for run in runs] == [0, 0, 0], errors
-    assert migrate.current(postgres_settings) == "0003"
+    assert migrate.current(postgres_settings) == "0004"

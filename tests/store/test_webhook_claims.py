@@ -30,7 +30,7 @@ from venta_core.transports.worker import EventWorker, Housekeeping, WorkerMetric
 
 pytestmark = pytest.mark.integration
 
-TOMBSTONES = "clerk.deleted"  # the provider name venta-clerk keeps its tombstones under
+MARKERS = "example.blocked"  # a provider name with a dot: permanent markers
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -281,21 +281,21 @@ async def test_a_failed_handler_releases_its_claim_for_the_retry(db: Database) -
 async def test_claim_records_a_completed_marker_that_is_never_taken_over(
     db: Database,
 ) -> None:
-    """venta-clerk's tombstones: ``claim`` records them completed, so they stay."""
+    """A permanent marker: ``claim`` records it completed, so it stays."""
     deliveries = WebhookDeliveries(db)
 
-    assert await deliveries.claim(TOMBSTONES, "user_1") is True
-    assert await deliveries.claim(TOMBSTONES, "user_1") is False
+    assert await deliveries.claim(MARKERS, "user_1") is True
+    assert await deliveries.claim(MARKERS, "user_1") is False
     async with db.begin() as conn:
         await conn.execute(
             sa.update(processed_webhooks).values(received_at=datetime.now(UTC) - timedelta(days=9))
         )
     handler = Calls()
 
-    assert await deliveries.once(TOMBSTONES, "user_1", handler) is False
+    assert await deliveries.once(MARKERS, "user_1", handler) is False
     assert handler.count == 0
-    assert await deliveries.seen(TOMBSTONES, "user_1")
-    row = await row_of(db, TOMBSTONES, "user_1")
+    assert await deliveries.seen(MARKERS, "user_1")
+    row = await row_of(db, MARKERS, "user_1")
     assert row is not None
     assert row["completed_at"] is not None
 
@@ -308,7 +308,7 @@ async def test_purge_deletes_old_claims_and_never_markers_or_claims_being_handle
     await put_claim(db, "p", "recent", age=timedelta(days=1), completed=True)
     await put_claim(db, "p", "abandoned", age=old, completed=False)
     await put_claim(db, "p", "running", age=timedelta(seconds=5), completed=False)
-    await put_claim(db, TOMBSTONES, "user_old", age=timedelta(days=400), completed=True)
+    await put_claim(db, MARKERS, "user_old", age=timedelta(days=400), completed=True)
     deliveries = WebhookDeliveries(db)
 
     assert await deliveries.purge(timedelta(days=30)) == 2
@@ -318,7 +318,7 @@ async def test_purge_deletes_old_claims_and_never_markers_or_claims_being_handle
 
     assert await deliveries.purge(timedelta(0)) == 1  # "recent"; "running" is being handled
     assert await row_of(db, "p", "running") is not None
-    assert await deliveries.seen(TOMBSTONES, "user_old")
+    assert await deliveries.seen(MARKERS, "user_old")
 
 
 async def test_housekeeping_purges_on_its_interval(db: Database) -> None:
@@ -328,7 +328,7 @@ async def test_housekeeping_purges_on_its_interval(db: Database) -> None:
     housekeeping = Housekeeping(db, settings, purged=metrics.webhook_claims_purged)
     await put_claim(db, "p", "first", age=timedelta(days=2), completed=True)
     await put_claim(db, "p", "fresh", age=timedelta(hours=1), completed=True)
-    await put_claim(db, TOMBSTONES, "user_1", age=timedelta(days=2), completed=True)
+    await put_claim(db, MARKERS, "user_1", age=timedelta(days=2), completed=True)
 
     await housekeeping.start()
     try:
@@ -343,7 +343,7 @@ async def test_housekeeping_purges_on_its_interval(db: Database) -> None:
 
     assert not housekeeping.running
     assert await row_of(db, "p", "fresh") is not None
-    assert await row_of(db, TOMBSTONES, "user_1") is not None
+    assert await row_of(db, MARKERS, "user_1") is not None
     assert registry.get_sample_value("venta_webhook_claims_purged_total") == 2
     assert housekeeping.failed_passes == 0
 

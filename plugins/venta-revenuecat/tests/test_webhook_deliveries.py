@@ -109,11 +109,11 @@ async def test_purge_deletes_old_claims(db: Database):
 
 async def test_purge_keeps_permanent_markers(db: Database):
     deliveries = WebhookDeliveries(db)
-    await deliveries.claim("clerk.deleted", "user_1")
+    await deliveries.claim("example.blocked", "user_1")
     await deliveries.claim("p", "d")
 
     assert await deliveries.purge(timedelta(seconds=-1)) == 1
-    assert await deliveries.seen("clerk.deleted", "user_1")
+    assert await deliveries.seen("example.blocked", "user_1")
 
 
 async def test_an_event_being_handled_is_refused_then_applied_after_a_crash(

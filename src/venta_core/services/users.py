@@ -1,14 +1,25 @@
-"""The user service: users appear on first sight of their external identity."""
+"""The user service: users appear on first sight of their external identity, and a deleted one
+never appears again.
+
+Deleting a user also records a tombstone of their external id (``deleted_identities``), in the
+same transaction. ``ensure_user`` refuses a tombstoned id with ``AccountDeleted`` (401) instead
+of creating a new user, so a token that is still valid, a late provider webhook or any other
+caller cannot bring the account back. Creating a user and deleting one are serialised per
+external id (``store.identities.lock_identity``), so a first sight racing a deletion either
+happens before it (and is deleted with it) or is refused. See docs/architecture.md, "Data".
+"""
 
 from __future__ import annotations
 
+import contextlib
+
 from venta_core.domain import Subscription, SubscriptionUpdate, User, VendorSummary
-from venta_core.errors import UserNotFound
+from venta_core.errors import AccountDeleted, UserNotFound
 from venta_core.events import UserEventData, VendorDeletedData
 from venta_core.ports.geo import GeoIndex
 from venta_core.services.ids import is_uuid
 from venta_core.services.protocols import SubscriptionService
-from venta_core.store import outbox
+from venta_core.store import identities, outbox
 from venta_core.store import users as rows
 from venta_core.store.engine import Database
 
@@ -22,12 +33,27 @@ class LocalUserService:
         self._subscriptions = subscriptions
 
     async def ensure_user(self, external_id: str) -> User:
+        """The user of ``external_id``, created on first sight; ``AccountDeleted`` when the
+        identity was deleted."""
         async with self._db.connect() as conn:
             user = await rows.select_user_by_external_id(conn, external_id)
+            deleted = await identities.is_tombstoned(conn, external_id)
+        if deleted:
+            if user is not None:
+                # Recreated before tombstones were checked (the markers migrated by 0004):
+                # finish that deletion now, with its events.
+                with contextlib.suppress(UserNotFound):
+                    await self.delete_user(user.id)
+            raise AccountDeleted()
         if user is not None:
             return user
         async with self._db.begin() as conn:
+            await identities.lock_identity(conn, external_id)
+            # Write first, then read: on SQLite the write takes the database's write lock, so
+            # a deletion cannot commit between the tombstone check and the commit.
             new_id = await rows.insert_user_if_absent(conn, external_id)
+            if await identities.is_tombstoned(conn, external_id):
+                raise AccountDeleted()  # rolls the insert back
             if new_id is not None:
                 await outbox.add_event(
                     conn, "user.created", UserEventData(id=new_id, external_id=external_id)
@@ -50,8 +76,11 @@ class LocalUserService:
             return await rows.select_user_by_external_id(conn, external_id)
 
     async def delete_user(self, user_id: str) -> None:
+        """Delete the user, and tombstone their external id: it never gets a user again."""
         user = await self.get_user(user_id)
         async with self._db.begin() as conn:
+            await identities.lock_identity(conn, user.external_id)
+            await identities.add_tombstone(conn, user.external_id, user_id)
             vendor_ids = await rows.delete_user(conn, user_id)
             for vendor_id in vendor_ids:
                 await outbox.add_event(

@@ -6,8 +6,10 @@ import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
+
 from venta_core.domain import Actor, Vendor, VendorCreate, VendorUpdate
-from venta_core.errors import Forbidden, ValidationFailed, VendorNotFound
+from venta_core.errors import AccountDeleted, Forbidden, ValidationFailed, VendorNotFound
 from venta_core.events import VendorDeletedData, VendorEventData
 from venta_core.ports.geo import GeoIndex
 from venta_core.services.ids import is_uuid
@@ -73,9 +75,14 @@ class LocalVendorService:
             updated_at=now,
             **data.fields(),
         )
-        async with self._db.begin() as conn:
-            await conn.execute(vendors.insert().values(**vendor.model_dump()))
-            await outbox.add_event(conn, "vendor.created", _event_data(vendor))
+        try:
+            async with self._db.begin() as conn:
+                await conn.execute(vendors.insert().values(**vendor.model_dump()))
+                await outbox.add_event(conn, "vendor.created", _event_data(vendor))
+        except sa.exc.IntegrityError:
+            # The ids are new, so only the owner's foreign key can fail: the acting user was
+            # deleted after a transport resolved it (a cached identity, an old signed actor).
+            raise AccountDeleted() from None
         self.owners.put(vendor.id, vendor.owner_id)
         return vendor
 

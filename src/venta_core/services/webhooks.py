@@ -18,8 +18,9 @@ handler runs no other process runs it for the same id:
   the next redelivery takes it over and runs the handler again. Handlers must therefore be
   idempotent: an abandoned handler may have applied part of its effect.
 
-Provider names with a dot (``clerk.deleted``) hold permanent markers recorded with ``claim``;
-``purge`` never deletes them (see docs/plugins.md, "Webhooks").
+Provider names with a dot (``myprovider.blocked``) hold permanent markers recorded with
+``claim``; ``purge`` never deletes them (see docs/plugins.md, "Webhooks"). A deleted user's
+identity is not such a marker: ``venta_core.services.identities`` keeps those.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ class WebhookDeliveries:
         self.lease = lease
 
     async def claim(self, provider: str, delivery_id: str) -> bool:
-        """Record the delivery (or a marker such as clerk's tombstones) as handled; ``False``
-        when it was recorded already, handled or being handled.
+        """Record the delivery (or a permanent marker) as handled; ``False`` when it was
+        recorded already, handled or being handled.
 
         The record counts as completed at once: it is never taken over. ``once`` is the way to
         run a handler with the guarantees of this module.
@@ -162,8 +163,8 @@ class WebhookDeliveries:
 
         Keep claims longer than the providers retry (a week covers Clerk's and RevenueCat's
         schedules): a redelivery of a purged id is handled again. Permanent markers (provider
-        names with a dot, such as clerk's tombstones) are never deleted, nor a claim being
-        handled (younger than the lease).
+        names with a dot) are never deleted, nor a claim being handled (younger than the
+        lease).
         """
         now = datetime.now(UTC)
         before = now - older_than

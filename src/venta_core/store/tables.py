@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "deleted_identities",
     "integrations",
     "metadata",
     "outbox",
@@ -113,4 +114,15 @@ processed_webhooks = sa.Table(
     sa.Column("received_at", Timestamp, nullable=False),
     # NULL while the delivery is being handled: an old NULL is a claim abandoned by a crash.
     sa.Column("completed_at", Timestamp, nullable=True),
+)
+
+# One row per deleted external identity (a tombstone): a user is never created again for it,
+# however valid the identity provider still finds its tokens. Rows are never purged.
+deleted_identities = sa.Table(
+    "deleted_identities",
+    metadata,
+    sa.Column("external_id", sa.String(255), primary_key=True),
+    # The id the user had, when a user existed (kept for the record; ids are never reused).
+    sa.Column("user_id", Id, nullable=True),
+    sa.Column("deleted_at", Timestamp, nullable=False),
 )

@@ -3,9 +3,9 @@
 - ``processed_webhooks`` holds one row per (provider, delivery id) claimed: a provider's
   redelivery of the same id finds its row and changes nothing. ``completed_at`` is NULL while
   the delivery is being handled; a NULL claim older than a lease was abandoned (its process
-  died) and may be taken over by a redelivery. Provider names with a dot (``clerk.deleted``)
-  hold permanent markers rather than delivery claims: they are recorded completed and never
-  purged.
+  died) and may be taken over by a redelivery. Provider names with a dot
+  (``myprovider.blocked``) hold permanent markers rather than delivery claims: they are
+  recorded completed and never purged.
 - ``integrations`` holds one row per (provider, user) with the time of the newest provider
   event applied to that user, so an older event that arrives late does not overwrite newer
   state.
@@ -41,7 +41,7 @@ __all__ = [
 #: Key of ``integrations.data`` holding the newest applied event time (ms since the epoch).
 EVENT_TIME_KEY = "lastEventAtMs"
 
-#: A provider name containing this holds permanent markers (``clerk.deleted``), never purged.
+#: A provider name containing this holds permanent markers (``myprovider.blocked``), never purged.
 MARKER_SEPARATOR = "."
 
 ClaimState = Literal["completed", "pending"]

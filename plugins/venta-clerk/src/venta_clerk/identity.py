@@ -7,16 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 import jwt
+from pydantic import TypeAdapter, ValidationError
 from venta_core.domain import Identity
 from venta_core.errors import Unauthenticated
 
 from venta_clerk.jwks import JwksCache
+from venta_clerk.payloads import ClerkId
 from venta_clerk.settings import ClerkSettings
 
 __all__ = ["ClerkIdentityProvider"]
 
 ALGORITHM = "RS256"
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "sub"]
+#: A subject is a Clerk user id: 1 to 255 characters (users.external_id), no control character.
+_SUBJECT: TypeAdapter[str] = TypeAdapter(ClerkId)
 
 
 def _refuse(reason: str) -> Unauthenticated:
@@ -44,8 +48,10 @@ class ClerkIdentityProvider:
         claims = self._decode(token, key)
         self._check_authorized_party(claims)
         subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject or len(subject) > 255:
-            raise _refuse("bad subject")
+        try:
+            subject = _SUBJECT.validate_python(subject, strict=True)
+        except ValidationError:
+            raise _refuse("bad subject") from None
         return Identity(subject=subject, provider=self.name, claims=claims)
 
     @staticmethod

@@ -47,11 +47,17 @@ class ClerkPlugin:
 
     @hookimpl
     def venta_http_routers(self, app: Venta) -> list[APIRouter]:
+        from venta_core.services.identities import DeletedIdentities
         from venta_core.services.webhooks import WebhookDeliveries
 
         from venta_clerk.webhooks import ClerkWebhookHandler, create_router
 
-        handler = ClerkWebhookHandler(self.settings, app.users, WebhookDeliveries(app.database))
+        handler = ClerkWebhookHandler(
+            self.settings,
+            app.users,
+            WebhookDeliveries(app.database),
+            DeletedIdentities(app.database),
+        )
         return [create_router(handler)]
 
 

@@ -12,20 +12,37 @@
 | TRANSFER | the subscription moves: ``transferred_to`` users get the one of ``transferred_from``, who become ``expired`` | a purchase restored on another account |
 | TEST | none | acknowledged |
 | anything else (SUBSCRIBER_ALIAS, INVOICE_ISSUANCE, EXPERIMENT_ENROLLMENT, ...) | none | acknowledged, logged |
+
+The fields venta reads are validated (an event that does not fit is refused with 400 and
+changes nothing): ids and product ids are 1 to 255 characters (the database columns) without
+control characters or unpaired surrogates (PostgreSQL refuses NUL and invalid UTF-8), and ``event_timestamp_ms`` /
+``expiration_at_ms`` lie between the epoch and the end of year 9999. A subscriber attribute
+naming the user is set by the app, not by RevenueCat: a value that is not a valid id is not
+used. Fields venta does not read are kept as they came, unchecked.
 """  # noqa: E501
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from venta_core.domain import SubscriptionStatus
 
 __all__ = [
     "ACTIVE_TYPES",
     "ANONYMOUS_PREFIX",
+    "MAX_EPOCH_MS",
     "RevenueCatEvent",
     "RevenueCatWebhook",
     "known_ids",
@@ -46,6 +63,31 @@ ACTIVE_TYPES = frozenset(
         "NON_RENEWING_PURCHASE",
     }
 )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: 9999-12-31T23:59:59.999Z, the last millisecond a ``datetime`` holds.
+MAX_EPOCH_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // timedelta(
+    milliseconds=1
+)
+
+
+def _plain(value: str) -> str:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must not contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate
+        raise ValueError("must be valid UTF-8") from None
+    return value
+
+
+#: Text PostgreSQL can store: no control characters (NUL included), valid UTF-8.
+Text = Annotated[str, AfterValidator(_plain)]
+#: An id that fits the database: at most 255 characters, no control characters.
+Id = Annotated[str, StringConstraints(max_length=255), AfterValidator(_plain)]
+#: Milliseconds since the epoch that a ``datetime`` can hold.
+EpochMs = Annotated[int, Field(ge=0, le=MAX_EPOCH_MS)]
+_ID: TypeAdapter[str] = TypeAdapter(Annotated[Id, StringConstraints(min_length=1)])
+
 _FIXED = {
     "SUBSCRIPTION_PAUSED": SubscriptionStatus.CANCELLED,
     "BILLING_ISSUE": SubscriptionStatus.BILLING_ISSUE,
@@ -58,22 +100,22 @@ class RevenueCatEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: str = Field(min_length=1, max_length=255)
-    type: str = Field(min_length=1, max_length=64)
-    app_user_id: str | None = None
-    original_app_user_id: str | None = None
-    aliases: list[str] = Field(default_factory=list)
-    event_timestamp_ms: int | None = None
-    expiration_at_ms: int | None = None
-    product_id: str | None = None
-    new_product_id: str | None = None
-    entitlement_id: str | None = None
-    entitlement_ids: list[str] | None = None
-    environment: str | None = None
-    store: str | None = None
+    id: Annotated[Id, StringConstraints(min_length=1)]
+    type: Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+    app_user_id: Id | None = None
+    original_app_user_id: Id | None = None
+    aliases: list[Id] = Field(default_factory=list)
+    event_timestamp_ms: EpochMs | None = None
+    expiration_at_ms: EpochMs | None = None
+    product_id: Id | None = None
+    new_product_id: Id | None = None
+    entitlement_id: Text | None = None
+    entitlement_ids: list[Text] | None = None
+    environment: Text | None = None
+    store: Text | None = None
     subscriber_attributes: dict[str, Any] = Field(default_factory=dict)
-    transferred_from: list[str] = Field(default_factory=list)
-    transferred_to: list[str] = Field(default_factory=list)
+    transferred_from: list[Id] = Field(default_factory=list)
+    transferred_to: list[Id] = Field(default_factory=list)
 
     @field_validator("aliases", "transferred_from", "transferred_to", mode="before")
     @classmethod
@@ -87,10 +129,13 @@ class RevenueCatEvent(BaseModel):
 
     def attribute(self, name: str) -> str | None:
         """A subscriber attribute's value: ``{"value": ..., "updated_at_ms": ...}`` on the
-        wire (a bare string is accepted too)."""
+        wire (a bare string is accepted too); ``None`` unless it is a valid id."""
         raw = self.subscriber_attributes.get(name)
         value = raw.get("value") if isinstance(raw, dict) else raw
-        return value if isinstance(value, str) and value else None
+        try:
+            return _ID.validate_python(value, strict=True)
+        except ValidationError:
+            return None
 
     @property
     def entitlements(self) -> set[str]:
@@ -132,7 +177,8 @@ def known_ids(candidates: Iterable[str | None]) -> list[str]:
 
 
 def ms_to_datetime(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
+    """Exact (integer arithmetic, no float rounding); ``value`` within ``EpochMs``."""
+    return None if value is None else _EPOCH + timedelta(milliseconds=value)
 
 
 def status_for(event: RevenueCatEvent) -> SubscriptionStatus | None:

@@ -1,9 +1,14 @@
 """Applying RevenueCat events: who the user is, whether the event is newer than what was
-applied, and the subscription status it sets (see ``events.py`` for the mapping)."""
+applied, and the subscription status it sets (see ``events.py`` for the mapping).
+
+An event that names a deleted account (a tombstoned external id, see
+``venta_core.services.identities``) changes nothing: it is acknowledged, so RevenueCat stops
+retrying, and logged. Such an account is never created again by a purchase."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import Iterable
@@ -11,7 +16,14 @@ from weakref import WeakValueDictionary
 
 from pydantic import ValidationError
 from venta_core.domain import Subscription, SubscriptionStatus, SubscriptionUpdate, User
-from venta_core.errors import InvalidSignature, ServiceUnavailable, UserNotFound, ValidationFailed
+from venta_core.errors import (
+    AccountDeleted,
+    InvalidSignature,
+    ServiceUnavailable,
+    UserNotFound,
+    ValidationFailed,
+)
+from venta_core.services.identities import DeletedIdentities
 from venta_core.services.protocols import UserService
 from venta_core.services.webhooks import WebhookDeliveries
 
@@ -30,11 +42,16 @@ _MOVABLE = frozenset(
 
 class RevenueCatHandler:
     def __init__(
-        self, settings: RevenueCatSettings, users: UserService, deliveries: WebhookDeliveries
+        self,
+        settings: RevenueCatSettings,
+        users: UserService,
+        deliveries: WebhookDeliveries,
+        identities: DeletedIdentities,
     ) -> None:
         self.settings = settings
         self._users = users
         self._deliveries = deliveries
+        self._identities = identities
         # Serialises the events of one user in this process (ordering check, then apply).
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
@@ -80,7 +97,11 @@ class RevenueCatHandler:
         if status is None or (wanted and not wanted & event.entitlements):
             log.info("RevenueCat event ignored: %s", event.type, extra={"event_id": event.id})
             return
-        user = await self._resolve(event.user_ids(self.settings.user_attribute))
+        try:
+            user = await self._resolve(event.user_ids(self.settings.user_attribute))
+        except AccountDeleted:
+            log.info("RevenueCat event for a deleted user ignored", extra={"event_id": event.id})
+            return
         if user is None:
             log.warning("RevenueCat event names no known user", extra={"event_id": event.id})
             return
@@ -94,8 +115,11 @@ class RevenueCatHandler:
         await self._set(user.id, event, update)
 
     async def _resolve(self, external_ids: list[str], *, create: bool = True) -> User | None:
-        """The first candidate that is a user; else, when allowed, a new user for the first."""
+        """The first candidate that is a user; else, when allowed, a new user for the first.
+        Raises ``AccountDeleted`` when a candidate tried is a deleted account."""
         for external_id in external_ids:
+            if await self._identities.is_deleted(external_id):
+                raise AccountDeleted()
             user = await self._users.find_by_external_id(external_id)
             if user is not None:
                 return user
@@ -121,15 +145,21 @@ class RevenueCatHandler:
     async def _transfer(self, event: RevenueCatEvent) -> None:
         """The ``transferred_to`` users get the subscription the ``transferred_from`` users
         had; those lose it (``expired``)."""
-        sources = [
-            user
-            for external_id in known_ids(event.transferred_from)
-            if (user := await self._resolve([external_id], create=False)) is not None
-        ]
+        sources: list[User] = []
+        for external_id in known_ids(event.transferred_from):
+            with contextlib.suppress(AccountDeleted):  # a deleted account has nothing to give
+                if (source := await self._resolve([external_id], create=False)) is not None:
+                    sources.append(source)
         moved = _movable(s.subscription for s in sources)
         targets: set[str] = set()
         for external_id in known_ids(event.transferred_to):
-            target = await self._resolve([external_id], create=moved is not None)
+            try:
+                target = await self._resolve([external_id], create=moved is not None)
+            except AccountDeleted:
+                log.info(
+                    "RevenueCat transfer to a deleted user ignored", extra={"event_id": event.id}
+                )
+                continue
             if target is None or moved is None:
                 continue
             targets.add(target.id)

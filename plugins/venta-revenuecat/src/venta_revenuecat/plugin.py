@@ -29,12 +29,18 @@ class RevenueCatPlugin:
 
     @hookimpl
     def venta_http_routers(self, app: Venta) -> list[APIRouter]:
+        from venta_core.services.identities import DeletedIdentities
         from venta_core.services.webhooks import WebhookDeliveries
 
         from venta_revenuecat.handler import RevenueCatHandler
         from venta_revenuecat.router import create_router
 
-        handler = RevenueCatHandler(self.settings, app.users, WebhookDeliveries(app.database))
+        handler = RevenueCatHandler(
+            self.settings,
+            app.users,
+            WebhookDeliveries(app.database),
+            DeletedIdentities(app.database),
+        )
         return [create_router(handler)]
 
 

@@ -15,11 +15,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from venta_core.context import current, set_current
 from venta_core.domain import User
-from venta_core.errors import Unauthenticated
+from venta_core.errors import AccountDeleted, Unauthenticated
 from venta_core.transports import VentaApp
 from venta_core.transports.http.ratelimit import RateLimiter, raise_if_limited, record_decision
 
-__all__ = ["IdentityCache", "authenticate", "bearer_scheme"]
+__all__ = ["IdentityCache", "authenticate", "bearer_scheme", "forget_deleted_caller"]
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -28,12 +28,18 @@ bearer_scheme = HTTPBearer(
 
 
 class IdentityCache:
-    """Token subject -> ``User``, for ``ttl_seconds``, least recently used evicted first."""
+    """Token subject -> ``User``, for ``ttl_seconds``, least recently used evicted first.
+
+    ``discard(subject, user_id)`` forgets a deleted user at once and remembers their id (ids
+    are never reused): a lookup that was already running when the deletion arrived cannot put
+    the user back, and ``is_deleted`` lets its caller refuse it.
+    """
 
     def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, User]] = OrderedDict()
+        self._deleted: OrderedDict[str, None] = OrderedDict()
 
     def get(self, subject: str) -> User | None:
         entry = self._entries.get(subject)
@@ -47,16 +53,24 @@ class IdentityCache:
         return user
 
     def put(self, subject: str, user: User) -> None:
-        if self.ttl_seconds <= 0:
+        if self.ttl_seconds <= 0 or user.id in self._deleted:
             return
         self._entries[subject] = (time.monotonic() + self.ttl_seconds, user)
         self._entries.move_to_end(subject)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    def discard(self, subject: str) -> None:
-        """Forget ``subject`` at once (for example when its user is deleted)."""
+    def discard(self, subject: str, user_id: str | None = None) -> None:
+        """Forget ``subject`` at once; with ``user_id``, that user was deleted."""
         self._entries.pop(subject, None)
+        if user_id:
+            self._deleted[user_id] = None
+            while len(self._deleted) > self.max_entries:
+                self._deleted.popitem(last=False)
+
+    def is_deleted(self, user_id: str) -> bool:
+        """``True`` for a user id discarded as deleted (the newest ``max_entries``)."""
+        return user_id in self._deleted
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -89,5 +103,14 @@ async def _user_for(request: Request, venta: VentaApp, subject: str) -> User:
     user = cache.get(subject)
     if user is None:
         user = await venta.users.ensure_user(subject)
+        if cache.is_deleted(user.id):  # deleted while it was being looked up
+            raise AccountDeleted()
         cache.put(subject, user)
     return user
+
+
+def forget_deleted_caller(request: Request, user: User) -> None:
+    """The caller's user row is gone: users are only deleted with their identity, so the
+    cached identity is dropped before the deletion event would drop it."""
+    cache: IdentityCache = request.app.state.identity_cache
+    cache.discard(user.external_id, user.id)

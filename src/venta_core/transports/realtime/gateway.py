@@ -18,6 +18,7 @@ import socketio
 
 from venta_core.domain import Actor
 from venta_core.errors import (
+    AccountDeleted,
     Forbidden,
     InternalError,
     LocationNotFound,
@@ -132,6 +133,8 @@ class RealtimeGateway:
         """Subscribe to what this process needs from the bus (after the application started)."""
         deleted = event_subject(self._prefix, "vendor.deleted")
         self._subscriptions.append(await self.app.bus.subscribe(deleted, self._on_vendor_deleted))
+        gone = event_subject(self._prefix, "user.deleted")
+        self._subscriptions.append(await self.app.bus.subscribe(gone, self._on_user_deleted))
         await self.presence.start()
         if self._rt.resync_seconds > 0:
             self._resync_task = asyncio.ensure_future(self._resync_forever(self._rt.resync_seconds))
@@ -205,6 +208,8 @@ class RealtimeGateway:
         user = self.identities.get(identity.subject)
         if user is None:
             user = await self.app.users.ensure_user(identity.subject)
+            if self.identities.is_deleted(user.id):  # deleted while it was being looked up
+                raise AccountDeleted()
             self.identities.put(identity.subject, user)
         exp = identity.claims.get("exp")
         limiter = self.limits.open(ns, user.id)  # past the connection cap: RateLimited
@@ -338,3 +343,25 @@ class RealtimeGateway:
         vendor_id = str(envelope.data.get("id", ""))
         if vendor_id:
             self.hub.vendor_removed(vendor_id)
+
+    # -- deleted users -------------------------------------------------------------------------
+
+    async def _on_user_deleted(self, message: BusMessage) -> None:
+        """``user.deleted`` reaches every ws process: forget the identity, close the user's
+        connections here."""
+        envelope = EventEnvelope.model_validate_json(message.data)
+        user_id = str(envelope.data.get("id", ""))
+        self.identities.discard(str(envelope.data.get("externalId", "")), user_id)
+        if user_id:
+            await self.close_user(user_id, AccountDeleted())
+
+    async def close_user(self, user_id: str, error: VentaError) -> int:
+        """Send ``error`` to every connection of ``user_id`` on this process, then close them;
+        how many there were."""
+        doomed = [s for s in self.sessions.values() if s.user_id == user_id]
+        for session in doomed:
+            self._send_error(session, error)
+            await self.sio.disconnect(session.sid, namespace=session.namespace)
+        if doomed:
+            log.info("closed %d connection(s) of a deleted user", len(doomed))
+        return len(doomed)

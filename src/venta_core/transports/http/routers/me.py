@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from venta_core.errors import AccountDeleted, UserNotFound
+from venta_core.transports.http.auth import forget_deleted_caller
 from venta_core.transports.http.deps import Authenticated, CurrentUser, Services
 from venta_core.transports.http.schemas import AUTHENTICATED_ERRORS, MeResponse, VendorSummaryOut
 
@@ -13,10 +15,14 @@ router = APIRouter(tags=["me"], responses=AUTHENTICATED_ERRORS, dependencies=[Au
 
 
 @router.get("/v1/me", summary="The caller: ids, subscription, last known location")
-async def get_me(user: CurrentUser, services: Services) -> MeResponse:
+async def get_me(request: Request, user: CurrentUser, services: Services) -> MeResponse:
     # The authenticated user may come from the identity cache; read the row afresh so the
     # subscription shown is current.
-    return MeResponse.of(await services.users.get_user(user.id))
+    try:
+        return MeResponse.of(await services.users.get_user(user.id))
+    except UserNotFound:
+        forget_deleted_caller(request, user)
+        raise AccountDeleted() from None
 
 
 @router.get("/v1/me/vendors", summary="Vendors the caller owns")
