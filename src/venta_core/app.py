@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from venta_core.events import EventHandler
 from venta_core.lifecycle import Checkable, Component
-from venta_core.plugins import await_maybe, create_plugin_manager
+from venta_core.plugins import await_maybe, create_plugin_manager, exclusive_provider
 from venta_core.ports.bus import EventBus
 from venta_core.ports.geo import GeoIndex
 from venta_core.ports.identity import IdentityProvider
@@ -19,6 +19,7 @@ from venta_core.ports.kv import KeyValueStore
 from venta_core.ports.presence import PresenceStore
 from venta_core.ports.search import SearchIndex
 from venta_core.ports.stream import EventStream
+from venta_core.ports.uploads import UploadStore
 from venta_core.relay import OutboxRelay, stream_specs
 from venta_core.services.locations import LocalLocationService
 from venta_core.services.protocols import (
@@ -159,6 +160,10 @@ class Venta:
         if search_index is None:
             raise RuntimeError("no plugin provides a search index")
         self.search_index: SearchIndex = search_index
+        # One store for the upload routes and the worker's image cleanup; None: all blocked.
+        self.upload_store: UploadStore | None = exclusive_provider(
+            self.hook.venta_upload_store, "upload store", app=self
+        )
         self.worker: EventWorker | None = None
         self._started: list[Component] = []
         self.state: dict[str, Any] = {}  # room for transports and plugins
@@ -243,6 +248,7 @@ class Venta:
             self.bus,
             self.stream,
             self.search_index,
+            self.upload_store if isinstance(self.upload_store, Component) else None,
             self._location_service,
             self.worker,  # stops after the relay, so its last pass is handled too
             self.relay,

@@ -44,6 +44,13 @@ __all__ = [
 
 
 class VendorEventData(DomainModel):
+    """``vendor.created`` / ``vendor.updated``: the whole vendor after the change.
+
+    ``previous_primary_image`` is set on a ``vendor.updated`` whose change replaced or removed
+    the vendor's ``primaryImage``: the URL it had before, so that a worker can delete an image
+    nobody shows any more (absent from events written before it existed).
+    """
+
     id: str
     owner_id: str
     name: str | None = None
@@ -57,11 +64,16 @@ class VendorEventData(DomainModel):
     long: float | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    previous_primary_image: str | None = None
 
 
 class VendorDeletedData(DomainModel):
+    """``vendor.deleted``: the vendor's id and owner, and its ``primaryImage`` when it had one
+    (absent from events written before it existed)."""
+
     id: str
     owner_id: str
+    primary_image: str | None = None
 
 
 class VendorMovedData(DomainModel):

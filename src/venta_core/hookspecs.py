@@ -54,8 +54,13 @@ def venta_search_index(app: Venta) -> SearchIndex | None:
 def venta_upload_store(app: Venta) -> UploadStore | None:
     """Return the store that keeps uploaded images and gives back their public URL.
 
-    The built-in store writes to a local directory served by the gateway; a plugin can answer
-    this hook with, for example, an S3-compatible store.
+    The built-in store writes to a local directory served by the gateway; a plugin answers this
+    hook to replace it (venta-s3, venta-cloudinary), or ``None`` when it is not configured.
+    Unlike the other providers, a store is exclusive: when two plugins answer, the process
+    refuses to start and names both (block one with ``VENTA_PLUGINS_BLOCKED``). It is asked
+    once, when the application is built; the upload routes and the worker's image clean-up
+    handler share it. A store with ``start``/``stop`` is started and stopped with the
+    application.
     """
 
 

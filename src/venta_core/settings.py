@@ -351,6 +351,11 @@ class UploadSettings(BaseModel):
         description="URL prefix of stored images (a CDN or proxy in front of the store); "
         "unset: the gateway's own /v1/uploads/images/{name}.",
     )
+    delete_unused_images: bool = Field(
+        True,
+        description="The worker deletes a stored image once no vendor shows it (vendor "
+        "deleted, primaryImage replaced or removed).",
+    )
 
     @field_validator("allowed_types", mode="before")
     @classmethod

@@ -50,7 +50,7 @@ def test_builtins_are_listed_with_their_hooks() -> None:
     uploads = listed["venta_core.builtins.uploads"]
     assert identity["source"] == uploads["source"] == "built-in"
     assert identity["hooks"] == ["venta_identity_provider"]
-    assert uploads["hooks"] == ["venta_http_routers", "venta_upload_store"]
+    assert uploads["hooks"] == ["venta_event_handlers", "venta_http_routers", "venta_upload_store"]
     assert identity["version"] and not identity["blocked"]
 
 

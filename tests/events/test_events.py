@@ -29,7 +29,7 @@ def test_an_envelope_round_trips_in_the_contract_shape() -> None:
     wire = json.loads(envelope.model_dump_json(by_alias=True))
 
     assert set(wire) == {"id", "type", "occurredAt", "requestId", "data"}
-    assert wire["data"] == {"id": "v1", "ownerId": "u1"}
+    assert wire["data"] == {"id": "v1", "ownerId": "u1", "primaryImage": None}
     assert decode_event(envelope.model_dump_json(by_alias=True).encode()) == envelope
 
 

@@ -1,5 +1,9 @@
-"""Built-in image uploads: a local-disk store (replaceable through ``venta_upload_store``) and
-the upload routes, which use whichever store the plugins chose.
+"""Built-in image uploads: a local-disk store (replaceable through ``venta_upload_store``), the
+upload routes, which use whichever store the plugins chose, and the worker's handlers deleting
+the images vendors give up (``venta_core.services.images``): ``image-cleanup-deleted`` on
+``vendor.deleted`` and ``image-cleanup-replaced`` on ``vendor.updated``. Two handlers of one
+type each rather than one of both: each consumer then gets only its own type from the stream
+(a filter on one subject), not every ``vendor.*`` event (``vendor.moved`` included).
 
 Imports happen inside the hooks so that registering the built-ins (every CLI command does)
 never pulls in FastAPI.
@@ -7,15 +11,23 @@ never pulls in FastAPI.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from venta_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
+    from venta_core.app import Venta
+    from venta_core.events import EventCallback, EventEnvelope, EventHandler
     from venta_core.ports.uploads import UploadStore
     from venta_core.transports import VentaApp
+
+__all__ = ["IMAGE_CLEANUP_DELETED", "IMAGE_CLEANUP_REPLACED", "upload_store_of"]
+
+IMAGE_CLEANUP_DELETED = "image-cleanup-deleted"
+IMAGE_CLEANUP_REPLACED = "image-cleanup-replaced"
 
 
 @hookimpl(trylast=True)
@@ -25,11 +37,63 @@ def venta_upload_store(app: VentaApp) -> UploadStore | None:
     return LocalDiskUploadStore(app.settings.uploads)
 
 
+def upload_store_of(app: Any) -> UploadStore | None:
+    """The application's store: ``Venta.upload_store``, chosen once when it was built (the
+    one plugin store answering, else the built-in one). An application object without that
+    attribute (a transport's structural ``VentaApp``) asks the hook the same way."""
+    from venta_core.plugins import exclusive_provider
+
+    store: UploadStore | None
+    if hasattr(app, "upload_store"):
+        store = app.upload_store
+    else:
+        store = exclusive_provider(app.hook.venta_upload_store, "upload store", app=app)
+    return store
+
+
 @hookimpl
 def venta_http_routers(app: VentaApp) -> list[APIRouter] | None:
     from venta_core.transports.http.routers.uploads import create_router
 
-    store: UploadStore | None = app.hook.venta_upload_store(app=app)
+    store = upload_store_of(app)
     if store is None:  # every store plugin blocked, built-in included: no upload routes
         return None
     return [create_router(store, app.settings.uploads)]
+
+
+@hookimpl
+def venta_event_handlers(app: Venta) -> list[EventHandler] | None:
+    """The image clean-up handlers, unless turned off (``uploads.delete_unused_images``) or
+    no store is configured."""
+    store = upload_store_of(app)
+    if store is None or not app.settings.uploads.delete_unused_images:
+        return None
+    from venta_core.events import EventHandler, PoisonEvent, VendorDeletedData, VendorEventData
+    from venta_core.services.images import ImageReleases
+
+    images = ImageReleases(app.database, store)
+
+    def releasing(read: Callable[[Any], str | None]) -> EventCallback:
+        async def handle(envelope: EventEnvelope) -> None:
+            from pydantic import ValidationError
+
+            try:
+                payload = envelope.payload()
+            except ValidationError as exc:
+                raise PoisonEvent(f"{envelope.type}: {exc.errors()[0]['msg']}") from None
+            url = read(payload)
+            if url:
+                await images.release(url)
+
+        return handle
+
+    def deleted_image(payload: Any) -> str | None:
+        return payload.primary_image if isinstance(payload, VendorDeletedData) else None
+
+    def replaced_image(payload: Any) -> str | None:
+        return payload.previous_primary_image if isinstance(payload, VendorEventData) else None
+
+    return [
+        EventHandler(IMAGE_CLEANUP_DELETED, {"vendor.deleted"}, releasing(deleted_image)),
+        EventHandler(IMAGE_CLEANUP_REPLACED, {"vendor.updated"}, releasing(replaced_image)),
+    ]

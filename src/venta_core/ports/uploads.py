@@ -4,8 +4,13 @@ The gateway checks an upload (size, type by magic bytes) before it reaches a sto
 only ever sees an accepted image and a name venta chose: never the client's file name.
 
 The built-in ``LocalDiskUploadStore`` (``ports/uploads_local.py``) writes to a directory that
-the gateway serves; a plugin answering the ``venta_upload_store`` hook replaces it (for example
-with an S3-compatible bucket, see docs/plugins.md).
+the gateway serves; a plugin answering the ``venta_upload_store`` hook replaces it (venta-s3 for
+S3-compatible buckets, venta-cloudinary; see docs/plugins.md).
+
+Uploads are not tied to vendors: a client uploads, then sets the URL it got as a vendor's
+``primaryImage``. When that URL stops being used (the vendor is deleted, or its image replaced),
+the worker asks the store which of its keys the URL names (``key_for_url``) and deletes it,
+unless another vendor still shows it (``venta_core.services.images``).
 """
 
 from __future__ import annotations
@@ -14,15 +19,23 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
+
+from venta_core.errors import ServiceUnavailable
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "KEY_PATTERN",
+    "SERVED_PATH",
     "StoredImage",
     "StoredUpload",
     "UploadStore",
+    "UploadStoreUnavailable",
+    "gateway_key",
+    "key_for_url",
     "new_key",
     "sniff_image_type",
+    "url_path",
 ]
 
 #: Image type -> the extension of stored names (the extension is part of the key).
@@ -34,6 +47,8 @@ IMAGE_EXTENSIONS: dict[str, str] = {
 }
 #: Every key ``new_key`` makes matches this; anything else names no stored file.
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{24}\.(jpg|png|webp|gif)$")
+#: Where the gateway serves a store's images itself (``StoredUpload.url`` is ``None``).
+SERVED_PATH = "/v1/uploads/images/"
 
 
 def sniff_image_type(head: bytes) -> str | None:
@@ -80,6 +95,13 @@ class StoredImage:
     data: bytes
 
 
+class UploadStoreUnavailable(ServiceUnavailable):
+    """The store failed or refused a call: ``503 SERVICE_UNAVAILABLE`` on the upload route, a
+    retry for the worker."""
+
+    default_message = "The image store is unavailable"
+
+
 class UploadStore(Protocol):
     name: str
 
@@ -95,3 +117,49 @@ class UploadStore(Protocol):
     async def delete(self, key: str) -> bool:
         """Remove the image; ``False`` when there was none."""
         ...
+
+    def key_for_url(self, url: str) -> str | None:
+        """The key of the image ``url`` names, when the URL is one this store gave out (or
+        would give out); ``None`` for any other URL. Only what this answers is ever deleted
+        when a vendor stops using an image.
+
+        The default recognises nothing, so a store that does not implement it (or is not a
+        subclass of this Protocol: see the module's ``key_for_url``) never loses an image.
+        """
+        return None
+
+
+def key_for_url(store: UploadStore, url: str) -> str | None:
+    """``store.key_for_url(url)``, for stores written before the method existed too (``None``),
+    and only ever a key ``new_key`` could have made."""
+    method = getattr(store, "key_for_url", None)
+    key = method(url) if callable(method) else None
+    return key if isinstance(key, str) and KEY_PATTERN.match(key) else None
+
+
+def url_path(url: str) -> str | None:
+    """The path of an absolute http(s) URL, or ``None`` for anything else."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return None
+    return parts.path
+
+
+def gateway_key(url: str) -> str | None:
+    """The key in a URL of the gateway's own route, ``<any origin>[/prefix]/v1/uploads/images/
+    <key>``: the URL the upload route answers when the store leaves serving to the gateway.
+
+    Any origin is accepted because the gateway builds the URL from the request (host names,
+    proxies and path prefixes differ between deployments); the key, 144 random bits, is what
+    identifies the image.
+    """
+    path = url_path(url)
+    if path is None:
+        return None
+    _, sep, key = path.rpartition(SERVED_PATH)
+    if not sep or "/" in key or not KEY_PATTERN.match(key):
+        return None
+    return key

@@ -3,20 +3,34 @@
 Files are spread over 256 sub-directories by the first two characters of their random key, so
 no single directory grows huge. A file is written to a temporary name and renamed into place,
 so a reader never sees half an image. Several gateway processes may share the directory (a
-volume): keys are random, so they never collide.
+volume): keys are random, so they never collide. A write the file system refuses (disk full,
+permissions) leaves nothing behind and raises ``UploadStoreUnavailable`` (503).
+
+Its URLs are the gateway's own ``.../v1/uploads/images/<key>``, or ``uploads.public_base_url``
+followed by the key: ``key_for_url`` recognises both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 from pathlib import Path
 
-from venta_core.ports.uploads import IMAGE_EXTENSIONS, KEY_PATTERN, StoredImage, StoredUpload
+from venta_core.ports.uploads import (
+    IMAGE_EXTENSIONS,
+    KEY_PATTERN,
+    StoredImage,
+    StoredUpload,
+    UploadStoreUnavailable,
+    gateway_key,
+)
 from venta_core.settings import UploadSettings
 
 __all__ = ["LocalDiskUploadStore"]
+
+log = logging.getLogger("venta.uploads")
 
 _TYPE_BY_EXTENSION = {ext: content_type for content_type, ext in IMAGE_EXTENSIONS.items()}
 
@@ -39,7 +53,11 @@ class LocalDiskUploadStore:
         path = self.path_of(key)
         if path is None:
             raise ValueError(f"not a store key: {key!r}")
-        await asyncio.to_thread(_write_atomically, path, data)
+        try:
+            await asyncio.to_thread(_write_atomically, path, data)
+        except OSError as exc:
+            log.warning("writing an image failed: %s: %s", type(exc).__name__, exc.strerror)
+            raise UploadStoreUnavailable(details={"store": self.name}) from None
         url = f"{self.public_base_url}/{key}" if self.public_base_url else None
         return StoredUpload(key=key, content_type=content_type, size=len(data), url=url)
 
@@ -61,7 +79,16 @@ class LocalDiskUploadStore:
             await asyncio.to_thread(path.unlink)
         except FileNotFoundError:
             return False
+        except OSError as exc:
+            log.warning("deleting an image failed: %s: %s", type(exc).__name__, exc.strerror)
+            raise UploadStoreUnavailable(details={"store": self.name}) from None
         return True
+
+    def key_for_url(self, url: str) -> str | None:
+        if self.public_base_url is not None and url.startswith(self.public_base_url + "/"):
+            key = url[len(self.public_base_url) + 1 :].split("?", 1)[0].split("#", 1)[0]
+            return key if KEY_PATTERN.match(key) else None
+        return gateway_key(url)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -81,15 +81,14 @@ class LocalUserService:
         async with self._db.begin() as conn:
             await identities.lock_identity(conn, user.external_id)
             await identities.add_tombstone(conn, user.external_id, user_id)
-            vendor_ids = await rows.delete_user(conn, user_id)
-            for vendor_id in vendor_ids:
-                await outbox.add_event(
-                    conn, "vendor.deleted", VendorDeletedData(id=vendor_id, owner_id=user_id)
-                )
+            deleted = await rows.delete_user(conn, user_id)
+            for vendor_id, image in deleted:
+                data = VendorDeletedData(id=vendor_id, owner_id=user_id, primary_image=image)
+                await outbox.add_event(conn, "vendor.deleted", data)
             await outbox.add_event(
                 conn, "user.deleted", UserEventData(id=user_id, external_id=user.external_id)
             )
-        for vendor_id in vendor_ids:
+        for vendor_id, _ in deleted:
             await self._geo.remove(vendor_id)
 
     async def list_user_vendors(self, user_id: str) -> list[VendorSummary]:

@@ -45,8 +45,10 @@ class OwnerCache:
         self._data.pop(vendor_id, None)
 
 
-def _event_data(vendor: Vendor) -> VendorEventData:
-    return VendorEventData.model_validate(vendor.model_dump())
+def _event_data(vendor: Vendor, replaced_image: str | None = None) -> VendorEventData:
+    return VendorEventData.model_validate(
+        {**vendor.model_dump(), "previous_primary_image": replaced_image}
+    )
 
 
 class LocalVendorService:
@@ -103,24 +105,29 @@ class LocalVendorService:
             changes["updated_at"] = datetime.now(UTC)
             await conn.execute(vendors.update().where(vendors.c.id == vendor_id).values(**changes))
             updated = current.model_copy(update=changes)
-            await outbox.add_event(conn, "vendor.updated", _event_data(updated))
+            replaced = current.primary_image
+            if replaced == updated.primary_image:
+                replaced = None
+            await outbox.add_event(conn, "vendor.updated", _event_data(updated, replaced))
         return updated
 
     async def delete_vendor(self, actor: Actor, vendor_id: str) -> None:
         if not is_uuid(vendor_id):
             raise VendorNotFound(vendor_id)
         async with self._db.begin() as conn:
-            owner_id = await rows.select_owner(conn, vendor_id)
-            if owner_id is None:
+            current = await rows.select_vendor(conn, vendor_id, for_update=True)
+            if current is None:
                 raise VendorNotFound(vendor_id)
+            owner_id = current.owner_id
             if not actor.may_act_for(owner_id):
                 raise Forbidden(
                     "Only the vendor's owner may delete it", details={"vendorId": vendor_id}
                 )
             await conn.execute(vendors.delete().where(vendors.c.id == vendor_id))
-            await outbox.add_event(
-                conn, "vendor.deleted", VendorDeletedData(id=vendor_id, owner_id=owner_id)
+            deleted = VendorDeletedData(
+                id=vendor_id, owner_id=owner_id, primary_image=current.primary_image
             )
+            await outbox.add_event(conn, "vendor.deleted", deleted)
         self.owners.discard(vendor_id)
         await self._geo.remove(vendor_id)
 

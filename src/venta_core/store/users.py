@@ -91,15 +91,13 @@ async def select_user_vendors(conn: AsyncConnection, user_id: str) -> list[Vendo
     return [VendorSummary(id=r.id, name=r.name) for r in rows]
 
 
-async def delete_user(conn: AsyncConnection, user_id: str) -> list[str]:
-    """Delete the user (vendors and subscription cascade); the deleted vendors' ids."""
-    vendor_ids = list(
-        (await conn.execute(sa.select(vendors.c.id).where(vendors.c.owner_id == user_id)))
-        .scalars()
-        .all()
-    )
+async def delete_user(conn: AsyncConnection, user_id: str) -> list[tuple[str, str | None]]:
+    """Delete the user (vendors and subscription cascade); the deleted vendors' ids, each with
+    its primary image."""
+    owned = sa.select(vendors.c.id, vendors.c.primary_image).where(vendors.c.owner_id == user_id)
+    deleted = [(row.id, row.primary_image) for row in await conn.execute(owned)]
     # Explicit deletes keep SQLite databases without enforced foreign keys consistent too.
     await conn.execute(vendors.delete().where(vendors.c.owner_id == user_id))
     await conn.execute(user_subscriptions.delete().where(user_subscriptions.c.user_id == user_id))
     await conn.execute(users.delete().where(users.c.id == user_id))
-    return vendor_ids
+    return deleted

@@ -11,7 +11,13 @@ from venta_core.domain import Vendor
 from venta_core.store.rows import aware
 from venta_core.store.tables import vendors
 
-__all__ = ["row_to_vendor", "select_owner", "select_positions", "select_vendor"]
+__all__ = [
+    "image_in_use",
+    "row_to_vendor",
+    "select_owner",
+    "select_positions",
+    "select_vendor",
+]
 
 
 def row_to_vendor(row: Any) -> Vendor:
@@ -55,3 +61,15 @@ async def select_positions(conn: AsyncConnection) -> list[tuple[str, float, floa
         )
     )
     return [(r.id, r.lat, r.long) for r in rows]
+
+
+async def image_in_use(conn: AsyncConnection, key: str) -> bool:
+    """Whether any vendor's primary image names the stored image ``key``: its URL, whatever
+    its form (a CDN, a signed URL, the gateway's), contains the key. A scan of the vendors
+    table, run once per image given up, never on a request."""
+    stmt = (
+        sa.select(vendors.c.id)
+        .where(vendors.c.primary_image.contains(key, autoescape=True))
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).first() is not None
