@@ -18,7 +18,7 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS build
 
 # Plugins of plugins/ to install, by directory name (space separated; empty: none).
-ARG PLUGINS="venta-clerk venta-revenuecat venta-algolia venta-s3"
+ARG PLUGINS="venta-clerk venta-revenuecat venta-algolia venta-s3 venta-cloudinary"
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -41,7 +41,7 @@ RUN set -eu; \
 # --- runtime -----------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
 
-ARG PLUGINS="venta-clerk venta-revenuecat venta-algolia venta-s3"
+ARG PLUGINS="venta-clerk venta-revenuecat venta-algolia venta-s3 venta-cloudinary"
 
 ENV PATH=/opt/venta/bin:$PATH \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
