@@ -97,7 +97,12 @@ def test_unconfigured_the_plugin_leaves_the_builtin_store() -> None:
 def test_with_venta_s3_configured_too_the_process_refuses_to_start(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    pytest.importorskip("venta_s3")  # installed with the repository's plugins
+    s3 = pytest.importorskip("venta_s3.plugin")  # installed with the repository's plugins
+    import venta_cloudinary.plugin
+
+    # The entry points' plugin objects read their settings once: let them read these.
+    monkeypatch.setattr(s3.plugin, "_settings", None)
+    monkeypatch.setattr(venta_cloudinary.plugin.plugin, "_settings", None)
     for name, value in {"CLOUD_NAME": "shop", "API_KEY": "1", "API_SECRET": SECRET}.items():
         monkeypatch.setenv(f"VENTA_CLOUDINARY_{name}", value)
     monkeypatch.setenv("VENTA_S3_BUCKET", "shop")
