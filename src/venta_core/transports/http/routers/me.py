@@ -1,9 +1,10 @@
-"""The caller: ``/v1/me`` and the vendors they own."""
+"""The caller: ``/v1/me``, the vendors they own, and deleting their account."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response, status
 
+from venta_core.transports.http.auth import IdentityCache
 from venta_core.transports.http.deps import Authenticated, CurrentUser, Services
 from venta_core.transports.http.schemas import AUTHENTICATED_ERRORS, MeResponse, VendorSummaryOut
 
@@ -22,3 +23,17 @@ async def get_me(user: CurrentUser, services: Services) -> MeResponse:
 @router.get("/v1/me/vendors", summary="Vendors the caller owns")
 async def list_my_vendors(user: CurrentUser, services: Services) -> list[VendorSummaryOut]:
     return [VendorSummaryOut.of(v) for v in await services.users.list_user_vendors(user.id)]
+
+
+@router.delete(
+    "/v1/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete the caller's account: the user, their vendors and live positions, "
+    "their subscription",
+)
+async def delete_me(request: Request, user: CurrentUser, services: Services) -> None:
+    await services.users.delete_user(user.id)
+    # This process forgets the subject now; the others when `user.deleted` reaches them.
+    identities: IdentityCache = request.app.state.identity_cache
+    identities.discard(user.external_id)
