@@ -6,6 +6,11 @@ Vendors (their owners and vendors are created through the HTTP API with developm
 minted from the local settings) drive around a city; users watch a district-sized viewport and
 now and then pan. Every ``vendor_sync`` received is matched to the update that caused it (by
 vendor and position), which gives the delivery latency.
+
+What it creates is its own to remove: every simulated identity it used (vendor owners and
+watchers, each a user the server created on first sight) is deleted at the end with
+``DELETE /v1/me``, which takes the owner's vendor and its live position along; Ctrl-C ends the
+run early and still cleans up. ``keep`` leaves them for inspection.
 """
 
 from __future__ import annotations
@@ -121,7 +126,7 @@ async def simulate(
     Ctrl-C (SIGINT) ends it early, a second one at once. Unless ``keep``, the users and
     vendors it created are then deleted (``DELETE /v1/me`` of each simulated identity, which
     takes the identity's vendors and their live positions with it)."""
-    run = _Run(url, ws_url, tokens, center, random.Random(seed))  # noqa: S311 - not secrets
+    run = _Run(ws_url, tokens, center, random.Random(seed))  # noqa: S311 - not secrets
     async with ApiClient(url, tokens) as api:
         body = asyncio.create_task(run.body(api, vendors, users, duration, interval))
         run.result.interrupted = await _until_done_or_interrupted(body, on_interrupt)
@@ -188,13 +193,11 @@ class _Run:
 
     def __init__(
         self,
-        url: str,
         ws_url: str,
         tokens: Callable[[str], str],
         center: tuple[float, float],
         rng: random.Random,
     ) -> None:
-        self.url = url
         self.ws_url = ws_url
         self.tokens = tokens
         self.center = center

@@ -129,6 +129,15 @@ def _nearby_ids(seeded: Seeded) -> set[str]:
     return {v["id"] for v in body["vendors"]}
 
 
+def _two_directories(tmp_path: Path) -> tuple[Path, Path, int, str]:
+    """The server's directory, another one, and a free port with its URL."""
+    served, elsewhere = tmp_path / "server", tmp_path / "elsewhere"
+    served.mkdir()
+    elsewhere.mkdir()
+    port = free_port()
+    return served, elsewhere, port, f"http://127.0.0.1:{port}"
+
+
 def _found_by_search(seeded: Seeded) -> bool:
     body: Any = get_json(seeded.search_url, seeded.user_token)
     return bool({hit["id"] for hit in body["hits"]} & set(seeded.ids))
@@ -137,11 +146,7 @@ def _found_by_search(seeded: Seeded) -> bool:
 def test_seed_from_another_directory_shows_on_the_running_server_at_once(
     tmp_path: Path,
 ) -> None:
-    served, elsewhere = tmp_path / "server", tmp_path / "elsewhere"
-    served.mkdir()
-    elsewhere.mkdir()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    served, elsewhere, port, base = _two_directories(tmp_path)
     # The port is only on the server's command line: the seed learns it from --url alone.
     with serve_all(served, port, args=["--port", str(port)]) as server:
         seeded, _ = _seed(elsewhere, base, "berlin", 4, url=True)
@@ -157,11 +162,7 @@ def test_seed_from_another_directory_shows_on_the_running_server_at_once(
 def test_seeding_twice_reuses_the_vendors_and_refreshes_their_positions(
     tmp_path: Path,
 ) -> None:
-    served, elsewhere = tmp_path / "server", tmp_path / "elsewhere"
-    served.mkdir()
-    elsewhere.mkdir()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    served, elsewhere, port, base = _two_directories(tmp_path)
     with serve_all(served, port) as server:
         # No --url: the default URL comes from the settings both processes share.
         env = {"VENTA_HTTP__PORT": str(port)}
