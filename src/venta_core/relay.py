@@ -171,12 +171,12 @@ class OutboxRelay:
     def _on_commit(self, conn: Any) -> None:
         """A commit of this process that added outbox rows. Not needed while PostgreSQL
         notifies (it does so after the commit, which this hook precedes)."""
-        if conn.info.pop(_DIRTY, False) and id(conn) not in self._own and not self._listening:
+        if _pop_dirty(conn) and id(conn) not in self._own and not self._listening:
             self._hinted = True
             self._wake.set()
 
     def _on_rollback(self, conn: Any) -> None:
-        conn.info.pop(_DIRTY, None)
+        _pop_dirty(conn)
 
     @property
     def _listening(self) -> bool:
@@ -369,6 +369,19 @@ class OutboxRelay:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), timeout=2)
+
+
+def _pop_dirty(conn: Any) -> bool:
+    """Take the connection's "added outbox rows" mark.
+
+    A connection SQLAlchemy invalidated (a cancellation or a lost connection inside a
+    statement) has no mark left (the pool clears it with the connection), and reading
+    ``conn.info`` would raise ``PendingRollbackError`` from inside the rollback that cleans up
+    after it: the cancellation of a relay pass stopped mid-write became a failed pass and the
+    transaction's rollback was cut short."""
+    if conn.invalidated:
+        return False
+    return bool(conn.info.pop(_DIRTY, False))
 
 
 async def _lead(conn: AsyncConnection) -> bool:
