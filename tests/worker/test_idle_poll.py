@@ -43,9 +43,9 @@ HANDLERS = 8
 IDLE_POLLS = 800
 #: A short poll, so that many idle polls take seconds (the worker's own is longer).
 SHORT_POLL_SECONDS = 0.02
-#: An event published while the runner polls is handled within this (a pause after a failed
-#: fetch would be 0.2 to 5 s).
-PROMPT_SECONDS = 0.5
+#: An event published while the handlers poll is handled within this, loaded machine included
+#: (it takes milliseconds; the pause after a failed fetch grows from 0.2 s to 5 s).
+PROMPT_SECONDS = 1.0
 
 
 class SpyConsumer:
@@ -209,7 +209,7 @@ async def test_a_consumer_the_server_lost_is_bound_again(
     await setup.handled_by_all(event_id, 15)
 
     assert setup.spy.binds == HANDLERS + 1
-    assert [m for m in _warnings(caplog) if "no longer exists" in m] == [
+    assert (
         f"{lost.name}: fetching events failed (JetStream consumer {lost.spec.durable} no "
         f"longer exists on stream {setup.stream_name}); retrying"
-    ]
+    ) in _warnings(caplog)
