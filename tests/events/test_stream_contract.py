@@ -13,6 +13,7 @@ from venta_core.ports.stream import (
     NoStreamError,
     OutgoingMessage,
     PublishAck,
+    StreamConsumer,
     StreamMessage,
 )
 
@@ -218,3 +219,30 @@ async def test_the_dead_letter_stream_is_a_stream_too(streams: Streams) -> None:
 
     assert got.data == b"bad" and got.subject.endswith(".dlq.vendor.created")
     await reader.close()
+
+
+#: Consumers polling an idle stream at once, and the polls of each. nats-py ends an idle batch
+#: fetch with its own TimeoutError or, when the server's "request timeout" status beats the
+#: client's timer (some polls in a hundred with several consumers on one connection), with the
+#: builtin one: an ``OSError`` since Python 3.11.
+IDLE_CONSUMERS, IDLE_POLLS = 10, 80
+
+
+async def test_an_idle_fetch_returns_nothing_however_it_times_out(streams: Streams) -> None:
+    consumers = [
+        await streams.stream.consumer(consumer_spec(streams, name=f"idle{n}"))
+        for n in range(IDLE_CONSUMERS)
+    ]
+
+    async def poll(consumer: StreamConsumer) -> list[list[StreamMessage]]:
+        return [await consumer.fetch(8, 0.02) for _ in range(IDLE_POLLS)]
+
+    polls = await asyncio.gather(*(poll(c) for c in consumers))
+    await streams.stream.publish(out(streams.root, 1))
+    got = [await fetch_all(c, 1) for c in consumers]
+
+    assert [p for p in polls if any(p)] == []
+    assert [[m.data for m in g] for g in got] == [[b"m1"]] * IDLE_CONSUMERS
+    for consumer, (message,) in zip(consumers, got, strict=True):
+        await message.ack()
+        await consumer.close()

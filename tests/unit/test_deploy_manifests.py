@@ -734,6 +734,15 @@ def test_the_image_copies_what_the_build_needs() -> None:
     hook = project["tool"]["hatch"]["build"]["hooks"]["custom"]["path"]
 
     assert {"pyproject.toml", project["project"]["readme"], hook, "src"} <= copied
+    assert "constraints.txt" in copied
+
+
+def test_the_image_is_built_from_the_pinned_versions() -> None:
+    (build,) = [run for run in _args_of("RUN") if "pip wheel" in run]
+    (install,) = [run for run in _args_of("RUN") if "pip install" in run]
+
+    assert "-c constraints.txt" in build, "build the wheels with the versions tested"
+    assert "--no-index" in install, "so the image gets exactly those wheels"
 
 
 def test_the_image_listens_on_all_interfaces_and_bakes_no_secret() -> None:

@@ -90,7 +90,9 @@ class RealtimeGateway:
             engineio_logger=False,
         )
         self.wires = WireRegistry()
-        self.sender = Sender(self.sio.eio, self.wires, rt.max_send_buffer_bytes, self._too_slow)
+        self.sender = Sender(
+            self.sio.eio, self.wires, rt.max_send_buffer_bytes, self._too_slow, metrics.deliveries
+        )
         self.hub = CellHub(
             bus=app.bus,
             locations=app.locations,
