@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import shlex
 import tomllib
 import types
 import typing
@@ -30,12 +31,16 @@ from venta_core.settings import Settings
 __all__ = [
     "CONNECTION_URLS",
     "CORE_VARIABLES",
+    "DOCKERFILE",
     "PLUGINS",
     "PLUGIN_PROJECTS",
     "ROOT",
     "SENSITIVE",
     "VARIABLE",
     "Process",
+    "assignments",
+    "dockerfile_args",
+    "dockerfile_env",
     "grpc_port_of",
     "plugin_prefix",
     "plugin_variables",
@@ -46,6 +51,7 @@ __all__ = [
 
 ROOT = Path(__file__).parents[2]
 PLUGINS = ROOT / "plugins"
+DOCKERFILE = ROOT / "Dockerfile"
 #: The backends' URLs: they may carry passwords, so they are treated as secrets.
 CONNECTION_URLS = {"VENTA_DATABASE_URL", "VENTA_REDIS_URL", "VENTA_NATS_URL"}
 VARIABLE = re.compile(r"\bVENTA_[A-Z0-9_]*[A-Z0-9]\b")
@@ -210,3 +216,43 @@ def grpc_port_of(process: Process, args: list[str], service: str) -> int:
     """The port ``service`` is served on by ``process`` (started with ``args``)."""
     port = resolve(args)[1].get("port")
     return int(port) if port is not None else process.settings.grpc.port_of(service)
+
+
+# --- Dockerfile --------------------------------------------------------------------------------
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comment lines dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("#") or (not line and not pending):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, rest = (pending + line).strip().partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continued line"
+    return instructions
+
+
+def dockerfile_args(keyword: str) -> list[str]:
+    """The arguments of every ``keyword`` instruction of the Dockerfile, in order."""
+    return [rest for kw, rest in _instructions() if kw == keyword]
+
+
+def assignments(text: str) -> dict[str, str]:
+    """``A=1 B="x y"`` -> {"A": "1", "B": "x y"}."""
+    pairs = {}
+    for token in shlex.split(text):
+        name, sep, value = token.partition("=")
+        pairs[name] = value if sep else ""
+    return pairs
+
+
+def dockerfile_env() -> dict[str, str]:
+    """The environment the image gives every container (its ENV instructions)."""
+    return {k: v for rest in dockerfile_args("ENV") for k, v in assignments(rest).items()}

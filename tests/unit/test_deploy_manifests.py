@@ -9,7 +9,6 @@ installs the plugins of plugins/.
 from __future__ import annotations
 
 import re
-import shlex
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -22,10 +21,14 @@ from typer.testing import CliRunner
 from tests.unit.deployment import (
     CONNECTION_URLS,
     CORE_VARIABLES,
+    DOCKERFILE,
     PLUGIN_PROJECTS,
     ROOT,
     SENSITIVE,
     VARIABLE,
+    assignments,
+    dockerfile_args,
+    dockerfile_env,
     grpc_port_of,
     plugin_prefix,
     plugin_variables,
@@ -37,7 +40,6 @@ from venta_cli.main import cli
 
 K8S = ROOT / "deploy" / "kubernetes"
 KUSTOMIZATION = K8S / "kustomization.yaml"
-DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 DEPLOYMENT_DOC = ROOT / "docs" / "deployment.md"
 
@@ -158,39 +160,8 @@ def _container_port(container: Manifest, port: int | str) -> int:
 # --- Dockerfile --------------------------------------------------------------------------------
 
 
-def _instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comment lines dropped."""
-    instructions: list[tuple[str, str]] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        line = raw.strip()
-        if line.startswith("#") or (not line and not pending):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        keyword, _, rest = (pending + line).strip().partition(" ")
-        instructions.append((keyword.upper(), rest.strip()))
-        pending = ""
-    assert not pending, "the Dockerfile ends inside a continued line"
-    return instructions
-
-
-def _args_of(keyword: str) -> list[str]:
-    return [rest for kw, rest in _instructions() if kw == keyword]
-
-
-def _assignments(text: str) -> dict[str, str]:
-    """``A=1 B="x y"`` -> {"A": "1", "B": "x y"}."""
-    pairs = {}
-    for token in shlex.split(text):
-        name, sep, value = token.partition("=")
-        pairs[name] = value if sep else ""
-    return pairs
-
-
 def _build_args(name: str) -> list[str]:
-    return [_assignments(rest)[name] for rest in _args_of("ARG") if name in _assignments(rest)]
+    return [assignments(rest)[name] for rest in dockerfile_args("ARG") if name in assignments(rest)]
 
 
 # === tests =====================================================================================
@@ -527,8 +498,8 @@ def test_the_ingress_example_routes_http_and_websockets() -> None:
 
 
 def test_the_image_runs_venta_serve_all_by_default() -> None:
-    (entrypoint,) = _args_of("ENTRYPOINT")
-    (command,) = _args_of("CMD")
+    (entrypoint,) = dockerfile_args("ENTRYPOINT")
+    (command,) = dockerfile_args("CMD")
 
     assert yaml.safe_load(entrypoint) == ["venta"]
     assert yaml.safe_load(command) == ["serve", "all"]
@@ -537,8 +508,8 @@ def test_the_image_runs_venta_serve_all_by_default() -> None:
 
 def test_the_image_is_multi_stage_on_python_slim_and_runs_as_non_root() -> None:
     (base,) = _build_args("PYTHON_IMAGE")
-    stages = _args_of("FROM")
-    users = _args_of("USER")
+    stages = dockerfile_args("FROM")
+    users = dockerfile_args("USER")
 
     assert base == "python:3.11-slim"
     assert len(stages) >= 2 and all(s.startswith("${PYTHON_IMAGE}") for s in stages)
@@ -554,8 +525,8 @@ def test_the_image_is_multi_stage_on_python_slim_and_runs_as_non_root() -> None:
 
 def test_the_image_builds_and_installs_every_plugin_by_default() -> None:
     defaults = _build_args("PLUGINS")
-    copied = " ".join(_args_of("COPY"))
-    installs = [run for run in _args_of("RUN") if "pip install" in run]
+    copied = " ".join(dockerfile_args("COPY"))
+    installs = [run for run in dockerfile_args("RUN") if "pip install" in run]
 
     assert len(defaults) == 2, "declare PLUGINS in the build and the final stage"
     for value in defaults:
@@ -569,14 +540,14 @@ def test_the_image_builds_and_installs_every_plugin_by_default() -> None:
 
 def test_the_image_copies_what_the_build_needs() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    copied = set(" ".join(_args_of("COPY")).split())
+    copied = set(" ".join(dockerfile_args("COPY")).split())
     hook = project["tool"]["hatch"]["build"]["hooks"]["custom"]["path"]
 
     assert {"pyproject.toml", project["project"]["readme"], hook, "src"} <= copied
 
 
 def test_the_image_listens_on_all_interfaces_and_bakes_no_secret() -> None:
-    env = {k: v for rest in _args_of("ENV") for k, v in _assignments(rest).items()}
+    env = dockerfile_env()
     hosts = {name for name in CORE_VARIABLES if name.endswith("__HOST")}
 
     assert hosts == {
@@ -588,11 +559,12 @@ def test_the_image_listens_on_all_interfaces_and_bakes_no_secret() -> None:
     for name in hosts:
         assert env.get(name) == "0.0.0.0", name
     assert sorted(set(env) & SENSITIVE) == []
-    assert not [arg for arg in _args_of("ARG") if VARIABLE.search(arg)], "no settings as build args"
+    build_args = dockerfile_args("ARG")
+    assert not [arg for arg in build_args if VARIABLE.search(arg)], "no settings as build args"
 
 
 def test_the_image_exposes_the_default_port_of_every_role() -> None:
-    exposed = {int(p.split("/")[0]) for rest in _args_of("EXPOSE") for p in rest.split()}
+    exposed = {int(p.split("/")[0]) for rest in dockerfile_args("EXPOSE") for p in rest.split()}
     s = settings_for({})
     grpc = {s.grpc.port_of(name) for name in ("user", "vendor", "location")}
     side = {s.grpc.metrics_port_for(port) for port in grpc}
