@@ -324,7 +324,22 @@ class ServicesSettings(BaseModel):
 
 class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
-    json_format: bool = Field(True, description="JSON lines (true) or plain text (false).")
+    format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="`json`: one JSON object per line (for log collectors); `text`: readable "
+        "lines; `auto`: text when stderr is a terminal, JSON otherwise.",
+    )
+    json_format: bool | None = Field(
+        None,
+        description="Deprecated, use `format`: true is `json`, false is `text` (used only when "
+        "`format` is not set).",
+    )
+
+    @model_validator(mode="after")
+    def _legacy_json_format(self) -> LogSettings:
+        if self.json_format is not None and "format" not in self.model_fields_set:
+            self.format = "json" if self.json_format else "text"
+        return self
 
 
 class UploadSettings(BaseModel):
