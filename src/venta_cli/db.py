@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from venta_cli.errors import fail, settings_or_exit
+from venta_cli.errors import report, settings_or_exit
 
 __all__ = ["db_app"]
 
@@ -29,7 +29,7 @@ def _migration_errors() -> Iterator[None]:
     try:
         yield
     except MigrationError as exc:
-        fail(str(exc))
+        report(exc)
 
 
 def _shown(revision: str | None) -> str:

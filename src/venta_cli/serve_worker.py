@@ -115,7 +115,10 @@ def serve_worker(
     port: Annotated[
         int | None,
         typer.Option(
-            "--port", help="Port of /health, /ready, /metrics (VENTA_WORKER__PORT, 8002)."
+            "--port",
+            min=0,
+            max=65535,
+            help="Port of /health, /ready, /metrics (VENTA_WORKER__PORT, 8002; 0: any free port).",
         ),
     ] = None,
 ) -> None:
