@@ -116,6 +116,15 @@ def _ops_server(
     return OpsServer(probe, registry, host, port)
 
 
+def _announce(servers: Sequence[GrpcServer], ops: OpsServer) -> None:
+    """The start-up banner: each service's address, then the side port's URLs."""
+    from venta_core.observability.banner import announce
+
+    endpoints = {server.services[0]: server.address for server in servers}
+    endpoints |= {"health": f"{ops.url}/health", "metrics": f"{ops.url}/metrics"}
+    announce("grpc", endpoints)
+
+
 async def _call(callback: Callable[..., Awaitable[None] | None] | None, value: object) -> None:
     if callback is not None:
         result = callback(value)
@@ -163,6 +172,7 @@ async def run_grpc(
         app_started = True
         for server in servers:
             await server.start()
+        _announce(servers, ops)
         await _call(on_ready, {s.services[0]: s.port for s in servers})
         await stop.wait()
         log.info("gRPC shutting down: draining in-flight calls")

@@ -48,8 +48,9 @@ async def run_worker(
     ``{"worker": port}``."""
     import uvicorn
 
+    from venta_core.observability.banner import announce, url
     from venta_core.observability.metrics import new_registry
-    from venta_core.runner import bind_socket
+    from venta_core.runner import bind_socket, until_started
     from venta_core.transports.worker.http import create_worker_http_app
 
     class Server(uvicorn.Server):
@@ -81,7 +82,15 @@ async def run_worker(
         started = True
         task = asyncio.create_task(server.serve(sockets=[sock]))
         port = int(sock.getsockname()[1])
-        log.info("venta worker running %s; /metrics on port %d", worker.handlers, port)
+        handlers = ", ".join(worker.handlers) or "none"
+        await until_started([server], [task])
+        announce(
+            f"worker with handlers {handlers}",
+            {
+                "health": url(settings.host, port, "/health"),
+                "metrics": url(settings.host, port, "/metrics"),
+            },
+        )
         if on_ready is not None:
             result = on_ready({"worker": port})
             if asyncio.iscoroutine(result):
