@@ -12,6 +12,7 @@ Messages go through the log redaction, so a password in an exception text is mas
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -48,11 +49,27 @@ def debugging() -> bool:
     return os.environ.get("VENTA_LOG__LEVEL", "").strip().upper() == "DEBUG"
 
 
-def settings_or_exit(**overrides: object) -> Settings:
+def settings_or_exit(*, logs: bool = False, **overrides: object) -> Settings:
+    """The settings, or exit 2 with the one-line reason. Variables named ``VENTA_*`` that are
+    no setting are warned about: through the logs a process configures from these settings
+    (``logs``, for processes that serve), else as ``warning:`` lines."""
+    from venta_cli.environment import unknown_variable_warnings
+
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except SettingsError as exc:
         fail(str(exc), code=2)
+    warnings = unknown_variable_warnings()
+    if logs:
+        from venta_core.observability.logging import configure_logging
+
+        configure_logging(settings.log)
+        for warning in warnings:
+            logging.getLogger("venta.settings").warning(warning)
+    else:
+        for warning in warnings:
+            typer.echo(f"warning: {warning}", err=True)
+    return settings
 
 
 def report(exc: BaseException) -> NoReturn:

@@ -25,7 +25,7 @@ PortOpt = Annotated[
 
 
 def _run(roles: list[str], host: str | None, port: int | None, group: str = "http") -> None:
-    settings = settings_or_exit()
+    settings = settings_or_exit(logs=True)
     section = getattr(settings, group).model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )

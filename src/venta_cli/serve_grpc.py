@@ -197,7 +197,7 @@ def serve_grpc(
     """Blocking entry point of `venta serve grpc`; exits with a one-line reason on bad input."""
     from venta_cli.errors import fail, settings_or_exit, user_errors
 
-    settings = settings if settings is not None else settings_or_exit()
+    settings = settings if settings is not None else settings_or_exit(logs=True)
     from venta_core.app import Venta
     from venta_core.observability.logging import configure_logging
     from venta_core.transports.grpc.ops import OpsServerError

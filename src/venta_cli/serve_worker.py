@@ -135,7 +135,7 @@ def serve_worker(
     relay, with /health, /ready and /metrics on a side port. SIGTERM drains."""
     from venta_cli.errors import settings_or_exit, user_errors
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(logs=True)
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings.model_copy(update={"worker": settings.worker.model_copy(update=overrides)})
     from venta_core.app import Venta
