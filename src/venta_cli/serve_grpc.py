@@ -202,7 +202,10 @@ def serve_grpc(
     from venta_core.observability.logging import configure_logging
     from venta_core.transports.grpc.ops import OpsServerError
     from venta_core.transports.grpc.server import GrpcServerError
-    from venta_core.transports.grpc.settings import placeholder_secret_error
+    from venta_core.transports.grpc.settings import (
+        placeholder_secret_error,
+        placeholder_secret_warning,
+    )
 
     grpc_settings = settings.grpc
     problem = placeholder_secret_error(grpc_settings, settings.env.value)
@@ -220,6 +223,9 @@ def serve_grpc(
     except GrpcServerError as exc:
         fail(str(exc))
     configure_logging(settings.log)
+    warning = placeholder_secret_warning(grpc_settings, settings.env.value)
+    if warning and not settings.remote_services:  # else the application warns, as a client
+        log.warning(warning)
     with user_errors():
         try:
             asyncio.run(run_grpc(Venta(settings), addresses))

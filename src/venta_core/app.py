@@ -172,9 +172,13 @@ class Venta:
             clients = None
         else:
             from venta_core.transports.grpc.clients import GrpcClients
+            from venta_core.transports.grpc.settings import placeholder_secret_warning
 
             clients = GrpcClients(self.settings.grpc)
             self.grpc_clients = clients
+            warning = placeholder_secret_warning(self.settings.grpc, self.settings.env.value)
+            if warning:
+                log.warning(warning)
             if not (self.settings.redis_url and self.settings.nats_url):
                 log.warning(
                     "services run in several processes but the geo index or bus is in-process; "

@@ -175,3 +175,41 @@ def test_each_role_announces_its_real_endpoints_once(
         assert httpx.get(probe, timeout=10).status_code == 200
         time.sleep(0.5)
         assert len(banners(log.read_text())) == 1
+
+
+PLACEHOLDER_WARNING = (
+    "grpc.identity_secret is the development placeholder, so anyone who can reach a gRPC port "
+    "can act as any user; set VENTA_GRPC__IDENTITY_SECRET to the same random value in every "
+    "venta process (python -c 'import secrets; print(secrets.token_urlsafe(32))'); production "
+    "refuses the placeholder"
+)
+
+
+def _warnings(args: list[str], cwd: Path, **variables: str) -> list[str]:
+    with serving(args, cwd, VENTA_GRPC__METRICS_PORT="0", **variables) as (proc, log):
+        wait_for(log, proc, lambda text: "ok" if banners(text) else None)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    return [str(m["message"]) for m in messages(log.read_text()) if m["level"] == "WARNING"]
+
+
+@pytest.mark.parametrize(
+    ("args", "remote", "times"),
+    [
+        (["serve", "grpc", "--service", "vendor", "--port", "0"], False, 1),
+        (["serve", "grpc", "--service", "vendor", "--port", "0"], True, 1),
+        (["serve", "gateway", "--port", "PORT"], True, 1),
+        (["serve", "gateway", "--port", "PORT"], False, 0),  # no gRPC in this process
+    ],
+)
+def test_the_placeholder_grpc_secret_is_warned_about_once(
+    workdir: Path, args: list[str], remote: bool, times: int
+) -> None:
+    args = [str(closed_port()) if a == "PORT" else a for a in args]
+    variables = {"VENTA_SERVICES__USER__ADDRESS": f"127.0.0.1:{closed_port()}"} if remote else {}
+
+    warned = _warnings(args, workdir, **variables)
+    assert warned.count(PLACEHOLDER_WARNING) == times, warned
+
+    secret = {"VENTA_GRPC__IDENTITY_SECRET": "a-real-secret-of-this-deployment"}
+    assert PLACEHOLDER_WARNING not in _warnings(args, workdir, **variables, **secret)

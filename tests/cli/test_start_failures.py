@@ -32,7 +32,11 @@ ROLES = {
     "serve worker": lambda: ["serve", "worker", "--port", "0"],
     "serve grpc": lambda: ["serve", "grpc", "--service", "vendor", "--port", "0"],
 }
-FREE_SIDE_PORT = {"VENTA_GRPC__METRICS_PORT": "0"}
+#: The gRPC side port on a free port, and a real identity secret (the placeholder is warned about).
+FREE_SIDE_PORT = {
+    "VENTA_GRPC__METRICS_PORT": "0",
+    "VENTA_GRPC__IDENTITY_SECRET": "start-failure-tests-secret",
+}
 
 
 @pytest.fixture
