@@ -10,8 +10,13 @@ from typing import Annotated
 import typer
 
 from venta_cli.errors import settings_or_exit, user_errors
+from venta_cli.help import examples
 
-demo_app = typer.Typer(help="Demo data and traffic.", no_args_is_help=True)
+demo_app = typer.Typer(
+    help="Demo data and traffic.",
+    epilog=examples("venta demo seed", "venta demo simulate"),
+    no_args_is_help=True,
+)
 
 CITIES: dict[str, tuple[float, float]] = {
     "berlin": (52.5200, 13.4050),
@@ -60,7 +65,9 @@ async def _seed(city: str, count: int, seed: int) -> list[tuple[str, str, float,
     return created
 
 
-@demo_app.command("seed")
+@demo_app.command(
+    "seed", epilog=examples("venta demo seed", "venta demo seed --city paris --vendors 20")
+)
 def seed(
     city: Annotated[
         str, typer.Option(help=f"One of: {', '.join(CITIES)}.", show_default=True)
@@ -94,7 +101,13 @@ def seed(
     typer.echo(f'  curl -H "Authorization: Bearer {owner_token}" {base}/v1/me/vendors')
 
 
-@demo_app.command("simulate")
+@demo_app.command(
+    "simulate",
+    epilog=examples(
+        "venta demo simulate",
+        "venta demo simulate --url http://127.0.0.1:9000 --vendors 100 --users 500",
+    ),
+)
 def simulate_cmd(
     url: Annotated[
         str, typer.Option(help="HTTP URL of a running server (`venta serve all`).")

@@ -34,6 +34,8 @@ def _param_row(param: Any) -> str:
         name = f"`{(param.metavar or param.name).upper()}` (argument)"
     else:
         names = [*param.opts, *param.secondary_opts]
+        if param.metavar and not getattr(param, "is_flag", False):
+            names[0] = f"{names[0]} {param.metavar}"
         name = ", ".join(f"`{n}`" for n in names)
     help_text = getattr(param, "help", None) or ""
     default = param.default

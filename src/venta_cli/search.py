@@ -16,10 +16,14 @@ from typing import Annotated
 import typer
 
 from venta_cli.errors import settings_or_exit, user_errors
+from venta_cli.help import examples
 
 __all__ = ["search_app"]
 
-search_app = typer.Typer(help="Vendor search index: rebuild it from the database.")
+search_app = typer.Typer(
+    help="Vendor search index: rebuild it from the database.",
+    epilog=examples("venta search reindex"),
+)
 
 
 @search_app.callback()
@@ -27,7 +31,9 @@ def _group() -> None:
     """Vendor search index."""
 
 
-@search_app.command("reindex")
+@search_app.command(
+    "reindex", epilog=examples("venta search reindex", "venta search reindex --clear")
+)
 def reindex(
     clear: Annotated[
         bool,

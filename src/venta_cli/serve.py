@@ -12,15 +12,23 @@ from venta_cli.serve_worker import serve_worker
 
 serve_app = typer.Typer(
     help="Run venta processes. Each role is a command; settings pick the backends.",
+    epilog=examples("venta serve all", "venta serve gateway --host 0.0.0.0"),
     no_args_is_help=True,
 )
 
 HostOpt = Annotated[
-    str | None, typer.Option("--host", help="Interface to bind (default: VENTA_HTTP__HOST).")
+    str | None,
+    typer.Option("--host", metavar="HOST", help="Interface to bind (default: VENTA_HTTP__HOST)."),
 ]
 PortOpt = Annotated[
     int | None,
-    typer.Option("--port", min=1, max=65535, help="HTTP port (default: VENTA_HTTP__PORT, 8000)."),
+    typer.Option(
+        "--port",
+        metavar="PORT",
+        min=1,
+        max=65535,
+        help="HTTP port (default: VENTA_HTTP__PORT, 8000).",
+    ),
 ]
 
 
@@ -77,16 +85,19 @@ def serve_grpc_cmd(
         typer.Option(
             "--service",
             "-s",
+            metavar="NAMES",
             help="Comma list of services to serve: user, vendor, location (or all).",
         ),
     ] = "all",
     host: Annotated[
-        str | None, typer.Option("--host", help="Interface (default: VENTA_GRPC__HOST).")
+        str | None,
+        typer.Option("--host", metavar="HOST", help="Interface (default: VENTA_GRPC__HOST)."),
     ] = None,
     port: Annotated[
         int | None,
         typer.Option(
             "--port",
+            metavar="PORT",
             min=0,
             max=65535,
             help="Port, with exactly one --service (default: 5000/5005/5001; 0: any free port).",
@@ -109,12 +120,14 @@ def serve_grpc_cmd(
 )
 def serve_ws(
     host: Annotated[
-        str | None, typer.Option("--host", help="Interface (default: VENTA_REALTIME__HOST).")
+        str | None,
+        typer.Option("--host", metavar="HOST", help="Interface (default: VENTA_REALTIME__HOST)."),
     ] = None,
     port: Annotated[
         int | None,
         typer.Option(
             "--port",
+            metavar="PORT",
             min=0,
             max=65535,
             help="Port (default: VENTA_REALTIME__PORT, 8001; 0: any free port).",

@@ -119,12 +119,17 @@ async def run_worker(
 def serve_worker(
     host: Annotated[
         str | None,
-        typer.Option("--host", help="Interface of /health, /ready, /metrics (VENTA_WORKER__HOST)."),
+        typer.Option(
+            "--host",
+            metavar="HOST",
+            help="Interface of /health, /ready, /metrics (VENTA_WORKER__HOST).",
+        ),
     ] = None,
     port: Annotated[
         int | None,
         typer.Option(
             "--port",
+            metavar="PORT",
             min=0,
             max=65535,
             help="Port of /health, /ready, /metrics (VENTA_WORKER__PORT, 8002; 0: any free port).",

@@ -85,3 +85,35 @@ def test_version_lists_venta_and_every_plugin(tmp_path: Path, args: list[str]) -
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == _expected_versions()
     assert "venta-clerk " in result.stdout
+
+
+def test_help_is_plain_with_bare_flags_and_examples(tmp_path: Path) -> None:
+    result = venta("config", "show", "--help", cwd=tmp_path)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        "Usage: venta config show [OPTIONS]\n"
+        "\n"
+        "  Print the effective configuration (environment, .env, defaults), secrets\n"
+        "  masked.\n"
+        "\n"
+        "Options:\n"
+        "  --json  Print JSON instead of lines.\n"
+        "  --help  Show this message and exit.\n"
+        "\n"
+        "  Examples:\n"
+        "\n"
+        "    venta config show\n"
+        "    venta config show --json\n"
+        "    VENTA_HTTP__PORT=9000 venta config show | grep HTTP\n"
+    )
+
+
+def test_token_help_says_what_sub_is(tmp_path: Path) -> None:
+    result = venta("token", "issue", "--help", cwd=tmp_path)
+
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "--sub SUBJECT The token's subject (`sub` claim): the user's id at the identity " in text
+    assert "not a venta user id. The first request with the token creates that user" in text
+    assert "SUBJECT (nothing else" not in text
