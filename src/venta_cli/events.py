@@ -60,9 +60,10 @@ async def _queue(settings: Settings) -> AsyncIterator[DeadLetterQueue]:
     from venta_core.ports.bus_nats import NatsEventBus
     from venta_core.ports.dead_letters import DeadLetterQueue
     from venta_core.relay import dlq_stream_name, stream_name
+    from venta_core.startup import Backend, start_proven
 
     bus = NatsEventBus(settings.nats_url or "", name="events-cli")
-    await bus.start()
+    await start_proven(bus, Backend.nats(settings.nats_url or ""))
     try:
         yield DeadLetterQueue(
             bus.nc.jetstream(),

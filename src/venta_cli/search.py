@@ -56,11 +56,8 @@ async def _reindex(settings: object, *, clear: bool) -> tuple[int, float]:
 
     assert isinstance(settings, Settings)
     app = Venta(settings)
-    if settings.auto_migrate:
-        from venta_core.store.migrate import upgrade_async
-
-        await upgrade_async(settings)
     # Only what a reindex needs: the database and the index (no bus, relay or stream).
+    await app.prepare_database()
     await app.database.start()
     try:
         await app.search_index.start()

@@ -31,7 +31,7 @@ from venta_core.services.subscriptions import LocalSubscriptionService
 from venta_core.services.users import LocalUserService
 from venta_core.services.vendors import LocalVendorService
 from venta_core.settings import Settings, load_settings
-from venta_core.startup import STARTUP_TIMEOUT_SECONDS, Backend, BackendUnreachableError
+from venta_core.startup import STARTUP_TIMEOUT_SECONDS, Backend, start_proven
 from venta_core.store import vendors as vendor_rows
 from venta_core.store.engine import Database
 from venta_core.store.positions import MovedEvents, PositionWriteBehind
@@ -278,9 +278,9 @@ class Venta:
         ``startup.py``): a failure is a ``StartupError`` naming it, after what was started has
         been stopped again."""
         try:
-            await self._prepare_database()
+            await self.prepare_database()
             for component in self.components():
-                await self._start(component)
+                await start_proven(component, self._backend(component))
                 self._started.append(component)
             await self._warm_geo_index()
             for result in self.hook.venta_startup(app=self):
@@ -289,8 +289,9 @@ class Venta:
             await self.stop()
             raise
 
-    async def _prepare_database(self) -> None:
-        """Migrate at start, or check that the database answers and is at the newest schema."""
+    async def prepare_database(self) -> None:
+        """Migrate at start, or check that the database answers and is at the newest schema
+        (``start`` does it; a command that uses only the database calls it alone)."""
         from venta_core.store import migrate
 
         if self.settings.auto_migrate:
@@ -305,17 +306,6 @@ class Venta:
         if component is self.bus and self.settings.nats_url:
             return Backend.nats(self.settings.nats_url)
         return None
-
-    async def _start(self, component: Component) -> None:
-        backend = self._backend(component)
-        try:
-            await component.start()
-            if backend is not None and isinstance(component, Checkable):
-                await asyncio.wait_for(component.check(), STARTUP_TIMEOUT_SECONDS)
-        except Exception as exc:
-            if backend is None:
-                raise
-            raise BackendUnreachableError(backend, exc, STARTUP_TIMEOUT_SECONDS) from exc
 
     async def stop(self) -> None:
         """Stop in reverse order; each step bounded by a timeout; never raises."""

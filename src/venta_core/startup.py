@@ -17,11 +17,14 @@ with ``venta --debug`` or ``VENTA_LOG__LEVEL=DEBUG``.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+from venta_core.lifecycle import Checkable, Component
 
 __all__ = [
     "STARTUP_TIMEOUT_SECONDS",
@@ -29,6 +32,7 @@ __all__ = [
     "BackendUnreachableError",
     "StartupError",
     "explain",
+    "start_proven",
 ]
 
 #: How long a start-up check may wait for a backend to answer.
@@ -147,6 +151,19 @@ class BackendUnreachableError(StartupError):
             hint,
         )
         self.backend = backend
+
+
+async def start_proven(component: Component, backend: Backend | None) -> None:
+    """Start ``component``; when it stands for ``backend``, prove the backend answers its check
+    within ``STARTUP_TIMEOUT_SECONDS``, or raise ``BackendUnreachableError``."""
+    try:
+        await component.start()
+        if backend is not None and isinstance(component, Checkable):
+            await asyncio.wait_for(component.check(), STARTUP_TIMEOUT_SECONDS)
+    except Exception as exc:
+        if backend is None:
+            raise
+        raise BackendUnreachableError(backend, exc, STARTUP_TIMEOUT_SECONDS) from exc
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:

@@ -270,3 +270,33 @@ def test_the_traceback_is_there_when_asked_for(
     assert "Traceback (most recent call last)" in result.stderr
     assert "BackendUnreachableError" in result.stderr
     assert result.stderr.endswith(_refused("Redis", url, port, "VENTA_REDIS_URL"))
+
+
+def test_search_reindex_on_a_database_never_migrated(tmp_path: Path, empty_postgres: str) -> None:
+    result = venta("search", "reindex", cwd=tmp_path, VENTA_DATABASE_URL=empty_postgres)
+
+    assert result.returncode == 2
+    assert (
+        result.stderr == f"error: database is at base, newest is {NEWEST}: run `venta db migrate`\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "name", "scheme"),
+    [
+        (["search", "reindex"], "VENTA_DATABASE_URL", "PostgreSQL", "postgresql"),
+        (["events", "dead-letters"], "VENTA_NATS_URL", "NATS", "nats"),
+        (["demo", "seed"], "VENTA_REDIS_URL", "Redis", "redis"),
+    ],
+)
+def test_other_commands_with_a_backend_down(
+    workdir: Path, command: list[str], variable: str, name: str, scheme: str
+) -> None:
+    port = closed_port()
+    url = f"{scheme}://127.0.0.1:{port}/venta" if scheme != "nats" else f"nats://127.0.0.1:{port}"
+
+    result = venta(*command, cwd=workdir, **{variable: url})
+
+    assert result.returncode == 1
+    shown = url.replace("postgresql://", "postgresql+asyncpg://")
+    assert result.stderr == _refused(name, shown, port, variable)
