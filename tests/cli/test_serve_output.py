@@ -23,7 +23,7 @@ from venta_core.ports.identity import DevTokenProvider
 from venta_core.settings import AuthSettings
 
 DEADLINE_SECONDS = 60
-BANNER = re.compile(r"venta serving (?P<what>[^:]+): (?P<endpoints>.*)")
+BANNER = re.compile(r"\bserving (?P<what>[^:]+): (?P<endpoints>.*)")
 
 
 @contextmanager
@@ -111,7 +111,7 @@ def _serve_all_and_connect(workdir: Path, **variables: str) -> str:
     text = log.read_text()
     base = f"http://127.0.0.1:{port}"
     assert banners(text) == [
-        f"venta serving gateway, ws, worker: API {base}, docs {base}/docs, "
+        f"serving gateway, ws, worker: API {base}, docs {base}/docs, "
         f"real-time {base}/socket.io/, metrics {base}/metrics"
     ]
     return text
@@ -167,7 +167,7 @@ def test_each_role_announces_its_real_endpoints_once(
         banner = wait_for(log, proc, lambda text: (banners(text) or [None])[0])
         shown = endpoints(banner)
         assert list(shown) == names
-        assert banner.startswith(f"venta serving {what}")
+        assert banner.startswith(f"serving {what}")
         assert all(
             ":0/" not in address and not address.endswith(":0") for address in shown.values()
         )

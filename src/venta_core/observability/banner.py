@@ -2,7 +2,7 @@
 
 Written after the listening sockets are bound and the application has started, so the ports are
 the real ones (``--port 0`` shows the port the system chose) and a process that fails to start
-prints no banner. For example::
+prints no banner. For example, in the text format (logger ``venta``, then the message)::
 
     venta serving gateway, ws, worker: API http://127.0.0.1:8000, docs
     http://127.0.0.1:8000/docs, real-time http://127.0.0.1:8000/socket.io/, metrics
@@ -41,9 +41,9 @@ def http_endpoints(host: str, port: int, roles: Iterable[str]) -> dict[str, str]
 
 
 def announce(what: str, endpoints: Mapping[str, str]) -> None:
-    """Log the banner: ``venta serving <what>: <name> <address>, ...``."""
+    """Log the banner (logger ``venta``): ``serving <what>: <name> <address>, ...``."""
     if not endpoints:
-        log.info("venta serving %s", what)
+        log.info("serving %s", what)
         return
     listed = ", ".join(f"{name} {address}" for name, address in endpoints.items())
-    log.info("venta serving %s: %s", what, listed)
+    log.info("serving %s: %s", what, listed)
