@@ -96,7 +96,8 @@ def report(exc: BaseException) -> NoReturn:
 
 
 def _expected(exc: BaseException) -> bool:
-    """Errors whose text is already the one line a person needs (their modules say so)."""
+    """Errors whose text is already the one line a person needs (their modules say so).
+    Matched by class name, so that failing does not import alembic, uvicorn or grpc."""
     names = {cls.__name__ for cls in type(exc).__mro__}
     return bool(names & {"RunnerError", "MigrationError", "GrpcServerError", "OpsServerError"})
 
