@@ -13,12 +13,17 @@ import typer
 
 from venta_cli.demo_seed import CITIES, OWNER_SUBJECT, USER_SUBJECT, Seeded
 from venta_cli.errors import fail, settings_or_exit, user_errors
+from venta_cli.help import examples
 from venta_core.settings import Settings
 
 if TYPE_CHECKING:
     from venta_cli.api_client import ApiError
 
-demo_app = typer.Typer(help="Demo data and traffic.", no_args_is_help=True)
+demo_app = typer.Typer(
+    help="Demo data and traffic.",
+    epilog=examples("venta demo seed", "venta demo simulate"),
+    no_args_is_help=True,
+)
 
 TOKEN_TTL_SECONDS = 86_400
 URL_HELP = (
@@ -33,7 +38,9 @@ def _city_or_exit(city: str) -> tuple[float, float]:
     return CITIES[city]
 
 
-@demo_app.command("seed")
+@demo_app.command(
+    "seed", epilog=examples("venta demo seed", "venta demo seed --city paris --vendors 20")
+)
 def seed(
     city: Annotated[
         str, typer.Option(help=f"One of: {', '.join(CITIES)}.", show_default=True)
@@ -145,7 +152,13 @@ def _api_failure(base: str, exc: ApiError) -> str:
     return f"the server at {base} answered {exc}"
 
 
-@demo_app.command("simulate")
+@demo_app.command(
+    "simulate",
+    epilog=examples(
+        "venta demo simulate",
+        "venta demo simulate --url http://127.0.0.1:9000 --vendors 100 --users 500",
+    ),
+)
 def simulate_cmd(
     url: Annotated[str | None, typer.Option(help=URL_HELP)] = None,
     ws_url: Annotated[

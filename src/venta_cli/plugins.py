@@ -8,14 +8,24 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from venta_cli.errors import fail, settings_or_exit
+from venta_cli.help import examples
 
 if TYPE_CHECKING:
     from venta_core.plugins import PluginInfo
 
-plugins_app = typer.Typer(help="Inspect plugins.", no_args_is_help=True)
+plugins_app = typer.Typer(
+    help="Inspect plugins.", epilog=examples("venta plugins list"), no_args_is_help=True
+)
 
 
-@plugins_app.command("list")
+@plugins_app.command(
+    "list",
+    epilog=examples(
+        "venta plugins list",
+        "venta plugins list --json",
+        "VENTA_PLUGINS_BLOCKED=clerk venta plugins list",
+    ),
+)
 def list_plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

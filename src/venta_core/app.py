@@ -31,6 +31,7 @@ from venta_core.services.subscriptions import LocalSubscriptionService
 from venta_core.services.users import LocalUserService
 from venta_core.services.vendors import LocalVendorService
 from venta_core.settings import Settings, load_settings
+from venta_core.startup import STARTUP_TIMEOUT_SECONDS, Backend, start_proven
 from venta_core.store import vendors as vendor_rows
 from venta_core.store.engine import Database
 from venta_core.store.positions import MovedEvents, PositionWriteBehind
@@ -171,9 +172,13 @@ class Venta:
             clients = None
         else:
             from venta_core.transports.grpc.clients import GrpcClients
+            from venta_core.transports.grpc.settings import placeholder_secret_warning
 
             clients = GrpcClients(self.settings.grpc)
             self.grpc_clients = clients
+            warning = placeholder_secret_warning(self.settings.grpc, self.settings.env.value)
+            if warning:
+                log.warning(warning)
             if not (self.settings.redis_url and self.settings.nats_url):
                 log.warning(
                     "services run in several processes but the geo index or bus is in-process; "
@@ -269,13 +274,13 @@ class Venta:
         }
 
     async def start(self) -> None:
-        if self.settings.auto_migrate:
-            from venta_core.store.migrate import upgrade_async
-
-            await upgrade_async(self.settings)
+        """Start every component in order. Each backend is proven right after it starts (see
+        ``startup.py``): a failure is a ``StartupError`` naming it, after what was started has
+        been stopped again."""
         try:
+            await self.prepare_database()
             for component in self.components():
-                await component.start()
+                await start_proven(component, self._backend(component))
                 self._started.append(component)
             await self._warm_geo_index()
             for result in self.hook.venta_startup(app=self):
@@ -283,6 +288,24 @@ class Venta:
         except BaseException:
             await self.stop()
             raise
+
+    async def prepare_database(self) -> None:
+        """Migrate at start, or check that the database answers and is at the newest schema
+        (``start`` does it; a command that uses only the database calls it alone)."""
+        from venta_core.store import migrate
+
+        if self.settings.auto_migrate:
+            await migrate.upgrade_async(self.settings)
+        else:
+            await migrate.ensure_current(self.database, STARTUP_TIMEOUT_SECONDS)
+
+    def _backend(self, component: Component) -> Backend | None:
+        """The server behind ``component``, when it is one to prove at start."""
+        if component is self._redis and self.settings.redis_url:
+            return Backend.redis(self.settings.redis_url)
+        if component is self.bus and self.settings.nats_url:
+            return Backend.nats(self.settings.nats_url)
+        return None
 
     async def stop(self) -> None:
         """Stop in reverse order; each step bounded by a timeout; never raises."""

@@ -23,6 +23,7 @@ import uvicorn
 
 from venta_core.app import Venta
 from venta_core.events import EventEnvelope, event_subject
+from venta_core.observability.banner import announce, http_endpoints
 from venta_core.observability.metrics import new_registry
 from venta_core.ports.bus import BusMessage
 from venta_core.settings import Settings
@@ -113,7 +114,7 @@ async def serve(
     stop = stop or asyncio.Event()
     _install_signal_handlers(stop)
     settings = app.settings
-    listeners: list[tuple[str, _Server, socket.socket]] = []
+    listeners: list[tuple[str, _Server, socket.socket, str]] = []
     after_start: list[Callable[[], Awaitable[None]]] = []
     before_stop: list[Callable[[], Awaitable[None]]] = []
     registry = new_registry()
@@ -147,18 +148,20 @@ async def serve(
             http_app = create_http_app(app, registry=registry)
             asgi_app: Any = http_app if realtime is None else realtime.asgi(http_app)
             server = _http_server(asgi_app, settings, sock.getsockname()[1])
-            listeners.append(("gateway", server, sock))
+            listeners.append(("gateway", server, sock, settings.http.host))
             cache = http_app.state.identity_cache
             after_start.append(lambda: _forget_deleted_identities(app, cache))
         if realtime is not None and "gateway" not in roles:
             sock = bind_socket(settings.realtime.host, settings.realtime.port)
             asgi_app = realtime.asgi(operations_app(app, registry))
-            listeners.append(("ws", _http_server(asgi_app, settings, 0), sock))
+            listeners.append(
+                ("ws", _http_server(asgi_app, settings, 0), sock, settings.realtime.host)
+            )
     except BaseException:
-        for _, _, sock in listeners:
+        for _, _, sock, _ in listeners:
             sock.close()
         raise
-    sockets = [(srv, sock) for _, srv, sock in listeners]
+    sockets = [(srv, sock) for _, srv, sock, _ in listeners]
     started = False
     try:
         await app.start()
@@ -176,8 +179,9 @@ async def serve(
         raise
     try:
         tasks = [asyncio.create_task(srv.serve(sockets=[sock])) for srv, sock in sockets]
-        ports = {role: sock.getsockname()[1] for role, _, sock in listeners}
-        log.info("venta serving %s", ", ".join(f"{r} on port {p}" for r, p in ports.items()))
+        ports = {role: sock.getsockname()[1] for role, _, sock, _ in listeners}
+        if await until_started([srv for srv, _ in sockets], tasks):
+            _announce(roles, listeners)
         if on_ready is not None:
             result = on_ready(ports)
             if asyncio.iscoroutine(result):
@@ -205,6 +209,24 @@ async def serve(
             except Exception:
                 log.exception("stopping a role failed")
         await app.stop()
+
+
+async def until_started(servers: list[uvicorn.Server], tasks: list[asyncio.Task[None]]) -> bool:
+    """Wait until every server accepts connections (True), or one of them stopped (False)."""
+    while not all(server.started for server in servers):
+        if any(task.done() for task in tasks):
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def _announce(roles: set[str], listeners: list[tuple[str, _Server, socket.socket, str]]) -> None:
+    """The start-up banner: each listener's URLs, on the port it really got."""
+    endpoints: dict[str, str] = {}
+    for role, _, sock, host in listeners:
+        served = roles & {"gateway", "ws"} if role == "gateway" else {"ws"}
+        endpoints |= http_endpoints(host, int(sock.getsockname()[1]), served)
+    announce(", ".join(r for r in ROLES if r in roles), endpoints)
 
 
 def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:

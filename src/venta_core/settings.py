@@ -6,13 +6,15 @@ Every field is read from the environment with the ``VENTA_`` prefix; nested grou
 
 from __future__ import annotations
 
-import json
+import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
+from venta_core.settings_types import CommaList, NatsUrl, RedisUrl
 from venta_core.transports.grpc.settings import GrpcSettings, placeholder_secret_error
 
 __all__ = [
@@ -47,7 +49,7 @@ class Environment(StrEnum):
 class HttpSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Interface the HTTP gateway binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP gateway.")
-    cors_origins: list[str] = Field(
+    cors_origins: CommaList[str] = Field(
         default_factory=list, description="Origins allowed by CORS (empty: CORS off)."
     )
     max_body_bytes: int = Field(
@@ -141,7 +143,7 @@ class LocationSettings(BaseModel):
 class RealtimeSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Interface `venta serve ws` binds to.")
     port: int = Field(8001, ge=0, le=65535, description="Port of `venta serve ws`.")
-    cors_origins: list[str] = Field(
+    cors_origins: CommaList[str] = Field(
         default_factory=list,
         description="Browser origins allowed to connect (empty: same origin only; native "
         "clients send no Origin and are always allowed).",
@@ -270,7 +272,7 @@ class WorkerSettings(BaseModel):
     max_deliver: int = Field(
         5, ge=1, le=100, description="Deliveries of an event before it is dead-lettered."
     )
-    backoff_seconds: Annotated[list[float], NoDecode] = Field(
+    backoff_seconds: CommaList[float] = Field(
         default_factory=lambda: [1.0, 5.0, 30.0, 120.0],
         description="Delays before the n-th retry of a failed event (last one repeats).",
     )
@@ -286,15 +288,6 @@ class WorkerSettings(BaseModel):
     housekeeping_interval_seconds: float = Field(
         3600, gt=0, description="How often the worker deletes old webhook delivery ids."
     )
-
-    @field_validator("backoff_seconds", mode="before")
-    @classmethod
-    def _comma_or_json_floats(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return json.loads(value)
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @field_validator("backoff_seconds")
     @classmethod
@@ -331,7 +324,22 @@ class ServicesSettings(BaseModel):
 
 class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
-    json_format: bool = Field(True, description="JSON lines (true) or plain text (false).")
+    format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="`json`: one JSON object per line (for log collectors); `text`: readable "
+        "lines; `auto`: text when stderr is a terminal, JSON otherwise.",
+    )
+    json_format: bool | None = Field(
+        None,
+        description="Deprecated, use `format`: true is `json`, false is `text` (used only when "
+        "`format` is not set).",
+    )
+
+    @model_validator(mode="after")
+    def _legacy_json_format(self) -> LogSettings:
+        if self.json_format is not None and "format" not in self.model_fields_set:
+            self.format = "json" if self.json_format else "text"
+        return self
 
 
 class UploadSettings(BaseModel):
@@ -341,7 +349,7 @@ class UploadSettings(BaseModel):
     max_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="Largest accepted image upload, in bytes."
     )
-    allowed_types: Annotated[list[str], NoDecode] = Field(
+    allowed_types: CommaList[str] = Field(
         default_factory=lambda: ["image/jpeg", "image/png", "image/webp"],
         description="Image types accepted, recognised by their magic bytes "
         "(image/jpeg, image/png, image/webp, image/gif).",
@@ -351,15 +359,6 @@ class UploadSettings(BaseModel):
         description="URL prefix of stored images (a CDN or proxy in front of the store); "
         "unset: the gateway's own /v1/uploads/images/{name}.",
     )
-
-    @field_validator("allowed_types", mode="before")
-    @classmethod
-    def _comma_or_json_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return json.loads(value)
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @field_validator("allowed_types")
     @classmethod
@@ -393,12 +392,12 @@ class Settings(BaseSettings):
         description="Run migrations at start. Unset: yes on SQLite, no elsewhere.",
     )
     database_pool_size: int = Field(10, ge=1, description="Connections per process (PostgreSQL).")
-    redis_url: str | None = Field(
+    redis_url: RedisUrl = Field(
         None,
         description="Redis URL for the geo index, presence and rate limits (`redis+cluster://` "
         "for a Redis Cluster); unset: in-process.",
     )
-    nats_url: str | None = Field(
+    nats_url: NatsUrl = Field(
         None, description="NATS URL for the event bus; unset: in-process bus."
     )
     key_prefix: str = Field(
@@ -406,7 +405,7 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,32}$",
         description="Prefix of Redis keys and NATS subjects.",
     )
-    plugins_blocked: Annotated[list[str], NoDecode] = Field(
+    plugins_blocked: CommaList[str] = Field(
         default_factory=list, description="Plugin names not to load (comma list or JSON list)."
     )
     http: HttpSettings = Field(default_factory=HttpSettings)
@@ -437,15 +436,6 @@ class Settings(BaseSettings):
                 return driver + value[len(plain) :]
         if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("use a postgresql:// or sqlite:// URL")
-        return value
-
-    @field_validator("plugins_blocked", mode="before")
-    @classmethod
-    def _comma_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return json.loads(value)
-            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @model_validator(mode="after")
@@ -499,10 +489,15 @@ def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment (and ``overrides``), with a one-line error."""
     try:
         return Settings(**overrides)
+    except SourceError as exc:  # a group given as one variable (VENTA_HTTP=...) that is not JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = _env_name((field.group(1),)) if field else "VENTA_*"
+        raise SettingsError(f"{name}: not valid JSON ({exc.__cause__})") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         name = _env_name(first["loc"])
         given = first.get("input")
         sensitive = any(word in name for word in ("SECRET", "PASSWORD", "TOKEN", "_URL"))
         shown = "" if isinstance(given, dict) or sensitive else f" (got {given!r})"
-        raise SettingsError(f"{name}: {first['msg']}{shown}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {message}{shown}") from None

@@ -124,7 +124,7 @@ def test_bad_database_url_names_the_variable(
     assert result.stderr.count("\n") == 1
 
 
-def test_unreachable_database_is_one_clean_line(
+def test_unreachable_database_is_a_clean_cause_and_fix(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -134,11 +134,13 @@ def test_unreachable_database_is_one_clean_line(
         result = venta(*command)
 
         assert result.exit_code == 1, command
-        assert result.stderr.startswith(
-            "error: cannot connect to database "
-            "postgresql+asyncpg://postgres:***@127.0.0.1:1/venta: "
+        assert result.stderr == (
+            "error: cannot connect to PostgreSQL at "
+            "postgresql+asyncpg://postgres:***@127.0.0.1:1/venta (127.0.0.1:1): "
+            "connection refused\n"
+            "hint: is PostgreSQL running and listening on 127.0.0.1:1? Start it, or set "
+            "VENTA_DATABASE_URL to where it runs\n"
         )
-        assert result.stderr.count("\n") == 1
         assert "hunter2" not in result.output
         assert "Traceback" not in result.output
 

@@ -548,8 +548,8 @@ def test_the_image_copies_what_the_build_needs() -> None:
 
 
 def test_the_image_is_built_from_the_pinned_versions() -> None:
-    (build,) = [run for run in _args_of("RUN") if "pip wheel" in run]
-    (install,) = [run for run in _args_of("RUN") if "pip install" in run]
+    (build,) = [run for run in dockerfile_args("RUN") if "pip wheel" in run]
+    (install,) = [run for run in dockerfile_args("RUN") if "pip install" in run]
 
     assert "-c constraints.txt" in build, "build the wheels with the versions tested"
     assert "--no-index" in install, "so the image gets exactly those wheels"

@@ -51,6 +51,9 @@ class NatsEventBus:
         self._nc: Client | None = None
         self._connected = False  # quiet while the first connection is tried or while stopping
         self._last_error: Exception | None = None
+        #: An authorization error while connecting: the reason to report, though the retries
+        #: that follow it end in other errors (the server closes the connection).
+        self._refusal: Exception | None = None
 
     def __repr__(self) -> str:
         return f"NatsEventBus({self._shown!r})"
@@ -83,11 +86,11 @@ class NatsEventBus:
             )
         except (OSError, TimeoutError, NatsError) as exc:
             await _close_quietly(nc)
-            reason = self._last_error or exc
+            reason = self._refusal or self._last_error or exc
             detail = str(reason) or type(reason).__name__
             raise ConnectionError(
                 f"cannot connect to NATS at {self._shown} within {CONNECT_TIMEOUT_S:g} s: {detail}"
-            ) from None
+            ) from reason
         self._nc = nc
         self._connected = True
 
@@ -136,6 +139,8 @@ class NatsEventBus:
 
     async def _on_error(self, exc: Exception) -> None:
         self._last_error = exc
+        if not self._connected and "authorization" in str(exc).lower():
+            self._refusal = self._refusal or exc
         if self._connected:
             logger.warning("NATS error at %s: %s", self._shown, exc)
 

@@ -141,7 +141,7 @@ class OpsServer:
             if loop.time() > deadline:
                 raise OpsServerError(f"the HTTP side port {self.port} did not start")
             await asyncio.sleep(0.01)
-        log.info("gRPC process health and metrics on %s", self.url)
+        log.debug("gRPC process health and metrics on %s", self.url)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

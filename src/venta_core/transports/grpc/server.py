@@ -173,7 +173,7 @@ class GrpcServer:
         for name in ["", *(SERVICE_NAMES[s] for s in self.services)]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._started = True
-        log.info("gRPC %s serving on %s", ",".join(self.services), self.address)
+        log.debug("gRPC %s serving on %s", ",".join(self.services), self.address)
 
     async def stop(self, grace: float | None = None) -> None:
         if self._stopped:
