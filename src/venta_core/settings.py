@@ -60,6 +60,16 @@ class HttpSettings(BaseModel):
     shutdown_timeout_seconds: float = Field(
         10.0, gt=0, description="How long SIGTERM waits for in-flight requests."
     )
+    max_header_bytes: int = Field(
+        32_768,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request head (request line and headers) on every HTTP port; "
+        "larger: 431.",
+    )
+    max_headers: int = Field(
+        100, ge=8, le=1000, description="Most header fields of a request on every HTTP port."
+    )
 
 
 class AuthSettings(BaseModel):
