@@ -32,7 +32,7 @@ async def test_trailing_slash_is_not_redirected(client, alice):
 async def test_method_not_allowed(client, alice):
     response = await client.patch("/v1/me", headers=alice)
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
 
 
 async def test_oversize_body_by_content_length(client, alice, settings):

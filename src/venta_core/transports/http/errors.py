@@ -16,11 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from venta_core.context import current
 from venta_core.errors import ERROR_TABLE, RateLimited, VentaError
 
 __all__ = [
+    "allowed_methods",
     "error_body",
     "error_response",
     "install_error_handlers",
@@ -127,8 +129,34 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     message = exc.detail if isinstance(exc.detail, str) and exc.detail else code
     if status >= 500:
         message = GENERIC_INTERNAL_MESSAGE if status == 500 else message
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     body = error_body(code, message, None, None)
-    return JSONResponse(body, status_code=status, headers=exc.headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+#: The order methods are listed in ``Allow``.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at the request's path. Starlette's own 405 names only
+    the methods of the first route whose path matched; a path served by several routes
+    (GET, PUT and DELETE of a vendor) needs them all. ``HEAD`` goes with ``GET``.
+
+    The routes are the flat table ``app_factory`` keeps (``app.state.route_table``): FastAPI
+    nests included routers, so ``app.router.routes`` alone misses theirs."""
+    methods: set[str] = set()
+    routes = getattr(request.app.state, "route_table", request.app.router.routes)
+    for route in routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(route_methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    rank = {method: i for i, method in enumerate(_METHOD_ORDER)}
+    return sorted(methods, key=lambda m: (rank.get(m, len(rank)), m))
 
 
 def install_error_handlers(api: FastAPI) -> None:
