@@ -117,13 +117,37 @@ async def _request_validation_error(request: Request, exc: Exception) -> Respons
     errors = validation_errors(raw)
     first = errors[0]["field"] if errors else "request"
     malformed = any(error.get("type") == "json_invalid" for error in raw)
-    message = "Malformed JSON body" if malformed else f"Validation failed for {first}"
+    message = MALFORMED_JSON if malformed else f"Validation failed for {first}"
     body = error_body("VALIDATION_ERROR", message, {"errors": errors}, None)
     return JSONResponse(body, status_code=400)
 
 
+MALFORMED_JSON = "Malformed JSON body"
+
+
+def _unparsable_body(exc: StarletteHTTPException) -> str | None:
+    """Why FastAPI could not decode a JSON body, when that is what this 400 is about.
+
+    FastAPI turns a ``JSONDecodeError`` into a validation error, but any other failure of
+    ``json.loads`` (nesting past the parser's depth, bytes that are not UTF-8) into a bare
+    400 "There was an error parsing the body", with the cause chained."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or not isinstance(cause, RecursionError | ValueError):
+        return None
+    if isinstance(cause, RecursionError):
+        return "Malformed JSON: nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return "Malformed JSON: not valid UTF-8"
+    return "Malformed JSON: cannot be decoded"
+
+
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    unparsable = _unparsable_body(exc)
+    if unparsable is not None:
+        errors = [{"field": "body", "message": unparsable}]
+        body = error_body("VALIDATION_ERROR", MALFORMED_JSON, {"errors": errors}, None)
+        return JSONResponse(body, status_code=400)
     status = exc.status_code
     code = _CODE_BY_STATUS.get(status, f"HTTP_{status}")
     message = exc.detail if isinstance(exc.detail, str) and exc.detail else code
