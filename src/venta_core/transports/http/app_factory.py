@@ -93,7 +93,14 @@ def _include_routers(api: FastAPI, app: VentaApp) -> list[BaseRoute]:
     """Mount the built-in and plugin routers; return every route as one flat table (in
     matching order) for labelling requests answered before routing."""
     # locations before vendors: "/v1/vendors/nearby" must match before "/v1/vendors/{id}".
-    builtin = [health.router, docs.router, me.router, locations.router, vendors.router, seed.router]
+    builtin = [
+        health.router,
+        docs.router,
+        me.router,
+        locations.create_router(app.settings.location),
+        vendors.router,
+        seed.router,
+    ]
     routers = [*builtin, *plugin_routers(app)]
     for router in routers:
         api.include_router(router)

@@ -34,13 +34,13 @@ async def create_vendor(
     return VendorCreated(id=vendor.id)
 
 
-@router.get("/v1/vendors/{vendor_id}", responses=error_responses(404), summary="A vendor")
+@router.get("/v1/vendors/{vendor_id:vendor_id}", responses=error_responses(404), summary="A vendor")
 async def get_vendor(vendor_id: VendorId, services: Services) -> VendorOut:
     return VendorOut.of(await services.vendors.get_vendor(vendor_id))
 
 
 @router.put(
-    "/v1/vendors/{vendor_id}",
+    "/v1/vendors/{vendor_id:vendor_id}",
     responses=_OWNER_ERRORS,
     summary="Update a vendor (owner): only the fields sent change; null clears one",
 )
@@ -51,7 +51,7 @@ async def update_vendor(
 
 
 @router.delete(
-    "/v1/vendors/{vendor_id}",
+    "/v1/vendors/{vendor_id:vendor_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=error_responses(403, 404),
