@@ -6,15 +6,16 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     ConfigDict,
-    EmailStr,
     Field,
     HttpUrl,
     StrictBool,
     StringConstraints,
     TypeAdapter,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -53,6 +54,30 @@ def _url(value: str) -> str:
     return value
 
 
+def _ci(word: str) -> str:
+    """``word`` as a case-insensitive regex (JSON schema patterns have no flags)."""
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+#: email-validator refuses the special-use domains (``.test``, ``.localhost``, ...), which the
+#: OpenAPI ``format: email`` alone would allow; the pattern states it.
+EMAIL_PATTERN = (
+    r"^(?![^@]*@(?:[^@]*\.)?(?:"
+    + "|".join(_ci(name) for name in SPECIAL_USE_DOMAIN_NAMES)
+    + r")\.?$)[^\x00]*$"
+)
+
+
+def _email(value: str) -> str:
+    """An email address (email-validator's syntax, no deliverability check), normalised;
+    no display name ("Name <a@b.c>"), unlike pydantic's ``EmailStr``."""
+    try:
+        parsed = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"value is not a valid email address: {exc}") from None
+    return parsed.normalized
+
+
 #: Lengths count the text as sent; name and description are stored without surrounding
 #: white space.
 Name = Annotated[str, StringConstraints(max_length=100), Storable(strip=True, blank=False)]
@@ -63,7 +88,15 @@ Phone = Annotated[
 Url = Annotated[
     str, StringConstraints(max_length=2048), Storable(pattern=URL_PATTERN), AfterValidator(_url)
 ]
-Email = Annotated[EmailStr, Storable()]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    Storable(),
+    AfterValidator(_email),
+    WithJsonSchema(
+        {"type": "string", "format": "email", "maxLength": 254, "pattern": EMAIL_PATTERN}
+    ),
+]
 
 
 class Vendor(DomainModel):
