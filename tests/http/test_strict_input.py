@@ -118,3 +118,15 @@ async def test_open_is_a_strict_boolean(app, client, value: Any):
     assert _field(update) == "open" if value is not None else update.status_code == 400
     vendor = (await client.get(f"/v1/vendors/{vendor_id}", headers=alice)).json()
     assert vendor["open"] is True
+
+
+@pytest.mark.parametrize(
+    "email", ["Taco <taco@example.com>", "taco@shop.test", "taco@localhost", "taco@example"]
+)
+async def test_email_is_an_address_the_document_allows(app, client, email):
+    alice = _auth(app, "alice")
+    body = {"name": "Taco", "email": email}
+    assert _field(await client.post("/v1/vendors", json=body, headers=alice)) == "email"
+    ok = await client.post("/v1/vendors", json={**body, "email": "Taco@Example.COM"}, headers=alice)
+    vendor = (await client.get(f"/v1/vendors/{ok.json()['id']}", headers=alice)).json()
+    assert vendor["email"] == "Taco@example.com"
