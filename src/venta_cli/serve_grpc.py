@@ -107,13 +107,14 @@ def _ops_server(
     port: int,
 ) -> OpsServer:
     from venta_core.transports.grpc.ops import OpsServer
+    from venta_core.transports.listener import HeadLimits
 
     async def probe() -> dict[str, str | None]:
         if not servers or not all(server.serving for server in servers):
             return {"grpc-server": "not serving (starting or draining)"}
         return {**await app.readiness(), "grpc-server": None}
 
-    return OpsServer(probe, registry, host, port)
+    return OpsServer(probe, registry, host, port, limits=HeadLimits.of(app.settings.http))
 
 
 def _announce(servers: Sequence[GrpcServer], ops: OpsServer) -> None:

@@ -51,6 +51,7 @@ async def run_worker(
     from venta_core.observability.banner import announce, url
     from venta_core.observability.metrics import new_registry
     from venta_core.runner import bind_socket, until_started
+    from venta_core.transports.listener import HeadLimits, http_config
     from venta_core.transports.worker.http import create_worker_http_app
 
     class Server(uvicorn.Server):
@@ -72,7 +73,7 @@ async def run_worker(
         extra_checks={"stream": app.stream, "search": app.search_index},
         outbox_pending=app.relay.pending_count,
     )
-    config = uvicorn.Config(side, lifespan="off", log_config=None, access_log=False)
+    config = http_config(side, HeadLimits.of(app.settings.http))
     server = Server(config)
     handled = _handle_signals(stop)
     started = False

@@ -27,6 +27,7 @@ from venta_core.observability.banner import announce, http_endpoints
 from venta_core.observability.metrics import new_registry
 from venta_core.ports.bus import BusMessage
 from venta_core.settings import Settings
+from venta_core.transports.listener import HeadLimits, http_config
 
 __all__ = ["ROLES", "RunnerError", "run", "serve"]
 
@@ -63,14 +64,13 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def _http_server(asgi_app: Any, settings: Settings, port: int) -> _Server:
-    config = uvicorn.Config(
+    """Request heads are bounded by ``http.max_header_bytes`` / ``http.max_headers``
+    (``transports.listener``)."""
+    config = http_config(
         asgi_app,
-        lifespan="off",
-        log_config=None,
-        access_log=False,
+        HeadLimits.of(settings.http),
         proxy_headers=settings.http.trust_forwarded_for,
         timeout_graceful_shutdown=int(settings.http.shutdown_timeout_seconds),
-        server_header=False,
         # The real-time fan-out writes one pre-built frame to many websockets; per-message
         # deflate would make each client's frame different (and costs a zlib pass per client
         # for ~100-byte messages).

@@ -62,6 +62,33 @@ class HttpSettings(BaseModel):
     shutdown_timeout_seconds: float = Field(
         10.0, gt=0, description="How long SIGTERM waits for in-flight requests."
     )
+    max_header_bytes: int = Field(
+        32_768,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request head (request line and headers) on every HTTP port; "
+        "larger: 431.",
+    )
+    max_headers: int = Field(
+        100, ge=8, le=1000, description="Most header fields of a request on every HTTP port."
+    )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="Public base URL of the gateway (https://api.example.com), used in the URLs "
+        "it hands out (uploaded images); unset: http://<host>:<port> of these settings.",
+    )
+
+    @property
+    def base_url(self) -> str:
+        """The gateway's public base URL, without a trailing slash. Never taken from a
+        request's ``Host`` header, which the client chooses."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("", "0.0.0.0", "::") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
 
 class AuthSettings(BaseModel):

@@ -32,4 +32,4 @@ def venta_http_routers(app: VentaApp) -> list[APIRouter] | None:
     store: UploadStore | None = app.hook.venta_upload_store(app=app)
     if store is None:  # every store plugin blocked, built-in included: no upload routes
         return None
-    return [create_router(store, app.settings.uploads)]
+    return [create_router(store, app.settings.uploads, app.settings.http.base_url)]

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from venta_core.domain import Actor, User
 from venta_core.errors import VendorNotFound
@@ -18,6 +19,7 @@ __all__ = [
     "CurrentUser",
     "Services",
     "VendorId",
+    "VendorIdConvertor",
     "get_venta",
     "vendor_id",
 ]
@@ -32,8 +34,26 @@ async def current_actor(user: Annotated[User, Depends(authenticate)]) -> Actor:
     return Actor.for_user(user)
 
 
+class VendorIdConvertor(StringConvertor):
+    """A ``{vendor_id}`` path segment: any segment but ``nearby``, so ``/v1/vendors/nearby``
+    belongs to the nearby query alone (``PUT /v1/vendors/nearby`` is a 405, not a vendor
+    named "nearby" that is not found)."""
+
+    regex = r"(?!nearby(?:/|$))[^/]+"
+
+
+#: Routes write the segment as ``{vendor_id:vendor_id}``; OpenAPI shows ``{vendor_id}``.
+register_url_convertor("vendor_id", VendorIdConvertor())
+
+
 def vendor_id(
-    vendor_id: Annotated[str, Path(description="Vendor id (UUID).")],
+    vendor_id: Annotated[
+        str,
+        Path(
+            description="Vendor id (UUID). A malformed id names no vendor: 404.",
+            json_schema_extra={"format": "uuid"},
+        ),
+    ],
 ) -> str:
     """The id in canonical form. A malformed id names no vendor, so it is a 404
     ``VENDOR_NOT_FOUND`` like any unknown id (see docs/api.md)."""

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from venta_core.domain import BoundingBox, Location
+from venta_core.domain import BoundingBox, Location, Text
 from venta_core.errors import ValidationFailed, VentaError
 
 __all__ = [
@@ -49,7 +49,7 @@ class LatLong(_Message):
 class VendorLocationMessage(_Message):
     """``updateVendorLocation``: ``vendorId`` may be left out by the owner of one vendor."""
 
-    vendorId: str | None = Field(None, min_length=1, max_length=64)
+    vendorId: Text | None = Field(None, min_length=1, max_length=64)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     long: float = Field(ge=-180, le=180, allow_inf_nan=False)
 
