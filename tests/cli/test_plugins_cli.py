@@ -29,6 +29,7 @@ REPOSITORY_PLUGINS = {
         "venta-favourites",
         ["venta_cli_commands", "venta_event_handlers", "venta_http_routers"],
     ),
+    "counting_geo": ("venta-counting-geo-index", ["venta_geo_index"]),
 }
 
 
