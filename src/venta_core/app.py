@@ -32,6 +32,7 @@ from venta_core.services.protocols import (
 from venta_core.services.subscriptions import LocalSubscriptionService
 from venta_core.services.users import LocalUserService
 from venta_core.services.vendors import LocalVendorService
+from venta_core.services.webhooks import WebhookDeliveries
 from venta_core.settings import Settings, load_settings
 from venta_core.store import vendors as vendor_rows
 from venta_core.store.engine import Database
@@ -209,7 +210,7 @@ class Venta:
                 settings=self.settings.worker,
                 metrics=metrics,
                 volatile=self.providers["venta_event_stream"] == IN_PROCESS_PORTS,
-                database=self.database,
+                deliveries=WebhookDeliveries(self.database),
             )
         return self.worker
 
