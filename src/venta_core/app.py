@@ -7,19 +7,21 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from venta_core.events import EventHandler
 from venta_core.lifecycle import Checkable, Component
 from venta_core.plugins import await_maybe, create_plugin_manager
 from venta_core.ports.bus import EventBus
+from venta_core.ports.connections import SharedConnections
 from venta_core.ports.geo import GeoIndex
 from venta_core.ports.identity import IdentityProvider
 from venta_core.ports.kv import KeyValueStore
 from venta_core.ports.presence import PresenceStore
 from venta_core.ports.search import SearchIndex
 from venta_core.ports.stream import EventStream
-from venta_core.relay import OutboxRelay, stream_specs
+from venta_core.providers import first_answer, require
+from venta_core.relay import OutboxRelay
 from venta_core.services.locations import LocalLocationService
 from venta_core.services.protocols import (
     LocationService,
@@ -30,6 +32,7 @@ from venta_core.services.protocols import (
 from venta_core.services.subscriptions import LocalSubscriptionService
 from venta_core.services.users import LocalUserService
 from venta_core.services.vendors import LocalVendorService
+from venta_core.services.webhooks import WebhookDeliveries
 from venta_core.settings import Settings, load_settings
 from venta_core.startup import STARTUP_TIMEOUT_SECONDS, Backend, start_proven
 from venta_core.store import vendors as vendor_rows
@@ -40,6 +43,8 @@ from venta_core.store.tables import users, vendors
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from venta_core.ports.bus_nats import NatsEventBus
+    from venta_core.ports.redis_conn import RedisConnection
     from venta_core.transports.worker import EventWorker
 
 __all__ = ["Venta"]
@@ -48,66 +53,8 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 10.0
 CHECK_TIMEOUT_SECONDS = 2.0
-
-
-class _Ports(NamedTuple):
-    redis: Component | None
-    geo: GeoIndex
-    kv: KeyValueStore
-    presence: PresenceStore
-    bus: EventBus
-
-
-def _build_ports(settings: Settings) -> _Ports:
-    """The geo index, key-value store, presence and bus chosen by settings (embedded unless a
-    URL is set)."""
-    redis_conn: Component | None = None
-    geo: GeoIndex
-    kv: KeyValueStore
-    presence: PresenceStore
-    if settings.redis_url:
-        from venta_core.ports.geo_redis import RedisGeoIndex
-        from venta_core.ports.kv_redis import RedisKeyValue
-        from venta_core.ports.presence_redis import RedisPresence
-        from venta_core.ports.redis_conn import RedisConnection
-
-        conn = RedisConnection(settings.redis_url)
-        redis_conn = conn
-        geo = RedisGeoIndex(
-            conn, prefix=settings.key_prefix, region_precision=settings.geo.region_precision
-        )
-        kv = RedisKeyValue(conn, prefix=settings.key_prefix)
-        presence = RedisPresence(conn, prefix=settings.key_prefix)
-    else:
-        from venta_core.ports.geo_memory import MemoryGeoIndex
-        from venta_core.ports.kv_memory import MemoryKeyValue
-        from venta_core.ports.presence_memory import MemoryPresence
-
-        geo, kv, presence = MemoryGeoIndex(), MemoryKeyValue(), MemoryPresence()
-    bus: EventBus
-    if settings.nats_url:
-        from venta_core.ports.bus_nats import NatsEventBus
-
-        bus = NatsEventBus(settings.nats_url)
-    else:
-        from venta_core.ports.bus_memory import MemoryEventBus
-
-        bus = MemoryEventBus()
-    return _Ports(redis_conn, geo, kv, presence, bus)
-
-
-def _build_stream(settings: Settings, bus: EventBus) -> EventStream:
-    """JetStream on the bus's NATS connection when NATS is configured, else in-process."""
-    specs = stream_specs(settings)
-    if settings.nats_url:
-        from venta_core.ports.bus_nats import NatsEventBus
-        from venta_core.ports.stream_jetstream import JetStreamEventStream
-
-        assert isinstance(bus, NatsEventBus)
-        return JetStreamEventStream(bus, specs)
-    from venta_core.ports.stream_memory import MemoryEventStream
-
-    return MemoryEventStream(specs, max_msgs=settings.events.memory_max_msgs)
+#: The built-in plugin whose ports live in this process only.
+IN_PROCESS_PORTS = "venta_core.builtins.memory"
 
 
 class Venta:
@@ -125,14 +72,20 @@ class Venta:
             self.settings, extra=plugins, load_entry_points=load_entry_points
         )
         self.hook = self.pm.hook
-        identity = self.hook.venta_identity_provider(settings=self.settings)
-        if identity is None:
-            raise RuntimeError("no plugin provides an identity provider")
-        self.identity: IdentityProvider = identity
+        #: port hook -> name of the plugin that answered it
+        self.providers: dict[str, str] = {}
+        self.connections = SharedConnections(
+            redis_url=self.settings.redis_url, nats_url=self.settings.nats_url
+        )
+        self.identity: IdentityProvider = self._provide(
+            "venta_identity_provider", settings=self.settings
+        )
 
         self.database = Database(self.settings)
-        ports = _build_ports(self.settings)
-        self._redis, self.geo, self.kv, self.presence, self.bus = ports
+        self.geo: GeoIndex = self._provide("venta_geo_index", app=self)
+        self.kv: KeyValueStore = self._provide("venta_key_value_store", app=self)
+        self.presence: PresenceStore = self._provide("venta_presence_store", app=self)
+        self.bus: EventBus = self._provide("venta_event_bus", app=self)
         loc = self.settings.location
         self.vendor_positions = PositionWriteBehind(
             self.database,
@@ -151,18 +104,49 @@ class Venta:
         )
         self.grpc_clients: Component | None = None
         self._wire_services()
-        self.stream = _build_stream(self.settings, self.bus)
-        # JetStream delivers to core subscribers of the subject by itself; in process the
-        # relay echoes each event on the bus (locations and runner subscribe there).
-        echo = None if self.settings.nats_url else self.bus
+        self.stream: EventStream = self._provide("venta_event_stream", app=self)
+        # JetStream delivers to core subscribers of the subject by itself; otherwise the relay
+        # echoes each event on the bus (locations and runner subscribe there).
+        echo = None if self._stream_reaches_bus() else self.bus
         self.relay = OutboxRelay(self.database, self.stream, self.settings, echo=echo)
-        search_index = self.hook.venta_search_index(app=self)
-        if search_index is None:
-            raise RuntimeError("no plugin provides a search index")
-        self.search_index: SearchIndex = search_index
+        self.search_index: SearchIndex = self._provide("venta_search_index", app=self)
         self.worker: EventWorker | None = None
         self._started: list[Component] = []
         self.state: dict[str, Any] = {}  # room for transports and plugins
+
+    def _provide(self, hook: str, **kwargs: Any) -> Any:
+        """The port the first plugin answering ``hook`` provides (``MissingPort`` if none)."""
+        answer = require(self.pm, hook, **kwargs)
+        self.providers[hook] = answer.plugin
+        return answer.value
+
+    def redis_connection(self) -> RedisConnection:
+        """The process's one Redis connection (``VENTA_REDIS_URL``), for the ports that share
+        it: made on the first call, started before the ports and stopped after them."""
+        return self.connections.redis()
+
+    def nats_connection(self) -> NatsEventBus:
+        """The process's one NATS connection (``VENTA_NATS_URL``): the built-in bus, and the
+        connection JetStream runs on. Made on the first call, started before the bus."""
+        return self.connections.nats()
+
+    def port_providers(self) -> dict[str, str | None]:
+        """Each port hook -> the plugin answering it (``None``: none does). The upload store,
+        built by the gateway rather than here, is asked now."""
+        answers: dict[str, str | None] = dict(self.providers)
+        uploads = first_answer(self.pm, "venta_upload_store", app=self)
+        answers["venta_upload_store"] = uploads.plugin if uploads is not None else None
+        return answers
+
+    def _stream_reaches_bus(self) -> bool:
+        """JetStream on the bus's own NATS connection hands each stored event to the bus's
+        subscribers of its subject."""
+        nats = self.connections.made_nats
+        if nats is None or nats is not self.bus:
+            return False
+        from venta_core.ports.stream_jetstream import JetStreamEventStream
+
+        return isinstance(self.stream, JetStreamEventStream)
 
     def _wire_services(self) -> None:
         """Each service is local unless ``VENTA_SERVICES__<NAME>__ADDRESS`` names a gRPC server."""
@@ -179,7 +163,8 @@ class Venta:
             warning = placeholder_secret_warning(self.settings.grpc, self.settings.env.value)
             if warning:
                 log.warning(warning)
-            if not (self.settings.redis_url and self.settings.nats_url):
+            in_process = {self.providers["venta_geo_index"], self.providers["venta_event_bus"]}
+            if IN_PROCESS_PORTS in in_process:
                 log.warning(
                     "services run in several processes but the geo index or bus is in-process; "
                     "set VENTA_REDIS_URL and VENTA_NATS_URL so all processes share them"
@@ -229,8 +214,8 @@ class Venta:
                 prefix=self.settings.key_prefix,
                 settings=self.settings.worker,
                 metrics=metrics,
-                volatile=not self.settings.nats_url,
-                database=self.database,
+                volatile=self.providers["venta_event_stream"] == IN_PROCESS_PORTS,
+                deliveries=WebhookDeliveries(self.database),
             )
         return self.worker
 
@@ -241,10 +226,11 @@ class Venta:
         ordered: list[Component | None] = [
             self.database,
             self.grpc_clients,
-            self._redis,
+            self.connections.made_redis,
             self.geo,
             self.kv,
             self.presence,
+            self.connections.made_nats,  # the built-in bus itself
             self.bus,
             self.stream,
             self.search_index,
@@ -255,16 +241,17 @@ class Venta:
             self.vendor_positions,
             self.user_positions,
         ]
-        return [c for c in ordered if c is not None]
+        return list({id(c): c for c in ordered if c is not None}.values())  # each once
 
     def checks(self) -> dict[str, Checkable]:
         """What /ready verifies, by role: every backend this process talks to."""
         candidates: dict[str, object] = {
             "database": self.database,
             "grpc": self.grpc_clients,
-            "redis": self._redis,
+            "redis": self.connections.made_redis,
             "geo": self.geo,
             "kv": self.kv,
+            "nats": None if self.connections.made_nats is self.bus else self.connections.made_nats,
             "bus": self.bus,
         }
         return {
@@ -301,9 +288,9 @@ class Venta:
 
     def _backend(self, component: Component) -> Backend | None:
         """The server behind ``component``, when it is one to prove at start."""
-        if component is self._redis and self.settings.redis_url:
+        if component is self.connections.made_redis and self.settings.redis_url:
             return Backend.redis(self.settings.redis_url)
-        if component is self.bus and self.settings.nats_url:
+        if component is self.connections.made_nats and self.settings.nats_url:
             return Backend.nats(self.settings.nats_url)
         return None
 

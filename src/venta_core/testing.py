@@ -38,6 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from venta_core.contracts import (
+    EventBusContract,
+    EventStreamContract,
+    GeoIndexContract,
+    KeyValueContract,
+    PresenceContract,
+    StreamUnderTest,
+)
+
 if TYPE_CHECKING:
     import httpx
 
@@ -45,6 +54,9 @@ if TYPE_CHECKING:
     from venta_core.settings import Settings
 
 __all__ = ["database_settings", "embedded_settings", "real_service_url", "truncate_all"]
+# The port contract suites (venta_core.contracts), for plugins that provide a port.
+__all__ += ["EventBusContract", "EventStreamContract", "GeoIndexContract", "KeyValueContract"]
+__all__ += ["PresenceContract", "StreamUnderTest"]
 
 _KINDS = {"database": "PostgreSQL", "redis": "Redis", "nats": "NATS"}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.process import venta
+from tests.cli.process import closed_port, venta
 
 
 @pytest.mark.parametrize(
@@ -40,28 +40,45 @@ def test_a_bad_flag_is_one_line(tmp_path: Path, args: list[str], line: str) -> N
     assert result.stderr == f"error: {line}\n"
 
 
-def test_an_unexpected_failure_is_one_line_and_a_hint(tmp_path: Path) -> None:
-    blocked = {"VENTA_PLUGINS_BLOCKED": "venta_core.builtins.identity"}
+BROKEN = "the start was broken on purpose"
 
-    result = venta("serve", "gateway", "--port", "1", cwd=tmp_path, **blocked)
+
+def _broken_start(tmp_path: Path) -> dict[str, str]:
+    """Variables that make the process's application fail to start with an error nothing
+    expects: a ``sitecustomize`` replacing ``Venta.start``."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        "import venta_core.app\n\n\n"
+        "def _start(self):\n"
+        f"    raise RuntimeError({BROKEN!r})\n\n\n"
+        "venta_core.app.Venta.start = _start\n"
+    )
+    return {"PYTHONPATH": str(hooks)}
+
+
+def test_an_unexpected_failure_is_one_line_and_a_hint(tmp_path: Path) -> None:
+    port = str(closed_port())
+
+    result = venta("serve", "gateway", "--port", port, cwd=tmp_path, **_broken_start(tmp_path))
 
     assert result.returncode == 1
     assert result.stderr == (
-        "error: unexpected RuntimeError: no plugin provides an identity provider\n"
+        f"error: unexpected RuntimeError: {BROKEN}\n"
         "hint: rerun with `venta --debug ...` to see the traceback\n"
     )
 
 
 def test_an_unexpected_failure_with_debug_shows_the_traceback(tmp_path: Path) -> None:
-    blocked = {"VENTA_PLUGINS_BLOCKED": "venta_core.builtins.identity"}
+    port = str(closed_port())
+    broken = _broken_start(tmp_path)
 
-    result = venta("--debug", "serve", "gateway", "--port", "1", cwd=tmp_path, **blocked)
+    result = venta("--debug", "serve", "gateway", "--port", port, cwd=tmp_path, **broken)
 
     assert result.returncode == 1
     assert "\nTraceback (most recent call last):\n" in result.stderr  # after the DEBUG logs
     assert result.stderr.endswith(
-        "RuntimeError: no plugin provides an identity provider\n"
-        "error: unexpected RuntimeError: no plugin provides an identity provider\n"
+        f"RuntimeError: {BROKEN}\nerror: unexpected RuntimeError: {BROKEN}\n"
     )
 
 
