@@ -31,7 +31,7 @@ from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.ports.presence import PresenceStore
 from venta_core.transports import VentaApp
 from venta_core.transports.http.auth import IdentityCache
-from venta_core.transports.realtime.auth import Refused, token_from
+from venta_core.transports.realtime.auth import Refused, expiry_from, token_from
 from venta_core.transports.realtime.fanout import Sender
 from venta_core.transports.realtime.hub import CellHub
 from venta_core.transports.realtime.limits import IdentityLimits
@@ -202,11 +202,11 @@ class RealtimeGateway:
                 "A token is required: auth {token}, Authorization: Bearer, or ?token="
             )
         identity = await self.app.identity.verify(token)
+        expires_at = expiry_from(identity.claims)  # an exp that is no time: refused
         user = self.identities.get(identity.subject)
         if user is None:
             user = await self.app.users.ensure_user(identity.subject)
             self.identities.put(identity.subject, user)
-        exp = identity.claims.get("exp")
         limiter = self.limits.open(ns, user.id)  # past the connection cap: RateLimited
         return Session(
             sid=sid,
@@ -215,7 +215,7 @@ class RealtimeGateway:
             user_id=user.id,
             subject=identity.subject,
             actor=Actor.for_user(user),
-            expires_at=float(exp) if isinstance(exp, int | float) else None,
+            expires_at=expires_at,
             limiter=limiter,
         )
 
@@ -296,7 +296,7 @@ class RealtimeGateway:
         """Store the position; the location service publishes it on its cell (and on the cell
         it left, if it changed), which is how every watcher, on any process, hears of it."""
         message = parse(VendorLocationMessage, data)
-        vendor_id = message.vendorId or await self._default_vendor(session)
+        vendor_id = message.vendor_id() or await self._default_vendor(session)
         first = vendor_id not in session.vendors
         await self.app.locations.update_vendor_location(session.actor, vendor_id, message.location)
         session.vendors.add(vendor_id)

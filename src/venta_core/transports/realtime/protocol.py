@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from venta_core.domain import BoundingBox, Location
-from venta_core.errors import ValidationFailed, VentaError
+from venta_core.errors import ValidationFailed, VendorNotFound, VentaError
+from venta_core.services.ids import canonical_uuid
 
 __all__ = [
     "USER_NS",
@@ -56,6 +57,16 @@ class VendorLocationMessage(_Message):
     @property
     def location(self) -> Location:
         return Location(lat=self.lat, long=self.long)
+
+    def vendor_id(self) -> str | None:
+        """``vendorId`` as stored (a lower-case UUID), the way REST paths are read; an id that is
+        no UUID names no vendor: ``VENDOR_NOT_FOUND``, as on REST."""
+        if self.vendorId is None:
+            return None
+        canonical = canonical_uuid(self.vendorId)
+        if canonical is None:
+            raise VendorNotFound(self.vendorId)
+        return canonical
 
 
 class UserLocationMessage(_Message):
