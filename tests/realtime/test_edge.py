@@ -12,9 +12,18 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import socketio
 import websockets
 
-from tests.realtime.harness import Server, box, client, realtime_settings, running, subject
+from tests.realtime.harness import (
+    Server,
+    SioClient,
+    box,
+    client,
+    realtime_settings,
+    running,
+    subject,
+)
 from tests.realtime.raw import (
     MALFORMED_ENGINEIO,
     MALFORMED_SOCKETIO,
@@ -198,8 +207,12 @@ async def test_new_connections_are_limited_per_client_ip(limited: Settings) -> N
             await websockets.connect(url, open_timeout=10)
         assert info.value.response.status_code == 429
         assert json.loads(info.value.response.body)["error"]["code"] == "RATE_LIMITED"
+        official = SioClient("/user")  # python-socketio's client sees a failed connect
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await official.connect(server, server.token(subject()))
+        await official.sio.disconnect()
         metrics = (await http.get("/metrics")).text
-    assert 'venta_ws_connections_refused_total{code="RATE_LIMITED"} 2.0' in metrics
+    assert 'venta_ws_connections_refused_total{code="RATE_LIMITED"} 3.0' in metrics
 
 
 async def test_forwarded_for_is_ignored_unless_trusted(backend_settings: Settings) -> None:
