@@ -16,7 +16,6 @@ position or a later one, and so does a final read. Every process exits 0.
 
 from __future__ import annotations
 
-import secrets
 import signal
 import threading
 import time
@@ -29,8 +28,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.backends import real_service_url
-from tests.e2e.processes import VentaProcess, clean_env, free_port, http_ok, run_cli, wait_until
+from tests.e2e.processes import (
+    VentaProcess,
+    free_port,
+    http_ok,
+    run_cli,
+    services_env,
+    wait_until,
+)
 from venta_core.ports.identity import DevTokenProvider
 from venta_core.settings import AuthSettings
 
@@ -114,21 +119,12 @@ class Load:
 
 class Deployment:
     def __init__(self, tmp_path: Path, database_url: str, key_prefix: str) -> None:
-        self.env = clean_env(
-            VENTA_DATABASE_URL=database_url,
-            VENTA_DATABASE_AUTO_MIGRATE="false",
-            VENTA_REDIS_URL=real_service_url("redis"),
-            VENTA_NATS_URL=real_service_url("nats"),
-            VENTA_KEY_PREFIX=key_prefix,
-            VENTA_GRPC__IDENTITY_SECRET=secrets.token_hex(24),
-            VENTA_GRPC__HOST="127.0.0.1",
+        self.env = services_env(
+            database_url,
+            key_prefix,
             VENTA_GRPC__DEADLINE_SECONDS="5",
-            VENTA_GRPC__RECONNECT_MAX_BACKOFF_SECONDS="1",
             VENTA_GRPC__SHUTDOWN_DRAIN_SECONDS="1",
             VENTA_GRPC__SHUTDOWN_GRACE_SECONDS="5",
-            VENTA_RATE_LIMIT__ENABLED="false",
-            VENTA_LOG__LEVEL="INFO",
-            VENTA_LOCATION__FLUSH_INTERVAL_SECONDS="0.5",
         )
         self.tmp_path = tmp_path
         vendor_port = free_port()
