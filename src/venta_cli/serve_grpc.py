@@ -6,8 +6,10 @@ services share its process. One HTTP side port per process (``VENTA_GRPC__METRIC
 default: the first gRPC port plus 4000) serves ``/health``, ``/ready`` and ``/metrics``.
 Every port is bound before the application starts, so a taken port fails at once, in one line.
 
-SIGTERM or SIGINT drains: health and ``/ready`` turn NOT_SERVING, new calls are refused,
-in-flight calls get ``grpc.shutdown_grace_seconds`` to finish, then the application stops its
+SIGTERM or SIGINT drains (``venta_core.transports.grpc.drain``): health and ``/ready`` turn
+NOT_SERVING, calls are still answered for ``grpc.shutdown_drain_seconds`` while clients move to
+other replicas, then new calls are refused, in-flight calls get ``grpc.shutdown_grace_seconds``
+to finish (those still running are answered UNAVAILABLE), and the application stops its
 components (write-behind flush, outbox relay) in reverse order; ``/health`` answers until the end.
 """
 

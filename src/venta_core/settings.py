@@ -201,6 +201,13 @@ class RealtimeSettings(BaseModel):
     max_payload_bytes: int = Field(
         65_536, ge=1024, description="Largest message a client may send, in bytes."
     )
+    connects_per_ip_per_minute: int = Field(
+        120,
+        ge=0,
+        description="New connections one client IP may open per minute, over all ws processes "
+        "(counted in the key-value store; the IP as for HTTP rate limits); more are answered "
+        "429 RATE_LIMITED at the handshake. 0: no limit.",
+    )
     offline_grace_seconds: float = Field(
         15.0,
         ge=0,

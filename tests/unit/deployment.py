@@ -203,7 +203,7 @@ def process_of(args: list[str], env: dict[str, str]) -> Process:
                 host or s.grpc.host,
                 frozenset({*grpc_ports, ops}),
                 ops,
-                s.grpc.shutdown_grace_seconds,
+                s.grpc.shutdown_drain_seconds + s.grpc.shutdown_grace_seconds,
                 served,
                 s,
             )

@@ -102,8 +102,18 @@ class GrpcSettings(BaseModel):
     reflection: bool = Field(
         False, description="Serve the gRPC reflection service (for grpcurl and the like)."
     )
+    shutdown_drain_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="On SIGTERM, how long a server keeps answering calls after its health "
+        "turned NOT_SERVING, so clients move to other replicas before it refuses new calls.",
+    )
     shutdown_grace_seconds: float = Field(
-        10.0, ge=0, description="On SIGTERM, how long in-flight calls may finish."
+        10.0,
+        ge=0,
+        description="On SIGTERM, how long in-flight calls may finish (after the drain); calls "
+        "still running are then answered UNAVAILABLE.",
     )
     tls_cert_file: Path | None = Field(
         None,

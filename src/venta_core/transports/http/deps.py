@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -10,6 +9,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from venta_core.domain import Actor, User
 from venta_core.errors import VendorNotFound
+from venta_core.services.ids import canonical_uuid
 from venta_core.transports import VentaApp
 from venta_core.transports.http.auth import authenticate
 
@@ -57,10 +57,10 @@ def vendor_id(
 ) -> str:
     """The id in canonical form. A malformed id names no vendor, so it is a 404
     ``VENDOR_NOT_FOUND`` like any unknown id (see docs/api.md)."""
-    try:
-        return str(uuid.UUID(vendor_id))
-    except ValueError:
-        raise VendorNotFound(vendor_id[:100]) from None
+    canonical = canonical_uuid(vendor_id)
+    if canonical is None:
+        raise VendorNotFound(vendor_id[:100])
+    return canonical
 
 
 #: Router/route dependency: authentication required (resolved once, before other parameters).
