@@ -69,7 +69,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from venta_core.domain.cells import cell_bounds, cells_covering, encode
+from venta_core.domain.cells import cell_grid, cells_covering, encode, grid_span
 from venta_core.domain.geo import EARTH_RADIUS_M, BoundingBox, Location, haversine_raw
 from venta_core.ports.geo import GeoHit
 from venta_core.ports.geo_memory import MAX_LAT, Rect, circle_rects, storable
@@ -507,7 +507,9 @@ class RedisGeoIndex:
             return set(cells), known
         if known is None:
             known = {_text(r) for r in await self._conn.client.smembers(self._regions)}
-        return {r for r in known if _intersects(cell_bounds(r), (south, west, north, east))}, known
+        r0, c0, r1, c1 = grid_span(south, west, north, east, self._precision)
+        inside = {r for r in known if _within(cell_grid(r), r0, c0, r1, c1)}
+        return inside, known
 
     async def _run(self, searches: list[_Search], query: _Query) -> list[GeoHit]:
         """Run the searches, re-running with a larger COUNT those that might hide a better hit,
@@ -596,7 +598,10 @@ def _box_shape(south: float, west: float, north: float, east: float) -> _Shape:
 
 
 def _roughly_in_box(box: BoundingBox, lat: float, long: float) -> bool | None:
-    """Box membership of a position known to within ``_EDGE_DEG``; None when too close to call."""
+    """Box membership of a position known to within ``_EDGE_DEG``; None when too close to call
+    (on an edge, or on the antimeridian, where -180 and 180 name one meridian)."""
+    if 180 - abs(long) < _EDGE_DEG:
+        return None
     inside_lat = min(lat - box.sw.lat, box.ne.lat - lat)
     if box.crosses_antimeridian:
         inside_long = max(long - box.sw.long, box.ne.long - long)
@@ -618,8 +623,10 @@ def _geo_point(lat: float, long: float) -> tuple[float, float]:
     return min(lat, MAX_LAT - 1e-9), min(long, 180.0 - 1e-9)
 
 
-def _intersects(a: Rect, b: Rect) -> bool:
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+def _within(cell: tuple[int, int], r0: int, c0: int, r1: int, c1: int) -> bool:
+    """Whether a region's grid position lies in a ``grid_span`` (exactly as ``encode`` places
+    members: a cell's geometric bounds would miss one rounded onto its edge)."""
+    return r0 <= cell[0] <= r1 and c0 <= cell[1] <= c1
 
 
 def _text(value: bytes | str) -> str:
