@@ -73,7 +73,7 @@ from venta_core.domain.cells import cell_grid, cells_covering, encode, grid_span
 from venta_core.domain.geo import EARTH_RADIUS_M, BoundingBox, Location, haversine_raw
 from venta_core.ports.geo import GeoHit
 from venta_core.ports.geo_memory import MAX_LAT, Rect, circle_rects, storable
-from venta_core.ports.redis_conn import RedisConnection
+from venta_core.ports.redis_conn import RedisConnection, guarded
 
 __all__ = ["RedisGeoIndex"]
 
@@ -258,6 +258,7 @@ class RedisGeoIndex:
 
     # -- writes ----------------------------------------------------------------------------
 
+    @guarded
     async def set(self, member: str, lat: float, long: float) -> None:
         """The hot path of a live update: one EVALSHA round trip (see ``_SET_LUA``); on a
         cluster, per-slot steps (see the module docstring)."""
@@ -273,6 +274,7 @@ class RedisGeoIndex:
         value = f"{region} {lat!r} {long!r}"
         await self._set_script(keys, [member, region, value, geo_long, geo_lat, self._base])
 
+    @guarded
     async def set_many(self, items: Sequence[tuple[str, float, float]]) -> None:
         latest = {member: storable(lat, long) for member, lat, long in items}  # last one wins
         members = list(latest)
@@ -315,6 +317,7 @@ class RedisGeoIndex:
                 pipe.eval(_PRUNE_LUA, len(keys), *keys, region, *members)
             await pipe.execute()
 
+    @guarded
     async def remove(self, member: str) -> bool:
         if self._cluster:
             (old,) = await self._script(_SWAP_LUA, [self._where], [member, ""])
@@ -426,6 +429,7 @@ class RedisGeoIndex:
         if refilled:
             await client.sadd(self._regions, *refilled)
 
+    @guarded
     async def clear(self) -> None:
         client = self._conn.client
         batch: list[str] = [self._where, self._regions]  # hash-tagged on a cluster
@@ -439,6 +443,7 @@ class RedisGeoIndex:
 
     # -- reads -----------------------------------------------------------------------------
 
+    @guarded
     async def get(self, member: str) -> GeoHit | None:
         value = await self._conn.client.hget(self._where, member)
         if value is None:
@@ -446,9 +451,11 @@ class RedisGeoIndex:
         lat, long = _exact(value)
         return GeoHit(member, lat, long)
 
+    @guarded
     async def count(self) -> int:
         return int(await self._conn.client.hlen(self._where))
 
+    @guarded
     async def in_box(self, box: BoundingBox, limit: int) -> list[GeoHit]:
         if limit <= 0:
             return []
@@ -470,6 +477,7 @@ class RedisGeoIndex:
         query = _Query(center, limit, box.contains, lambda la, lo: _roughly_in_box(box, la, lo))
         return await self._run(searches, query)
 
+    @guarded
     async def near(self, center: Location, radius_m: float, limit: int) -> list[GeoHit]:
         if limit <= 0 or radius_m < 0:
             return []

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from venta_core.domain.geo import haversine_raw
+from venta_core.errors import ServiceUnavailable
 from venta_core.events import VendorMovedData
 from venta_core.settings import LocationSettings
 from venta_core.store import outbox
@@ -143,6 +144,8 @@ class PositionWriteBehind:
             self._wake.clear()
             try:
                 await self.flush()
+            except ServiceUnavailable:
+                pass  # kept for the next flush; the database's outage is logged once by its guard
             except Exception:
                 log.exception("position flush failed; will retry")
 
