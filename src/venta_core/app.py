@@ -20,6 +20,7 @@ from venta_core.ports.presence import PresenceStore
 from venta_core.ports.search import SearchIndex
 from venta_core.ports.stream import EventStream
 from venta_core.relay import OutboxRelay, stream_specs
+from venta_core.services.geo_refill import GeoRefill
 from venta_core.services.locations import LocalLocationService
 from venta_core.services.protocols import (
     LocationService,
@@ -31,7 +32,6 @@ from venta_core.services.subscriptions import LocalSubscriptionService
 from venta_core.services.users import LocalUserService
 from venta_core.services.vendors import LocalVendorService
 from venta_core.settings import Settings, load_settings
-from venta_core.store import vendors as vendor_rows
 from venta_core.store.engine import Database
 from venta_core.store.positions import MovedEvents, PositionWriteBehind
 from venta_core.store.tables import users, vendors
@@ -39,6 +39,7 @@ from venta_core.store.tables import users, vendors
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from venta_core.ports.redis_conn import RedisConnection
     from venta_core.transports.worker import EventWorker
 
 __all__ = ["Venta"]
@@ -50,7 +51,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 
 
 class _Ports(NamedTuple):
-    redis: Component | None
+    redis: RedisConnection | None
     geo: GeoIndex
     kv: KeyValueStore
     presence: PresenceStore
@@ -60,7 +61,7 @@ class _Ports(NamedTuple):
 def _build_ports(settings: Settings) -> _Ports:
     """The geo index, key-value store, presence and bus chosen by settings (embedded unless a
     URL is set)."""
-    redis_conn: Component | None = None
+    redis_conn: RedisConnection | None = None
     geo: GeoIndex
     kv: KeyValueStore
     presence: PresenceStore
@@ -149,6 +150,13 @@ class Venta:
             name="users",
         )
         self.grpc_clients: Component | None = None
+        self.geo_refill: GeoRefill | None = None
+        if self.settings.location.warm_geo_index:
+            self.geo_refill = GeoRefill(
+                self.geo, self.database, check_seconds=loc.refill_check_seconds
+            )
+            if self._redis is not None:  # Redis back after an outage: maybe empty, check now
+                self._redis.dependency.on_recovery(self.geo_refill.wake)
         self._wire_services()
         self.stream = _build_stream(self.settings, self.bus)
         # JetStream delivers to core subscribers of the subject by itself; in process the
@@ -243,6 +251,7 @@ class Venta:
             self.bus,
             self.stream,
             self.search_index,
+            self.geo_refill,
             self._location_service,
             self.worker,  # stops after the relay, so its last pass is handled too
             self.relay,
@@ -277,7 +286,6 @@ class Venta:
             for component in self.components():
                 await component.start()
                 self._started.append(component)
-            await self._warm_geo_index()
             for result in self.hook.venta_startup(app=self):
                 await await_maybe(result)
         except BaseException:
@@ -325,13 +333,3 @@ class Venta:
         checks = self.checks()
         results = await asyncio.gather(*(one(c) for c in checks.values()))
         return dict(zip(checks, results, strict=True))
-
-    async def _warm_geo_index(self) -> None:
-        """An empty geo index (new process, flushed Redis) is refilled from the database."""
-        if not self.settings.location.warm_geo_index or await self.geo.count() > 0:
-            return
-        async with self.database.connect() as conn:
-            positions = await vendor_rows.select_positions(conn)
-        if positions:
-            await self.geo.set_many(positions)
-            log.info("geo index warmed with %d last known positions", len(positions))

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 
 from venta_core.domain.geo import (
@@ -66,6 +68,8 @@ class MemoryGeoIndex:
         self.name = name
         self._where: dict[str, tuple[_Cell, _Entry]] = {}
         self._grid: dict[_Cell, dict[str, _Entry]] = {}
+        self._filled = False
+        self._claim: tuple[str, float] | None = None  # token, monotonic time it expires
 
     async def start(self) -> None:
         return None
@@ -131,12 +135,37 @@ class MemoryGeoIndex:
         best = heapq.nsmallest(limit, found) if limit * 8 < len(found) else sorted(found)
         return [GeoHit(m, lat, long, d) for d, m, lat, long in best[:limit]]
 
+    async def add_missing(self, items: Sequence[tuple[str, float, float]]) -> int:
+        added = 0
+        for member, lat, long in items:
+            if member not in self._where:
+                self._put(member, lat, long)
+                added += 1
+        return added
+
+    async def claim_refill(self, ttl_seconds: float) -> str | None:
+        now = time.monotonic()
+        if self._filled or (self._claim is not None and self._claim[1] > now):
+            return None
+        token = uuid.uuid4().hex
+        self._claim = (token, now + ttl_seconds)
+        return token
+
+    async def end_refill(self, claim: str, *, filled: bool) -> bool:
+        if self._claim is None or self._claim[0] != claim:
+            return False
+        self._claim = None
+        self._filled = filled
+        return True
+
     async def count(self) -> int:
         return len(self._where)
 
     async def clear(self) -> None:
         self._where.clear()
         self._grid.clear()
+        self._filled = False
+        self._claim = None
 
     # -- internals -------------------------------------------------------------------------
 

@@ -195,7 +195,10 @@ class LocalLocationService:
     async def remove_vendor_location(self, actor: Actor, vendor_id: str) -> None:
         await self._authorize(actor, vendor_id)
         cell = self._cells.pop(vendor_id, None) or await self._cell_in_index(vendor_id)
-        self._vendor_positions.forget(vendor_id)
-        if await self._geo.remove(vendor_id) and cell is not None:
+        removed = await self._geo.remove(vendor_id)
+        # After the index (an unreachable one raises first): the database learns that the
+        # vendor is no longer live, so no refill of the index brings it back.
+        self._vendor_positions.record_offline(vendor_id)
+        if removed and cell is not None:
             body = json.dumps({"vendorId": vendor_id, "at": _rfc3339(datetime.now(UTC))})
             await self._announce([gone_subject(self._prefix, cell, vendor_id)], body.encode())
