@@ -61,15 +61,20 @@ class Dependency:
         state = "available" if self.available else "unavailable"
         return f"Dependency({self.name!r}, {state})"
 
-    def guard(self) -> _Guard:
+    def guard(self, unavailable: Callable[[BaseException], bool] | None = None) -> _Guard:
         """``with dependency.guard(): await call()``: an outage raises ``ServiceUnavailable``;
-        success after an outage marks the backend available again."""
-        return self._guard
+        success after an outage marks the backend available again. ``unavailable`` replaces
+        the dependency's predicate for this guard (a narrower one, for code that does more
+        than call the backend)."""
+        return self._guard if unavailable is None else _Guard(self, unavailable)
 
-    def is_unavailable(self, exc: BaseException) -> bool:
+    def is_unavailable(
+        self, exc: BaseException, unavailable: Callable[[BaseException], bool] | None = None
+    ) -> bool:
         """Whether ``exc`` means the backend cannot be reached (already translated included)."""
+        predicate = unavailable or self._unavailable
         return isinstance(exc, ServiceUnavailable) or (
-            not isinstance(exc, VentaError) and self._unavailable(exc)
+            not isinstance(exc, VentaError) and predicate(exc)
         )
 
     def failed(self, exc: BaseException) -> ServiceUnavailable:
@@ -107,12 +112,15 @@ class Dependency:
 
 
 class _Guard:
-    """The context manager of ``Dependency.guard`` (one per dependency: it holds no state)."""
+    """The context manager of ``Dependency.guard`` (reusable: it holds no state of a call)."""
 
-    __slots__ = ("_dependency",)
+    __slots__ = ("_dependency", "_unavailable")
 
-    def __init__(self, dependency: Dependency) -> None:
+    def __init__(
+        self, dependency: Dependency, unavailable: Callable[[BaseException], bool] | None = None
+    ) -> None:
         self._dependency = dependency
+        self._unavailable = unavailable
 
     def __enter__(self) -> None:
         return None
@@ -128,7 +136,7 @@ class _Guard:
             if not dependency.available:
                 dependency.succeeded()
             return False
-        if isinstance(exc, Exception) and dependency.is_unavailable(exc):
+        if isinstance(exc, Exception) and dependency.is_unavailable(exc, self._unavailable):
             if isinstance(exc, ServiceUnavailable):
                 return False  # translated by an inner guard already
             raise dependency.failed(exc) from exc

@@ -177,6 +177,8 @@ class OutboxRelay:
             self._wake.set()
 
     def _on_rollback(self, conn: Any) -> None:
+        if conn.invalidated:
+            return  # the connection broke (its info goes with it): reading it would raise
         conn.info.pop(_DIRTY, None)
 
     @property

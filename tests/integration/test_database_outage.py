@@ -7,19 +7,25 @@ by itself."""
 from __future__ import annotations
 
 import logging
+import shutil
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.backends import RUN_PREFIX, real_service_url
 from tests.events.helpers import wait_until
 from tests.faults import TcpProxy, warnings_of
 from venta_core.app import Venta
+from venta_core.errors import ServiceUnavailable
 from venta_core.ports.identity import DevTokenProvider
 from venta_core.settings import Settings
+from venta_core.store.engine import Database
+from venta_core.testing import embedded_settings
 from venta_core.transports.http import create_http_app
 
 pytestmark = pytest.mark.integration
@@ -114,3 +120,34 @@ async def test_routes_that_need_postgresql_answer_503_and_recover(
 
 async def _flush_failed(app: Venta) -> bool:
     return app.vendor_positions.pending == 1 and not app.database.dependency.available
+
+
+async def test_other_failures_inside_a_transaction_are_not_taken_for_an_outage(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    db_file = tmp_path / "venta.db"
+    shutil.copyfile(sqlite_template, db_file)
+    database = Database(embedded_settings(db_file, database_auto_migrate=False))
+    await database.start()
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            async with database.begin() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+                raise ConnectionRefusedError("the broker, not the database")
+        assert database.dependency.available and database.dependency.outages == 0
+    finally:
+        await database.stop()
+
+
+async def test_a_relay_transaction_cut_off_mid_way_fails_as_an_outage(
+    app: Venta, proxy: TcpProxy
+) -> None:
+    """The relay's rollback hook must not trip over the broken connection (which would
+    replace the outage with a PendingRollbackError)."""
+    with pytest.raises(ServiceUnavailable):
+        async with app.relay._own_transaction() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+            await proxy.cut()
+            await conn.execute(sa.text("SELECT 1"))
+    await proxy.restore()
+    assert await app.relay.relay_pending() >= 0

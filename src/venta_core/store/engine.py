@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from venta_core.outages import Dependency
 from venta_core.settings import Settings
 
-__all__ = ["Database", "database_unavailable", "redact_url"]
+__all__ = ["Database", "database_unavailable", "redact_url", "statement_unavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` (from SQLAlchemy or a driver) means the database cannot be reached."""
+    """Whether ``exc``, raised while opening a connection, means the database cannot be
+    reached."""
     for e in _chain(exc):
         if isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated:
             return True  # the connection broke mid-statement
@@ -64,6 +65,14 @@ def database_unavailable(exc: BaseException) -> bool:
         ):
             return True
     return False
+
+
+def statement_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc``, raised while a connection is in use, means the database cannot be
+    reached: a driver error (SQLAlchemy wraps every one) saying so. A bare ``OSError`` or
+    timeout there comes from other work inside the block (a publish to the broker, say), and
+    must not be taken for a database outage."""
+    return isinstance(exc, sa_exc.DBAPIError) and database_unavailable(exc)
 
 
 def redact_url(url: str) -> str:
@@ -91,6 +100,7 @@ class Database:
         self._pool_size = settings.database_pool_size
         self._engine: AsyncEngine | None = None
         self.dependency = Dependency("database", database_unavailable, shown=redact_url(self.url))
+        self._in_use = self.dependency.guard(statement_unavailable)
 
     @property
     def is_sqlite(self) -> bool:
@@ -130,12 +140,18 @@ class Database:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A transaction: committed on normal exit, rolled back on an exception."""
-        with self.dependency.guard():
-            async with self.engine.begin() as conn:
-                yield conn
+        async with self.connect() as conn:
+            with self._in_use:
+                async with conn.begin():
+                    yield conn
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        with self.dependency.guard():
-            async with self.engine.connect() as conn:
+        """A connection under the database's guard: a failure to open it that means the
+        database is unreachable, and driver errors saying so while it is in use, raise
+        ``ServiceUnavailable``."""
+        with self._in_use:
+            async with AsyncExitStack() as stack:
+                with self.dependency.guard():
+                    conn = await stack.enter_async_context(self.engine.connect())
                 yield conn
