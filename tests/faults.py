@@ -13,13 +13,15 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 
-from tests.events.helpers import free_port
+from tests.events.helpers import free_port, stop_process
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_TIMEOUT_S = 15.0
@@ -56,12 +58,25 @@ class RedisServer:
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
+
+
+class _Server(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Server)
+
+
+@contextlib.contextmanager
+def started(server: S) -> Iterator[S]:
+    """``server`` (a ``RedisServer``, a ``NatsServer``) started, and stopped at the end."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class TcpProxy:

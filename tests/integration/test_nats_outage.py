@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.events.helpers import NatsServer, wait_until
-from tests.faults import warnings_of
+from tests.faults import started, warnings_of
 from venta_core.app import Venta
 from venta_core.errors import ServiceUnavailable
 from venta_core.ports.bus import BusMessage
@@ -28,10 +28,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path / "jetstream")
-    server.start()
-    yield server
-    server.stop()
+    with started(NatsServer(tmp_path / "jetstream")) as server:
+        yield server
 
 
 @pytest.fixture

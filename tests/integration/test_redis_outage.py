@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.events.helpers import wait_until
-from tests.faults import RedisServer, warnings_of
+from tests.faults import RedisServer, started, warnings_of
 from tests.grpc.conftest import fast_settings
 from tests.realtime.harness import Server, client, realtime_settings, running
 from venta_core.app import Venta
@@ -35,10 +35,8 @@ CIRCLE = "lat=52.52&long=13.4&radius=2000"
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+    with started(RedisServer(tmp_path)) as server:
+        yield server
 
 
 @pytest.fixture

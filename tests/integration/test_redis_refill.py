@@ -17,7 +17,7 @@ import pytest
 
 from tests.backends import RUN_PREFIX
 from tests.events.helpers import wait_until
-from tests.faults import RedisServer
+from tests.faults import RedisServer, started
 from venta_core.app import Venta
 from venta_core.domain import Actor, Location, VendorCreate
 from venta_core.errors import LocationNotFound
@@ -33,10 +33,8 @@ REFILLED = "geo index refilled from the database"
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+    with started(RedisServer(tmp_path)) as server:
+        yield server
 
 
 @pytest.fixture
@@ -56,9 +54,8 @@ async def apps(backend_settings: Settings, redis_server: RedisServer) -> AsyncIt
         if not settings.is_sqlite:
             await first.database.start()
             await truncate_all(first)
-        started = [await stack.enter_async_context(first)]
-        started.append(await stack.enter_async_context(Venta(settings, load_entry_points=False)))
-        yield started
+        second = Venta(settings, load_entry_points=False)
+        yield [await stack.enter_async_context(app) for app in (first, second)]
 
 
 async def _where(app: Venta, vendor_id: str) -> Location | None:
