@@ -22,6 +22,7 @@ from venta_core.ports.search import SearchIndex
 from venta_core.ports.stream import EventStream
 from venta_core.providers import first_answer, require
 from venta_core.relay import OutboxRelay
+from venta_core.services.geo_refill import GeoRefill
 from venta_core.services.locations import LocalLocationService
 from venta_core.services.protocols import (
     LocationService,
@@ -35,7 +36,6 @@ from venta_core.services.vendors import LocalVendorService
 from venta_core.services.webhooks import WebhookDeliveries
 from venta_core.settings import Settings, load_settings
 from venta_core.startup import STARTUP_TIMEOUT_SECONDS, Backend, start_proven
-from venta_core.store import vendors as vendor_rows
 from venta_core.store.engine import Database
 from venta_core.store.positions import MovedEvents, PositionWriteBehind
 from venta_core.store.tables import users, vendors
@@ -103,6 +103,14 @@ class Venta:
             name="users",
         )
         self.grpc_clients: Component | None = None
+        self.geo_refill: GeoRefill | None = None
+        if self.settings.location.warm_geo_index:
+            self.geo_refill = GeoRefill(
+                self.geo, self.database, check_seconds=loc.refill_check_seconds
+            )
+            redis = self.connections.made_redis
+            if redis is not None:  # Redis back after an outage: maybe empty, check now
+                redis.dependency.on_recovery(self.geo_refill.wake)
         self._wire_services()
         self.stream: EventStream = self._provide("venta_event_stream", app=self)
         # JetStream delivers to core subscribers of the subject by itself; otherwise the relay
@@ -234,6 +242,7 @@ class Venta:
             self.bus,
             self.stream,
             self.search_index,
+            self.geo_refill,
             self._location_service,
             self.worker,  # stops after the relay, so its last pass is handled too
             self.relay,
@@ -269,7 +278,6 @@ class Venta:
             for component in self.components():
                 await start_proven(component, self._backend(component))
                 self._started.append(component)
-            await self._warm_geo_index()
             for result in self.hook.venta_startup(app=self):
                 await await_maybe(result)
         except BaseException:
@@ -335,13 +343,3 @@ class Venta:
         checks = self.checks()
         results = await asyncio.gather(*(one(c) for c in checks.values()))
         return dict(zip(checks, results, strict=True))
-
-    async def _warm_geo_index(self) -> None:
-        """An empty geo index (new process, flushed Redis) is refilled from the database."""
-        if not self.settings.location.warm_geo_index or await self.geo.count() > 0:
-            return
-        async with self.database.connect() as conn:
-            positions = await vendor_rows.select_positions(conn)
-        if positions:
-            await self.geo.set_many(positions)
-            log.info("geo index warmed with %d last known positions", len(positions))

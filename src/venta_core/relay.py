@@ -30,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from venta_core.errors import ServiceUnavailable
 from venta_core.events import EventEnvelope, event_subject
 from venta_core.ports.bus import EventBus
 from venta_core.ports.stream import (
@@ -185,6 +186,7 @@ class OutboxRelay:
     async def _run(self) -> None:
         interval = self._settings.relay_interval_seconds
         recheck = False
+        warned = False  # once per run of failed passes, not every pass
         while True:
             await self._listen()
             with contextlib.suppress(TimeoutError):
@@ -202,8 +204,15 @@ class OutboxRelay:
             except Exception as exc:
                 recheck = False
                 self.failed_passes += 1
-                log.warning("outbox relay pass failed; retrying: %s", exc)
+                # A database outage is logged once by the database's Dependency.
+                if not (warned or isinstance(exc, ServiceUnavailable)):
+                    log.warning("outbox relay pass failed; retrying every %gs: %s", interval, exc)
+                    warned = True
                 await asyncio.sleep(interval)
+            else:
+                if warned:
+                    log.info("outbox relay passes succeed again")
+                warned = False
 
     async def relay_pending(self) -> int:
         """Publish every pending event, oldest first. Returns how many were published (0 when

@@ -150,7 +150,17 @@ class LocationSettings(BaseModel):
     )
     warm_geo_index: bool = Field(
         True,
-        description="Load last known positions from the database into an empty in-process index.",
+        description="Refill the geo index with the last known positions of live vendors from "
+        "the database when it is empty: at start, and when it comes back empty (a Redis "
+        "restarted without persistence).",
+    )
+    refill_check_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="How often each process checks whether the geo index came back empty and "
+        "must be refilled (one Redis command; at once when Redis answers again after an "
+        "outage). 0: only at start.",
     )
     moved_event_interval_seconds: float = Field(
         60.0,

@@ -27,6 +27,7 @@ from venta_core.ports.stream_jetstream import JetStreamEventStream
 from venta_core.ports.stream_memory import MemoryEventStream
 from venta_core.providers import MissingPort, first_answer
 from venta_core.relay import OutboxRelay
+from venta_core.services.geo_refill import GeoRefill
 from venta_core.services.locations import LocalLocationService
 from venta_core.settings import Settings
 from venta_core.store.engine import Database
@@ -41,7 +42,7 @@ PORTS = [
     "venta_event_stream",
 ]
 #: The components after the ports, the same whichever plugin provides them.
-TAIL = [DatabaseSearchIndex, LocalLocationService, OutboxRelay, PositionWriteBehind]
+TAIL = [DatabaseSearchIndex, GeoRefill, LocalLocationService, OutboxRelay, PositionWriteBehind]
 
 
 def kinds(app: Venta) -> list[type]:

@@ -85,7 +85,7 @@ async def test_a_running_app_counts_its_geo_calls(tmp_path: Path) -> None:
         found = await app.locations.vendors_in_box(box, 10)
 
     assert [p.id for p in found] == [vendor.id]
-    assert started == {"count": 1}
+    assert started == {"claim_refill": 1, "add_missing": 1, "end_refill": 1}
     assert index.calls["set"] == 1 and index.calls["in_box"] == 1
 
 

@@ -17,8 +17,10 @@ The helpers (``bbox``, ``expected_in_box``, ...) are shared with backend-specifi
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
+import time
 
 import pytest
 
@@ -343,3 +345,70 @@ class GeoIndexContract:
         hits = await geo.in_box(box, 20)
         assert sorted(names(hits)) == sorted(inside)
         assert_ranked_like(hits, expected_in_box(points, box, 20), points, box.center)
+
+    # -- refills: an index that lost its data is filled again from the last known positions --
+
+    async def test_add_missing_adds_only_members_without_a_position(self, geo: GeoIndex) -> None:
+        await geo.set("moved", 48.8566, 2.3522)  # set after the restart: newer than the database
+
+        added = await geo.add_missing(
+            [("moved", 52.52, 13.405), ("stall", 52.5, 13.4), ("far", -33.86, 151.2)]
+        )
+
+        assert added == 2
+        assert await geo.get("moved") == GeoHit("moved", 48.8566, 2.3522)
+        assert await geo.get("stall") == GeoHit("stall", 52.5, 13.4)
+        assert names(await geo.in_box(bbox(-34, 151, -33, 152), 10)) == ["far"]
+        assert names(await geo.near(Location(lat=52.52, long=13.405), 5_000, 10)) == ["stall"]
+        assert await geo.add_missing([("stall", 0.0, 0.0)]) == 0
+        assert await geo.count() == 3
+
+    async def test_add_missing_in_large_batches(self, geo: GeoIndex) -> None:
+        await geo.set("v7", 10.0, 10.0)
+        items = [(f"v{i}", 52.0 + i * 0.0001, 13.0 + i * 0.0001) for i in range(2500)]
+
+        assert await geo.add_missing(items) == 2499
+        assert await geo.count() == 2500
+        assert await geo.get("v7") == GeoHit("v7", 10.0, 10.0)
+        assert len(await geo.in_box(bbox(51.9, 12.9, 52.3, 13.3), 5000)) == 2499
+
+    async def test_one_refill_claim_at_a_time_until_the_index_is_filled(
+        self, geo: GeoIndex
+    ) -> None:
+        claim = await geo.claim_refill(60)
+        assert claim is not None
+        assert await geo.claim_refill(60) is None  # another process is filling it
+
+        assert await geo.end_refill(claim, filled=True) is True
+        assert await geo.claim_refill(60) is None  # filled
+        assert await geo.end_refill(claim, filled=True) is False  # the claim is used up
+
+    async def test_a_refill_claim_given_up_or_expired_lets_the_next_one_in(
+        self, geo: GeoIndex
+    ) -> None:
+        first = await geo.claim_refill(60)
+        assert first is not None
+        assert await geo.end_refill(first, filled=False) is True
+        second = await geo.claim_refill(0.2)
+        assert second is not None and second != first
+
+        deadline = time.monotonic() + 10
+        while await geo.claim_refill(60) is None:  # expired: a third process may fill it
+            assert time.monotonic() < deadline, "the expired claim was never released"
+            await asyncio.sleep(0.05)
+        assert await geo.end_refill(second, filled=True) is False  # too late to mark it filled
+
+    async def test_an_index_emptied_while_it_is_refilled_must_be_refilled_again(
+        self, geo: GeoIndex
+    ) -> None:
+        claim = await geo.claim_refill(60)
+        assert claim is not None
+        await geo.add_missing([("a", 52.5, 13.4)])
+        await geo.clear()  # as a Redis that lost its data meanwhile
+
+        assert await geo.end_refill(claim, filled=True) is False
+        again = await geo.claim_refill(60)
+        assert again is not None
+        assert await geo.end_refill(again, filled=True) is True
+        await geo.clear()
+        assert await geo.claim_refill(60) is not None  # cleared: not filled any more

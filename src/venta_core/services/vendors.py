@@ -107,22 +107,31 @@ class LocalVendorService:
         return updated
 
     async def delete_vendor(self, actor: Actor, vendor_id: str) -> None:
+        """The live position goes first, then the row: with the geo index unreachable nothing
+        is deleted (``ServiceUnavailable``), rather than a deleted vendor left on the map.
+        (A position set between the two is removed on ``vendor.deleted``, see the location
+        service.)"""
         if not is_uuid(vendor_id):
             raise VendorNotFound(vendor_id)
+        self._check_owner(actor, vendor_id, await self.owner_of(vendor_id))
+        await self._geo.remove(vendor_id)
         async with self._db.begin() as conn:
             owner_id = await rows.select_owner(conn, vendor_id)
             if owner_id is None:
                 raise VendorNotFound(vendor_id)
-            if not actor.may_act_for(owner_id):
-                raise Forbidden(
-                    "Only the vendor's owner may delete it", details={"vendorId": vendor_id}
-                )
+            self._check_owner(actor, vendor_id, owner_id)
             await conn.execute(vendors.delete().where(vendors.c.id == vendor_id))
             await outbox.add_event(
                 conn, "vendor.deleted", VendorDeletedData(id=vendor_id, owner_id=owner_id)
             )
         self.owners.discard(vendor_id)
-        await self._geo.remove(vendor_id)
+
+    @staticmethod
+    def _check_owner(actor: Actor, vendor_id: str, owner_id: str) -> None:
+        if not actor.may_act_for(owner_id):
+            raise Forbidden(
+                "Only the vendor's owner may delete it", details={"vendorId": vendor_id}
+            )
 
     async def owner_of(self, vendor_id: str) -> str:
         if not is_uuid(vendor_id):

@@ -11,7 +11,7 @@ from venta_core.domain import Vendor
 from venta_core.store.rows import aware
 from venta_core.store.tables import vendors
 
-__all__ = ["row_to_vendor", "select_owner", "select_positions", "select_vendor"]
+__all__ = ["row_to_vendor", "select_live_positions", "select_owner", "select_vendor"]
 
 
 def row_to_vendor(row: Any) -> Vendor:
@@ -48,10 +48,11 @@ async def select_owner(conn: AsyncConnection, vendor_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
-async def select_positions(conn: AsyncConnection) -> list[tuple[str, float, float]]:
+async def select_live_positions(conn: AsyncConnection) -> list[tuple[str, float, float]]:
+    """The last known positions of the vendors that are live (not gone offline since)."""
     rows = await conn.execute(
         sa.select(vendors.c.id, vendors.c.lat, vendors.c.long).where(
-            vendors.c.lat.is_not(None), vendors.c.long.is_not(None)
+            vendors.c.live.is_(True), vendors.c.lat.is_not(None), vendors.c.long.is_not(None)
         )
     )
     return [(r.id, r.lat, r.long) for r in rows]

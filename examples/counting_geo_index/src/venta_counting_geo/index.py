@@ -54,6 +54,18 @@ class CountingGeoIndex:
         self.calls["near"] += 1
         return await self.inner.near(center, radius_m, limit)
 
+    async def add_missing(self, items: Sequence[tuple[str, float, float]]) -> int:
+        self.calls["add_missing"] += 1
+        return await self.inner.add_missing(items)
+
+    async def claim_refill(self, ttl_seconds: float) -> str | None:
+        self.calls["claim_refill"] += 1
+        return await self.inner.claim_refill(ttl_seconds)
+
+    async def end_refill(self, claim: str, *, filled: bool) -> bool:
+        self.calls["end_refill"] += 1
+        return await self.inner.end_refill(claim, filled=filled)
+
     async def count(self) -> int:
         self.calls["count"] += 1
         return await self.inner.count()
@@ -61,3 +73,9 @@ class CountingGeoIndex:
     async def clear(self) -> None:
         self.calls["clear"] += 1
         await self.inner.clear()
+
+
+def _implements_the_port(index: CountingGeoIndex) -> GeoIndex:
+    """Never called: mypy checks here that the wrapper has every method of ``GeoIndex``, so a
+    method added to the port is not forgotten."""
+    return index

@@ -100,10 +100,10 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
 
 async def _venta_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, VentaError)
-    if exc.http_status >= 500:
-        logger.error(
-            "%s: %s", exc.code, exc.message, exc_info=exc if exc.http_status == 500 else None
-        )
+    if exc.http_status == 500:
+        logger.error("%s: %s", exc.code, exc.message, exc_info=exc)
+    # A 503 is not logged per request: the outage behind it is logged once where it was
+    # detected (venta_core.outages), and the access log records each response.
     headers: dict[str, str] = {}
     if exc.code == "UNAUTHENTICATED":
         presented = "authorization" in request.headers

@@ -22,6 +22,7 @@ from venta_core.errors import (
     Forbidden,
     InternalError,
     LocationNotFound,
+    ServiceUnavailable,
     Unauthenticated,
     ValidationFailed,
     VendorNotFound,
@@ -176,6 +177,8 @@ class RealtimeGateway:
             await asyncio.sleep(every)
             try:
                 repairs = await self.hub.resync()
+            except ServiceUnavailable:
+                continue  # the geo index's outage is logged once by its connection
             except Exception:
                 log.warning("re-sync of watched cells failed", exc_info=True)
                 continue
