@@ -167,6 +167,7 @@ async def serve_venta(port: int, profile: str | None) -> None:
             "vendor_messages_per_minute": 10**9,
             "user_messages_per_minute": 10**9,
             "max_connections_per_user": 10**6,  # every watcher uses one identity
+            "connects_per_ip_per_minute": 0,  # every watcher comes from loopback
             "ping_interval_seconds": 300.0,
             "max_send_buffer_bytes": 64 * 1024 * 1024,
         }

@@ -16,6 +16,9 @@ from venta_core.app import Venta
 from venta_core.settings import Settings
 from venta_core.testing import embedded_settings, truncate_all
 
+#: venta's fixtures for test suites (docs/plugins.md): loaded where asked, never by default.
+pytest_plugins = ["venta_core.testing"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_environment(venta_clean_environment: None) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from venta_cli.errors import settings_or_exit
+from venta_cli.help import examples
 from venta_core.settings import Settings
 
 __all__ = [
@@ -29,7 +30,11 @@ SECRET_MASK = "********"  # noqa: S105 - the mask shown instead of a secret
 # scheme://user:PASSWORD@ -- also inside a comma-separated list of servers (NATS).
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s,]*):[^@\s]*?@")
 
-config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Inspect the configuration.",
+    epilog=examples("venta config show", "venta config show --json"),
+    no_args_is_help=True,
+)
 
 
 def settings_fields(
@@ -87,7 +92,13 @@ def _env_value(value: Any) -> str:
     return str(value)
 
 
-@config_app.command()
+@config_app.command(
+    epilog=examples(
+        "venta config show",
+        "venta config show --json",
+        "VENTA_HTTP__PORT=9000 venta config show | grep HTTP",
+    )
+)
 def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
 ) -> None:

@@ -12,12 +12,14 @@ from typing import Annotated
 
 import typer
 
-from venta_cli.errors import fail, settings_or_exit
+from venta_cli.errors import report, settings_or_exit
+from venta_cli.help import examples
 
 __all__ = ["db_app"]
 
 db_app = typer.Typer(
     help="Database schema: apply, inspect, roll back and write migrations.",
+    epilog=examples("venta db current", "venta db migrate"),
     no_args_is_help=True,
 )
 
@@ -29,14 +31,20 @@ def _migration_errors() -> Iterator[None]:
     try:
         yield
     except MigrationError as exc:
-        fail(str(exc))
+        report(exc)
 
 
 def _shown(revision: str | None) -> str:
     return revision or "base"
 
 
-@db_app.command()
+@db_app.command(
+    epilog=examples(
+        "venta db migrate",
+        "VENTA_DATABASE_URL=postgresql://venta@db:5432/venta venta db migrate",
+        "venta db migrate --revision 0002",
+    )
+)
 def migrate(
     revision: Annotated[
         str, typer.Option("--revision", "-r", help="Target revision (an id, +N or head).")
@@ -58,7 +66,12 @@ def migrate(
         typer.echo(f"{url}: migrated {_shown(before)} -> {_shown(after)}")
 
 
-@db_app.command()
+@db_app.command(
+    epilog=examples(
+        "venta db current",
+        "VENTA_DATABASE_URL=postgresql://venta@db:5432/venta venta db current",
+    )
+)
 def current() -> None:
     """Show the revision the database is at, and whether that is the newest."""
     from venta_core.store import migrate as migrations
@@ -75,7 +88,10 @@ def current() -> None:
     typer.echo(f"{redact_url(settings.database_url)}: {_shown(revision)} {state}")
 
 
-@db_app.command(context_settings={"ignore_unknown_options": True})
+@db_app.command(
+    context_settings={"ignore_unknown_options": True},
+    epilog=examples("venta db downgrade -1", "venta db downgrade base --yes"),
+)
 def downgrade(
     revision: Annotated[
         str, typer.Argument(help="Target: -1 (one step back), base (empty schema) or an id.")
@@ -97,7 +113,12 @@ def downgrade(
     typer.echo(f"{url}: downgraded {_shown(before)} -> {_shown(after)}")
 
 
-@db_app.command()
+@db_app.command(
+    epilog=examples(
+        'venta db revision -m "vendor opening hours"',
+        'venta db revision -m "backfill slugs" --empty',
+    )
+)
 def revision(
     message: Annotated[str, typer.Option("--message", "-m", help="What the migration does.")],
     autogenerate: Annotated[

@@ -1,104 +1,166 @@
-"""`venta demo seed`: a few vendors around a city, and tokens to try the API with;
-`venta demo simulate`: live traffic against a running server."""
+"""`venta demo seed`: a few vendors around a city, and tokens to try the API with (how and
+where they are written: ``venta_cli.demo_seed``); `venta demo simulate`: live traffic against
+a running server (``venta_cli.simulate``)."""
 
 from __future__ import annotations
 
 import asyncio
-import random
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from venta_cli.errors import settings_or_exit, user_errors
+from venta_cli.demo_seed import CITIES, OWNER_SUBJECT, USER_SUBJECT, Seeded
+from venta_cli.errors import fail, settings_or_exit, user_errors
+from venta_cli.help import examples
+from venta_core.settings import Settings
 
-demo_app = typer.Typer(help="Demo data and traffic.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from venta_cli.api_client import ApiError
 
-CITIES: dict[str, tuple[float, float]] = {
-    "berlin": (52.5200, 13.4050),
-    "london": (51.5072, -0.1276),
-    "new-york": (40.7128, -74.0060),
-    "paris": (48.8566, 2.3522),
-    "san-francisco": (37.7749, -122.4194),
-    "tokyo": (35.6762, 139.6503),
-}
-NAMES = [
-    "Taco Truck",
-    "Falafel Stand",
-    "Coffee Cart",
-    "Crepe Corner",
-    "Dumpling Wagon",
-    "Ice Cream Bike",
-    "Pretzel Stall",
-    "Ramen Van",
-    "Smoothie Stop",
-    "Waffle Wheels",
-]
+demo_app = typer.Typer(
+    help="Demo data and traffic.",
+    epilog=examples("venta demo seed", "venta demo simulate"),
+    no_args_is_help=True,
+)
+
+TOKEN_TTL_SECONDS = 86_400
+URL_HELP = (
+    "HTTP URL of the running server. Default: http://127.0.0.1:8000, or the port "
+    "VENTA_HTTP__PORT sets."
+)
 
 
-async def _seed(city: str, count: int, seed: int) -> list[tuple[str, str, float, float]]:
-    from venta_core.app import Venta
-    from venta_core.domain import Actor, Location, VendorCreate
-
-    rng = random.Random(seed)  # noqa: S311 - demo positions, not secrets
-    lat0, long0 = CITIES[city]
-    created: list[tuple[str, str, float, float]] = []
-    async with Venta(settings_or_exit()) as app:
-        owner = await app.users.ensure_user("demo-vendor-owner")
-        await app.users.ensure_user("demo-user")
-        actor = Actor.for_user(owner)
-        for i in range(count):
-            name = f"{NAMES[i % len(NAMES)]} #{i + 1}"
-            vendor = await app.vendors.create_vendor(
-                actor, VendorCreate(name=name, description=f"Demo vendor in {city}", open=True)
-            )
-            lat = lat0 + rng.uniform(-0.03, 0.03)
-            long = long0 + rng.uniform(-0.05, 0.05)
-            await app.locations.update_vendor_location(
-                actor, vendor.id, Location(lat=lat, long=long)
-            )
-            created.append((vendor.id, name, lat, long))
-    return created
+def _city_or_exit(city: str) -> tuple[float, float]:
+    if city not in CITIES:
+        fail(f"unknown city {city!r}; choose one of {', '.join(CITIES)}", code=2)
+    return CITIES[city]
 
 
-@demo_app.command("seed")
+@demo_app.command(
+    "seed", epilog=examples("venta demo seed", "venta demo seed --city paris --vendors 20")
+)
 def seed(
     city: Annotated[
         str, typer.Option(help=f"One of: {', '.join(CITIES)}.", show_default=True)
     ] = "berlin",
     vendors: Annotated[int, typer.Option(min=1, max=1000, help="How many vendors.")] = 8,
     random_seed: Annotated[int, typer.Option("--seed", help="Random seed for positions.")] = 7,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help=URL_HELP + " When no server answers at the default URL, the vendors are "
+            "written to the configured database directly."
+        ),
+    ] = None,
 ) -> None:
-    """Create demo vendors with live positions and print tokens and curl commands."""
-    if city not in CITIES:
-        typer.echo(f"error: unknown city {city!r}; choose one of {', '.join(CITIES)}", err=True)
-        raise typer.Exit(2)
-    settings = settings_or_exit()
-    with user_errors():
-        created = asyncio.run(_seed(city, vendors, random_seed))
+    """Create demo vendors with live positions and print tokens and curl commands. The
+    vendors are created through the HTTP API of the running server (`venta serve all`), so its
+    map and search show them at once; with no server answering at the default URL they are
+    written to the configured database, and `venta serve` picks them up as it starts. Running
+    it again reuses the demo owner's vendors of the same names and refreshes their positions.
+    Tokens are minted from the local settings: the server must share VENTA_AUTH__DEV_SECRET."""
+    from venta_cli.api_client import ApiError, answers, local_url
+    from venta_cli.demo_seed import plan, seed_embedded, seed_over_http
     from venta_core.ports.identity import DevTokenProvider
 
-    tokens = DevTokenProvider(settings.auth)
-    owner_token = tokens.issue("demo-vendor-owner", ttl_seconds=86_400)
-    user_token = tokens.issue("demo-user", ttl_seconds=86_400)
-    lat0, long0 = CITIES[city]
-    base = f"http://{settings.http.host}:{settings.http.port}"
-    typer.echo(f"Created {len(created)} vendors around {city}:")
-    for vendor_id, name, lat, long in created:
-        typer.echo(f"  {vendor_id}  {name:<22} {lat:.5f}, {long:.5f}")
+    center = _city_or_exit(city)
+    settings = settings_or_exit()
+    planned = plan(city, vendors, random_seed)
+    provider = DevTokenProvider(settings.auth)
+
+    def mint(subject: str) -> str:
+        return provider.issue(subject, ttl_seconds=TOKEN_TTL_SECONDS)
+
+    def on_wait(seconds: float) -> None:
+        typer.echo(f"rate-limited by the server; waiting {seconds:.0f} s", err=True)
+
+    base = (url or local_url(settings)).rstrip("/")
+    embedded = not asyncio.run(answers(base))
+    if embedded and url is not None:
+        fail(f"no server answers at {base}; start `venta serve all` or leave out --url")
+    if embedded:
+        typer.echo(f"No server answers at {base}: writing to the database directly.")
+    with user_errors():
+        try:
+            if embedded:
+                seeded = asyncio.run(seed_embedded(settings, city, planned))
+            else:
+                seeded = asyncio.run(seed_over_http(base, mint, city, planned, on_wait=on_wait))
+        except ApiError as exc:
+            fail(_api_failure(base, exc))
+    where = _database_label(settings) if embedded else base
+    _report(seeded, city, center, where, base, mint, embedded=embedded)
+
+
+def _report(
+    seeded: list[Seeded],
+    city: str,
+    center: tuple[float, float],
+    where: str,
+    base: str,
+    mint: Callable[[str], str],
+    *,
+    embedded: bool,
+) -> None:
+    created = sum(s.created for s in seeded)
+    owner_token, user_token = mint(OWNER_SUBJECT), mint(USER_SUBJECT)
+    typer.echo(
+        f"Seeded {len(seeded)} vendors around {city} {'into' if embedded else 'through'} "
+        f"{where} ({created} created, {len(seeded) - created} reused):"
+    )
+    for s in seeded:
+        typer.echo(f"  {s.id}  {s.name:<22} {s.lat:.5f}, {s.long:.5f}")
     typer.echo("\nTokens (valid 24 h):")
     typer.echo(f"  owner: {owner_token}")
     typer.echo(f"  user:  {user_token}")
-    typer.echo("\nTry (with `venta serve all` running):")
+    if embedded:
+        typer.echo(
+            "\nStart `venta serve all` with the same settings in this directory: it loads "
+            "their positions and indexes them for search as it starts. Then try:"
+        )
+    else:
+        typer.echo("\nTry:")
+    lat0, long0 = center
+    word = seeded[0].name.split()[0].lower()
     typer.echo(f'  curl -H "Authorization: Bearer {user_token}" \\')
     typer.echo(f'    "{base}/v1/vendors/nearby?lat={lat0}&long={long0}&radius=5000&limit=5"')
+    typer.echo(f'  curl -H "Authorization: Bearer {user_token}" \\')
+    typer.echo(f'    "{base}/v1/search/vendors?q={word}"')
     typer.echo(f'  curl -H "Authorization: Bearer {owner_token}" {base}/v1/me/vendors')
 
 
-@demo_app.command("simulate")
+def _database_label(settings: Settings) -> str:
+    """The database written: a SQLite file's absolute path, else the URL without password."""
+    from sqlalchemy.engine import make_url
+
+    from venta_core.store.engine import redact_url
+
+    database = make_url(settings.database_url).database
+    if settings.is_sqlite and database and database != ":memory:":
+        return str(Path(database).resolve())
+    return redact_url(settings.database_url)
+
+
+def _api_failure(base: str, exc: ApiError) -> str:
+    if exc.code == "UNAUTHENTICATED":
+        return (
+            f"the server at {base} refused the development token ({exc}); it must run with "
+            "the same VENTA_AUTH__DEV_SECRET, and with VENTA_AUTH__DEV_TOKENS on"
+        )
+    return f"the server at {base} answered {exc}"
+
+
+@demo_app.command(
+    "simulate",
+    epilog=examples(
+        "venta demo simulate",
+        "venta demo simulate --url http://127.0.0.1:9000 --vendors 100 --users 500",
+    ),
+)
 def simulate_cmd(
-    url: Annotated[
-        str, typer.Option(help="HTTP URL of a running server (`venta serve all`).")
-    ] = "http://127.0.0.1:8000",
+    url: Annotated[str | None, typer.Option(help=URL_HELP)] = None,
     ws_url: Annotated[
         str | None,
         typer.Option("--ws-url", help="URL of the real-time gateway (default: --url)."),
@@ -110,35 +172,55 @@ def simulate_cmd(
         float, typer.Option(min=0.05, help="Seconds between a vendor's position updates.")
     ] = 2.0,
     city: Annotated[str, typer.Option(help=f"One of: {', '.join(CITIES)}.")] = "berlin",
+    keep: Annotated[
+        bool,
+        typer.Option("--keep", help="Keep the simulated users and vendors at the end."),
+    ] = False,
 ) -> None:
     """Drive a running server with moving vendors and panning users; print delivered
-    messages/s and delivery latency p50/p99. Tokens are minted from the local settings, so
-    the server must share VENTA_AUTH__DEV_SECRET."""
-    if city not in CITIES:
-        typer.echo(f"error: unknown city {city!r}; choose one of {', '.join(CITIES)}", err=True)
-        raise typer.Exit(2)
-    settings = settings_or_exit()
-    from venta_cli.simulate import simulate
+    messages/s and delivery latency p50/p99. The users and vendors it creates are deleted when
+    it ends, also when Ctrl-C stops it early (a second Ctrl-C skips that), unless --keep.
+    Tokens are minted from the local settings, so the server must share
+    VENTA_AUTH__DEV_SECRET."""
+    from venta_cli.api_client import ApiError, local_url
+    from venta_cli.simulate import SimulationResult, simulate
     from venta_core.ports.identity import DevTokenProvider
 
+    center = _city_or_exit(city)
+    settings = settings_or_exit()
+    base = (url or local_url(settings)).rstrip("/")
     provider = DevTokenProvider(settings.auth)
+    typer.echo(
+        f"Simulating {vendors} vendors and {users} watching users against {base} for "
+        f"{duration:g} s (Ctrl-C stops early)."
+    )
     with user_errors():
         try:
-            result = asyncio.run(
+            result: SimulationResult = asyncio.run(
                 simulate(
-                    url=url,
-                    ws_url=ws_url or url,
+                    url=base,
+                    ws_url=ws_url or base,
                     tokens=lambda sub: provider.issue(sub, ttl_seconds=int(duration) + 3600),
-                    center=CITIES[city],
+                    center=center,
                     vendors=vendors,
                     users=users,
                     duration=duration,
                     interval=interval,
+                    keep=keep,
+                    on_interrupt=lambda: typer.echo(
+                        "Stopping"
+                        + ("." if keep else "; removing what it created (Ctrl-C again leaves it)."),
+                        err=True,
+                    ),
                 )
             )
+        except ApiError as exc:
+            fail(_api_failure(base, exc))
         except (ConnectionError, OSError) as exc:
-            raise OSError(f"cannot drive {url}: {exc}") from None
+            raise OSError(f"cannot drive {base}: {exc}") from None
     p50, p99 = result.percentile(50), result.percentile(99)
+    if result.interrupted:
+        typer.echo("Interrupted.")
     typer.echo(f"vendor updates sent:  {result.updates_sent}")
     typer.echo(f"deliveries:           {result.delivered} ({result.per_second:.1f}/s)")
     shown = "n/a" if p50 is None else f"{p50:.1f} ms / {p99:.1f} ms"
@@ -147,3 +229,10 @@ def simulate_cmd(
         typer.echo(
             "errors:               " + ", ".join(f"{k} x{v}" for k, v in result.errors.items())
         )
+    created = f"{result.vendors} vendors, {result.users} users"
+    if result.removed:
+        typer.echo(f"removed:              {created}")
+    else:
+        typer.echo(f"kept:                 {created} (subjects sim-*-{result.run}-<n>)")
+    if result.interrupted:
+        raise typer.Exit(130)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from venta_cli.errors import fail, settings_or_exit, user_errors
+from venta_cli.help import examples
 
 if TYPE_CHECKING:
     from venta_core.ports.dead_letters import DeadLetter, DeadLetterQueue
@@ -32,6 +33,7 @@ T = TypeVar("T")
 
 events_app = typer.Typer(
     help="Domain events: list, replay and purge dead letters (JetStream).",
+    epilog=examples("venta events dead-letters", "venta events replay 42"),
     no_args_is_help=True,
 )
 
@@ -58,9 +60,10 @@ async def _queue(settings: Settings) -> AsyncIterator[DeadLetterQueue]:
     from venta_core.ports.bus_nats import NatsEventBus
     from venta_core.ports.dead_letters import DeadLetterQueue
     from venta_core.relay import dlq_stream_name, stream_name
+    from venta_core.startup import Backend, start_proven
 
     bus = NatsEventBus(settings.nats_url or "", name="events-cli")
-    await bus.start()
+    await start_proven(bus, Backend.nats(settings.nats_url or ""))
     try:
         yield DeadLetterQueue(
             bus.nc.jetstream(),
@@ -101,7 +104,14 @@ def _run(settings: Settings, work: Callable[[DeadLetterQueue], Awaitable[T]]) ->
     return result
 
 
-@events_app.command("dead-letters")
+@events_app.command(
+    "dead-letters",
+    epilog=examples(
+        "venta events dead-letters",
+        "venta events dead-letters --type 'vendor.*' --handler search-sync",
+        "venta events dead-letters --limit 0 --json",
+    ),
+)
 def dead_letters(
     event_type: Annotated[
         str | None, typer.Option("--type", "-t", help=f"Only {_TYPE_HELP}.")
@@ -141,7 +151,13 @@ def dead_letters(
         typer.echo(f"{_count(matched)} in {stream}")
 
 
-@events_app.command("replay")
+@events_app.command(
+    "replay",
+    epilog=examples(
+        "venta events replay 42 43",
+        "venta events replay --all --handler search-sync --yes",
+    ),
+)
 def replay(
     seqs: Annotated[
         list[int] | None,
@@ -209,7 +225,13 @@ def replay(
         typer.echo(f"replayed {_count(done)}")
 
 
-@events_app.command("purge-dead-letters")
+@events_app.command(
+    "purge-dead-letters",
+    epilog=examples(
+        "venta events purge-dead-letters --type user.deleted",
+        "venta events purge-dead-letters --yes",
+    ),
+)
 def purge_dead_letters(
     event_type: Annotated[
         str | None, typer.Option("--type", "-t", help=f"Only {_TYPE_HELP}.")

@@ -16,10 +16,14 @@ from typing import Annotated
 import typer
 
 from venta_cli.errors import settings_or_exit, user_errors
+from venta_cli.help import examples
 
 __all__ = ["search_app"]
 
-search_app = typer.Typer(help="Vendor search index: rebuild it from the database.")
+search_app = typer.Typer(
+    help="Vendor search index: rebuild it from the database.",
+    epilog=examples("venta search reindex"),
+)
 
 
 @search_app.callback()
@@ -27,7 +31,9 @@ def _group() -> None:
     """Vendor search index."""
 
 
-@search_app.command("reindex")
+@search_app.command(
+    "reindex", epilog=examples("venta search reindex", "venta search reindex --clear")
+)
 def reindex(
     clear: Annotated[
         bool,
@@ -50,11 +56,8 @@ async def _reindex(settings: object, *, clear: bool) -> tuple[int, float]:
 
     assert isinstance(settings, Settings)
     app = Venta(settings)
-    if settings.auto_migrate:
-        from venta_core.store.migrate import upgrade_async
-
-        await upgrade_async(settings)
     # Only what a reindex needs: the database and the index (no bus, relay or stream).
+    await app.prepare_database()
     await app.database.start()
     try:
         await app.search_index.start()

@@ -6,8 +6,10 @@ services share its process. One HTTP side port per process (``VENTA_GRPC__METRIC
 default: the first gRPC port plus 4000) serves ``/health``, ``/ready`` and ``/metrics``.
 Every port is bound before the application starts, so a taken port fails at once, in one line.
 
-SIGTERM or SIGINT drains: health and ``/ready`` turn NOT_SERVING, new calls are refused,
-in-flight calls get ``grpc.shutdown_grace_seconds`` to finish, then the application stops its
+SIGTERM or SIGINT drains (``venta_core.transports.grpc.drain``): health and ``/ready`` turn
+NOT_SERVING, calls are still answered for ``grpc.shutdown_drain_seconds`` while clients move to
+other replicas, then new calls are refused, in-flight calls get ``grpc.shutdown_grace_seconds``
+to finish (those still running are answered UNAVAILABLE), and the application stops its
 components (write-behind flush, outbox relay) in reverse order; ``/health`` answers until the end.
 """
 
@@ -107,13 +109,23 @@ def _ops_server(
     port: int,
 ) -> OpsServer:
     from venta_core.transports.grpc.ops import OpsServer
+    from venta_core.transports.listener import HeadLimits
 
     async def probe() -> dict[str, str | None]:
         if not servers or not all(server.serving for server in servers):
             return {"grpc-server": "not serving (starting or draining)"}
         return {**await app.readiness(), "grpc-server": None}
 
-    return OpsServer(probe, registry, host, port)
+    return OpsServer(probe, registry, host, port, limits=HeadLimits.of(app.settings.http))
+
+
+def _announce(servers: Sequence[GrpcServer], ops: OpsServer) -> None:
+    """The start-up banner: each service's address, then the side port's URLs."""
+    from venta_core.observability.banner import announce
+
+    endpoints = {server.services[0]: server.address for server in servers}
+    endpoints |= {"health": f"{ops.url}/health", "metrics": f"{ops.url}/metrics"}
+    announce("grpc", endpoints)
 
 
 async def _call(callback: Callable[..., Awaitable[None] | None] | None, value: object) -> None:
@@ -163,6 +175,7 @@ async def run_grpc(
         app_started = True
         for server in servers:
             await server.start()
+        _announce(servers, ops)
         await _call(on_ready, {s.services[0]: s.port for s in servers})
         await stop.wait()
         log.info("gRPC shutting down: draining in-flight calls")
@@ -187,12 +200,15 @@ def serve_grpc(
     """Blocking entry point of `venta serve grpc`; exits with a one-line reason on bad input."""
     from venta_cli.errors import fail, settings_or_exit, user_errors
 
-    settings = settings if settings is not None else settings_or_exit()
+    settings = settings if settings is not None else settings_or_exit(logs=True)
     from venta_core.app import Venta
     from venta_core.observability.logging import configure_logging
     from venta_core.transports.grpc.ops import OpsServerError
     from venta_core.transports.grpc.server import GrpcServerError
-    from venta_core.transports.grpc.settings import placeholder_secret_error
+    from venta_core.transports.grpc.settings import (
+        placeholder_secret_error,
+        placeholder_secret_warning,
+    )
 
     grpc_settings = settings.grpc
     problem = placeholder_secret_error(grpc_settings, settings.env.value)
@@ -210,6 +226,9 @@ def serve_grpc(
     except GrpcServerError as exc:
         fail(str(exc))
     configure_logging(settings.log)
+    warning = placeholder_secret_warning(grpc_settings, settings.env.value)
+    if warning and not settings.remote_services:  # else the application warns, as a client
+        log.warning(warning)
     with user_errors():
         try:
             asyncio.run(run_grpc(Venta(settings), addresses))

@@ -48,8 +48,10 @@ async def run_worker(
     ``{"worker": port}``."""
     import uvicorn
 
+    from venta_core.observability.banner import announce, url
     from venta_core.observability.metrics import new_registry
-    from venta_core.runner import bind_socket
+    from venta_core.runner import bind_socket, until_started
+    from venta_core.transports.listener import HeadLimits, http_config
     from venta_core.transports.worker.http import create_worker_http_app
 
     class Server(uvicorn.Server):
@@ -71,7 +73,7 @@ async def run_worker(
         extra_checks={"stream": app.stream, "search": app.search_index},
         outbox_pending=app.relay.pending_count,
     )
-    config = uvicorn.Config(side, lifespan="off", log_config=None, access_log=False)
+    config = http_config(side, HeadLimits.of(app.settings.http))
     server = Server(config)
     handled = _handle_signals(stop)
     started = False
@@ -81,7 +83,15 @@ async def run_worker(
         started = True
         task = asyncio.create_task(server.serve(sockets=[sock]))
         port = int(sock.getsockname()[1])
-        log.info("venta worker running %s; /metrics on port %d", worker.handlers, port)
+        handlers = ", ".join(worker.handlers) or "none"
+        await until_started([server], [task])
+        announce(
+            f"worker with handlers {handlers}",
+            {
+                "health": url(settings.host, port, "/health"),
+                "metrics": url(settings.host, port, "/metrics"),
+            },
+        )
         if on_ready is not None:
             result = on_ready({"worker": port})
             if asyncio.iscoroutine(result):
@@ -110,12 +120,20 @@ async def run_worker(
 def serve_worker(
     host: Annotated[
         str | None,
-        typer.Option("--host", help="Interface of /health, /ready, /metrics (VENTA_WORKER__HOST)."),
+        typer.Option(
+            "--host",
+            metavar="HOST",
+            help="Interface of /health, /ready, /metrics (VENTA_WORKER__HOST).",
+        ),
     ] = None,
     port: Annotated[
         int | None,
         typer.Option(
-            "--port", help="Port of /health, /ready, /metrics (VENTA_WORKER__PORT, 8002)."
+            "--port",
+            metavar="PORT",
+            min=0,
+            max=65535,
+            help="Port of /health, /ready, /metrics (VENTA_WORKER__PORT, 8002; 0: any free port).",
         ),
     ] = None,
 ) -> None:
@@ -123,7 +141,7 @@ def serve_worker(
     relay, with /health, /ready and /metrics on a side port. SIGTERM drains."""
     from venta_cli.errors import settings_or_exit, user_errors
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(logs=True)
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings.model_copy(update={"worker": settings.worker.model_copy(update=overrides)})
     from venta_core.app import Venta

@@ -6,6 +6,11 @@ Vendors (their owners and vendors are created through the HTTP API with developm
 minted from the local settings) drive around a city; users watch a district-sized viewport and
 now and then pan. Every ``vendor_sync`` received is matched to the update that caused it (by
 vendor and position), which gives the delivery latency.
+
+What it creates is its own to remove: every simulated identity it used (vendor owners and
+watchers, each a user the server created on first sight) is deleted at the end with
+``DELETE /v1/me``, which takes the owner's vendor and its live position along; Ctrl-C ends the
+run early and still cleans up. ``keep`` leaves them for inspection.
 """
 
 from __future__ import annotations
@@ -14,20 +19,25 @@ import asyncio
 import contextlib
 import json
 import random
+import signal
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from websockets.asyncio.client import ClientConnection, connect
+
+from venta_cli.api_client import ApiClient
 
 __all__ = ["SimulationResult", "simulate"]
 
 MOVE_DEG = 0.0004  # about 40 m per step
 VIEW_DEG = (0.02, 0.03)  # a viewport of roughly 2 km x 2 km
+REMOVE_CONCURRENCY = 16
 
 
 @dataclass
@@ -37,6 +47,11 @@ class SimulationResult:
     errors: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    vendors: int = 0  # created
+    users: int = 0  # identities used: vendor owners and watchers
+    removed: bool = False  # the users and vendors were deleted at the end
+    interrupted: bool = False
+    run: str = ""  # in the subjects of its identities: sim-owner-<run>-<n>, sim-user-<run>-<n>
 
     @property
     def per_second(self) -> float:
@@ -92,56 +107,176 @@ class _Client:
             await self.ws.close()
 
 
-async def _owner(http: httpx.AsyncClient, token: str) -> str:
-    headers = {"Authorization": f"Bearer {token}"}
-    response = await http.post("/v1/vendors", json={"name": "Simulated vendor"}, headers=headers)
-    response.raise_for_status()
-    return str(response.json()["id"])
-
-
 async def simulate(
     *,
     url: str,
     ws_url: str,
-    tokens: Any,
+    tokens: Callable[[str], str],
     center: tuple[float, float],
     vendors: int,
     users: int,
     duration: float,
     interval: float,
+    keep: bool = False,
+    on_interrupt: Callable[[], None] | None = None,
     seed: int = 7,
 ) -> SimulationResult:
-    """Run the simulation; ``tokens(subject)`` mints a bearer token."""
-    rng = random.Random(seed)  # noqa: S311 - simulated movement, not secrets
-    result = SimulationResult()
-    sent: dict[tuple[str, float, float], float] = {}
-    lat0, long0 = center
-    run = f"{int(time.time())}-{rng.randrange(10**6)}"
+    """Run the simulation; ``tokens(subject)`` mints a bearer token.
 
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        owner_tokens = [tokens(f"sim-owner-{run}-{i}") for i in range(vendors)]
-        vendor_ids = await asyncio.gather(*(_owner(http, t) for t in owner_tokens))
-    vendor_clients = [await _Client.open(ws_url, "/vendor", t) for t in owner_tokens]
-    user_clients = [
-        await _Client.open(ws_url, "/user", tokens(f"sim-user-{run}-{i}")) for i in range(users)
-    ]
-    deadline = time.monotonic() + duration
+    Ctrl-C (SIGINT) ends it early, a second one at once. Unless ``keep``, the users and
+    vendors it created are then deleted (``DELETE /v1/me`` of each simulated identity, which
+    takes the identity's vendors and their live positions with it)."""
+    run = _Run(ws_url, tokens, center, random.Random(seed))  # noqa: S311 - not secrets
+    async with ApiClient(url, tokens) as api:
+        body = asyncio.create_task(run.body(api, vendors, users, duration, interval))
+        run.result.interrupted = await _until_done_or_interrupted(body, on_interrupt)
+        for client in run.clients:
+            await client.close()
+        failure = None if body.cancelled() else body.exception()
+        run.result.vendors = len(run.vendor_ids)
+        run.result.users = len(run.subjects)
+        if not keep:
+            try:
+                await _remove(api, run.subjects)
+                run.result.removed = True
+            except Exception:
+                if failure is None:
+                    raise
+        if failure is not None:
+            raise failure  # what stopped the simulation, after its clean-up
+    return run.result
 
-    async def drive(client: _Client, vendor_id: str) -> None:
+
+async def _until_done_or_interrupted(
+    body: asyncio.Task[None], on_interrupt: Callable[[], None] | None
+) -> bool:
+    """Wait for ``body``; on the first SIGINT cancel it and return True. The handler is
+    removed as it fires, so a second SIGINT raises KeyboardInterrupt at once."""
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+
+    def on_sigint() -> None:
+        interrupted.set()
+        loop.remove_signal_handler(signal.SIGINT)
+        if on_interrupt is not None:
+            on_interrupt()
+
+    # Not in the main thread, or no signals on this platform: Ctrl-C interrupts at once.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    waiter = asyncio.create_task(interrupted.wait())
+    try:
+        await asyncio.wait({body, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+    if not body.done():
+        body.cancel()
+        await asyncio.wait({body})
+    return interrupted.is_set()
+
+
+async def _remove(api: ApiClient, subjects: list[str]) -> None:
+    """Delete each identity's user (its vendors go with it), a few at a time."""
+    limit = asyncio.Semaphore(REMOVE_CONCURRENCY)
+
+    async def remove(subject: str) -> None:
+        async with limit:
+            await api.call("DELETE", "/v1/me", subject)
+
+    await asyncio.gather(*(remove(s) for s in subjects))
+
+
+class _Run:
+    """The state of one simulation: what it created, for the clean-up, and its result."""
+
+    def __init__(
+        self,
+        ws_url: str,
+        tokens: Callable[[str], str],
+        center: tuple[float, float],
+        rng: random.Random,
+    ) -> None:
+        self.ws_url = ws_url
+        self.tokens = tokens
+        self.center = center
+        self.rng = rng
+        self.name = f"{int(time.time())}-{rng.randrange(10**6)}"
+        self.result = SimulationResult(run=self.name)
+        self.subjects: list[str] = []  # every identity used (so perhaps created)
+        self.vendor_ids: list[str] = []
+        self.clients: list[_Client] = []
+        self.sent: dict[tuple[str, float, float], float] = {}
+
+    def use(self, subject: str) -> str:
+        """The token of ``subject``, recorded as used."""
+        self.subjects.append(subject)
+        return self.tokens(subject)
+
+    async def body(
+        self, api: ApiClient, vendors: int, users: int, duration: float, interval: float
+    ) -> None:
+        owners = [f"sim-owner-{self.name}-{i}" for i in range(vendors)]
+        for subject in owners:
+            self.use(subject)
+
+        async def create(subject: str) -> str:
+            created = await api.call("POST", "/v1/vendors", subject, {"name": "Simulated vendor"})
+            self.vendor_ids.append(str(created["id"]))
+            return str(created["id"])
+
+        vendor_ids = await asyncio.gather(*(create(s) for s in owners))
+        vendor_clients = []
+        for subject in owners:
+            vendor_clients.append(await self._open("/vendor", self.tokens(subject)))
+        user_clients = []
+        for i in range(users):
+            token = self.use(f"sim-user-{self.name}-{i}")
+            user_clients.append(await self._open("/user", token))
+        deadline = time.monotonic() + duration
+        watchers = [asyncio.create_task(self._watch(c, deadline)) for c in user_clients]
+        drivers = [
+            asyncio.create_task(self._drive(c, v, deadline, interval))
+            for c, v in zip(vendor_clients, vendor_ids, strict=True)
+        ]
+        started = time.monotonic()
+        try:
+            await self._progress(deadline, duration)
+            await asyncio.gather(*drivers, return_exceptions=True)
+            await asyncio.sleep(0.5)  # the last deliveries
+        finally:
+            self.result.seconds = time.monotonic() - started
+            for task in [*watchers, *drivers]:
+                task.cancel()
+
+    async def _open(self, namespace: str, token: str) -> _Client:
+        client = await _Client.open(self.ws_url, namespace, token)
+        self.clients.append(client)
+        return client
+
+    async def _drive(
+        self, client: _Client, vendor_id: str, deadline: float, interval: float
+    ) -> None:
+        rng, result = self.rng, self.result
+        lat0, long0 = self.center
         lat = lat0 + rng.uniform(-0.01, 0.01)
         long = long0 + rng.uniform(-0.015, 0.015)
         await asyncio.sleep(rng.uniform(0, interval))
         while time.monotonic() < deadline:
             lat = round(lat + rng.uniform(-MOVE_DEG, MOVE_DEG), 6)
             long = round(long + rng.uniform(-MOVE_DEG, MOVE_DEG), 6)
-            sent[(vendor_id, lat, long)] = time.perf_counter()
+            self.sent[(vendor_id, lat, long)] = time.perf_counter()
             await client.emit(
                 "updateVendorLocation", {"vendorId": vendor_id, "lat": lat, "long": long}
             )
             result.updates_sent += 1
             await asyncio.sleep(interval)
 
-    async def watch(client: _Client) -> None:
+    async def _watch(self, client: _Client, deadline: float) -> None:
+        rng, result = self.rng, self.result
+        lat0, long0 = self.center
+
         async def pan() -> None:
             while time.monotonic() < deadline:
                 lat = lat0 + rng.uniform(-0.01, 0.01)
@@ -162,7 +297,7 @@ async def simulate(
                 if event == "vendor_sync":
                     result.delivered += 1
                     loc = payload["location"]
-                    started = sent.get((payload["id"], loc["lat"], loc["long"]))
+                    started = self.sent.get((payload["id"], loc["lat"], loc["long"]))
                     if started is not None:
                         result.latencies_ms.append((time.perf_counter() - started) * 1000)
                 elif event == "error":
@@ -171,26 +306,19 @@ async def simulate(
         finally:
             panner.cancel()
 
-    columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
-    started = time.monotonic()
-    watchers = [asyncio.create_task(watch(c)) for c in user_clients]
-    drivers = [
-        asyncio.create_task(drive(c, v)) for c, v in zip(vendor_clients, vendor_ids, strict=True)
-    ]
-    with Progress(*columns, transient=True) as progress:
-        task = progress.add_task("simulating", total=duration)
-        while (left := deadline - time.monotonic()) > 0:
-            progress.update(
-                task,
-                completed=duration - left,
-                description=f"sent {result.updates_sent}  delivered {result.delivered}",
-            )
-            await asyncio.sleep(min(0.25, left))
-    await asyncio.gather(*drivers, return_exceptions=True)
-    await asyncio.sleep(0.5)  # the last deliveries
-    result.seconds = time.monotonic() - started
-    for w in watchers:
-        w.cancel()
-    for c in [*vendor_clients, *user_clients]:
-        await c.close()
-    return result
+    async def _progress(self, deadline: float, duration: float) -> None:
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+        result = self.result
+        console = Console()
+        # Off when the output is not a terminal: a transient bar still leaves an empty line.
+        with Progress(
+            *columns, console=console, transient=True, disable=not console.is_terminal
+        ) as progress:
+            task = progress.add_task("simulating", total=duration)
+            while (left := deadline - time.monotonic()) > 0:
+                progress.update(
+                    task,
+                    completed=duration - left,
+                    description=f"sent {result.updates_sent}  delivered {result.delivered}",
+                )
+                await asyncio.sleep(min(0.25, left))

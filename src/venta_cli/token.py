@@ -9,13 +9,18 @@ from typing import Annotated, Any
 import typer
 
 from venta_cli.errors import fail, settings_or_exit
+from venta_cli.help import examples
 
 __all__ = ["parse_claims", "token_app"]
 
 #: Claims the token sets itself (from --sub, --ttl and the auth settings).
 RESERVED_CLAIMS = frozenset({"sub", "iss", "aud", "iat", "nbf", "exp"})
 
-token_app = typer.Typer(help="Development tokens (HS256, auth.dev_secret).", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Development tokens (HS256, auth.dev_secret).",
+    epilog=examples("venta token issue --sub alice"),
+    no_args_is_help=True,
+)
 
 
 def parse_claims(items: list[str]) -> dict[str, Any]:
@@ -36,16 +41,39 @@ def parse_claims(items: list[str]) -> dict[str, Any]:
     return claims
 
 
-@token_app.command()
+@token_app.command(
+    epilog=examples(
+        "venta token issue --sub alice",
+        'TOKEN=$(venta token issue --sub alice --ttl 600) && curl -H "Authorization: Bearer '
+        '$TOKEN" http://127.0.0.1:8000/v1/me',
+        "venta token issue --sub user_2abc --claim role=admin",
+    )
+)
 def issue(
-    sub: Annotated[str, typer.Option("--sub", help="Subject: the external user id.")],
-    ttl: Annotated[int, typer.Option("--ttl", min=1, help="Lifetime in seconds.")] = 3600,
+    sub: Annotated[
+        str,
+        typer.Option(
+            "--sub",
+            metavar="SUBJECT",
+            help="The token's subject (`sub` claim): the user's id at the identity provider "
+            "(alice, or a Clerk id such as user_2abc), not a venta user id. The first request "
+            "with the token creates that user; the same --sub is the same user.",
+        ),
+    ],
+    ttl: Annotated[
+        int, typer.Option("--ttl", min=1, metavar="SECONDS", help="Lifetime in seconds.")
+    ] = 3600,
     claim: Annotated[
         list[str] | None,
-        typer.Option("--claim", help="Extra claim key=value (JSON values allowed); repeatable."),
+        typer.Option(
+            "--claim",
+            metavar="KEY=VALUE",
+            help="Extra claim (JSON values allowed: level=3, 'roles=[\"admin\"]'); repeatable.",
+        ),
     ] = None,
 ) -> None:
-    """Print a development token for SUBJECT (nothing else on stdout)."""
+    """Print a development token for the user --sub, signed with VENTA_AUTH__DEV_SECRET
+    (nothing else on stdout, so TOKEN=$(venta token issue --sub alice) works)."""
     from venta_core.ports.identity import DevTokenProvider
 
     settings = settings_or_exit()

@@ -15,18 +15,21 @@ from typing import Annotated
 import typer
 
 from venta_cli.errors import fail, settings_or_exit, user_errors
+from venta_cli.help import examples
 
 __all__ = ["users_app"]
 
 users_app = typer.Typer(
-    help="User accounts: lift the tombstone of a deleted account.", no_args_is_help=True
+    help="User accounts: lift the tombstone of a deleted account.",
+    epilog=examples("venta users restore user_2abc"),
+    no_args_is_help=True,
 )
 
 #: ``users.external_id`` holds 255 characters.
 MAX_EXTERNAL_ID = 255
 
 
-@users_app.command()
+@users_app.command(epilog=examples("venta users restore user_2abc"))
 def restore(
     external_id: Annotated[
         str, typer.Argument(help="The identity provider's subject (a Clerk user id, say).")

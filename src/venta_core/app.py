@@ -7,12 +7,13 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from venta_core.events import EventHandler
 from venta_core.lifecycle import Checkable, Component
-from venta_core.plugins import await_maybe, create_plugin_manager, exclusive_provider
+from venta_core.plugins import await_maybe, create_plugin_manager
 from venta_core.ports.bus import EventBus
+from venta_core.ports.connections import SharedConnections
 from venta_core.ports.geo import GeoIndex
 from venta_core.ports.identity import IdentityProvider
 from venta_core.ports.kv import KeyValueStore
@@ -20,7 +21,9 @@ from venta_core.ports.presence import PresenceStore
 from venta_core.ports.search import SearchIndex
 from venta_core.ports.stream import EventStream
 from venta_core.ports.uploads import UploadStore
-from venta_core.relay import OutboxRelay, stream_specs
+from venta_core.providers import exclusive_answer, require
+from venta_core.relay import OutboxRelay
+from venta_core.services.geo_refill import GeoRefill
 from venta_core.services.locations import LocalLocationService
 from venta_core.services.protocols import (
     LocationService,
@@ -31,8 +34,9 @@ from venta_core.services.protocols import (
 from venta_core.services.subscriptions import LocalSubscriptionService
 from venta_core.services.users import LocalUserService
 from venta_core.services.vendors import LocalVendorService
+from venta_core.services.webhooks import WebhookDeliveries
 from venta_core.settings import Settings, load_settings
-from venta_core.store import vendors as vendor_rows
+from venta_core.startup import STARTUP_TIMEOUT_SECONDS, Backend, start_proven
 from venta_core.store.engine import Database
 from venta_core.store.positions import MovedEvents, PositionWriteBehind
 from venta_core.store.tables import users, vendors
@@ -40,6 +44,8 @@ from venta_core.store.tables import users, vendors
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from venta_core.ports.bus_nats import NatsEventBus
+    from venta_core.ports.redis_conn import RedisConnection
     from venta_core.transports.worker import EventWorker
 
 __all__ = ["Venta"]
@@ -48,66 +54,8 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 10.0
 CHECK_TIMEOUT_SECONDS = 2.0
-
-
-class _Ports(NamedTuple):
-    redis: Component | None
-    geo: GeoIndex
-    kv: KeyValueStore
-    presence: PresenceStore
-    bus: EventBus
-
-
-def _build_ports(settings: Settings) -> _Ports:
-    """The geo index, key-value store, presence and bus chosen by settings (embedded unless a
-    URL is set)."""
-    redis_conn: Component | None = None
-    geo: GeoIndex
-    kv: KeyValueStore
-    presence: PresenceStore
-    if settings.redis_url:
-        from venta_core.ports.geo_redis import RedisGeoIndex
-        from venta_core.ports.kv_redis import RedisKeyValue
-        from venta_core.ports.presence_redis import RedisPresence
-        from venta_core.ports.redis_conn import RedisConnection
-
-        conn = RedisConnection(settings.redis_url)
-        redis_conn = conn
-        geo = RedisGeoIndex(
-            conn, prefix=settings.key_prefix, region_precision=settings.geo.region_precision
-        )
-        kv = RedisKeyValue(conn, prefix=settings.key_prefix)
-        presence = RedisPresence(conn, prefix=settings.key_prefix)
-    else:
-        from venta_core.ports.geo_memory import MemoryGeoIndex
-        from venta_core.ports.kv_memory import MemoryKeyValue
-        from venta_core.ports.presence_memory import MemoryPresence
-
-        geo, kv, presence = MemoryGeoIndex(), MemoryKeyValue(), MemoryPresence()
-    bus: EventBus
-    if settings.nats_url:
-        from venta_core.ports.bus_nats import NatsEventBus
-
-        bus = NatsEventBus(settings.nats_url)
-    else:
-        from venta_core.ports.bus_memory import MemoryEventBus
-
-        bus = MemoryEventBus()
-    return _Ports(redis_conn, geo, kv, presence, bus)
-
-
-def _build_stream(settings: Settings, bus: EventBus) -> EventStream:
-    """JetStream on the bus's NATS connection when NATS is configured, else in-process."""
-    specs = stream_specs(settings)
-    if settings.nats_url:
-        from venta_core.ports.bus_nats import NatsEventBus
-        from venta_core.ports.stream_jetstream import JetStreamEventStream
-
-        assert isinstance(bus, NatsEventBus)
-        return JetStreamEventStream(bus, specs)
-    from venta_core.ports.stream_memory import MemoryEventStream
-
-    return MemoryEventStream(specs, max_msgs=settings.events.memory_max_msgs)
+#: The built-in plugin whose ports live in this process only.
+IN_PROCESS_PORTS = "venta_core.builtins.memory"
 
 
 class Venta:
@@ -125,14 +73,20 @@ class Venta:
             self.settings, extra=plugins, load_entry_points=load_entry_points
         )
         self.hook = self.pm.hook
-        identity = self.hook.venta_identity_provider(settings=self.settings)
-        if identity is None:
-            raise RuntimeError("no plugin provides an identity provider")
-        self.identity: IdentityProvider = identity
+        #: port hook -> name of the plugin that answered it
+        self.providers: dict[str, str] = {}
+        self.connections = SharedConnections(
+            redis_url=self.settings.redis_url, nats_url=self.settings.nats_url
+        )
+        self.identity: IdentityProvider = self._provide(
+            "venta_identity_provider", settings=self.settings
+        )
 
         self.database = Database(self.settings)
-        ports = _build_ports(self.settings)
-        self._redis, self.geo, self.kv, self.presence, self.bus = ports
+        self.geo: GeoIndex = self._provide("venta_geo_index", app=self)
+        self.kv: KeyValueStore = self._provide("venta_key_value_store", app=self)
+        self.presence: PresenceStore = self._provide("venta_presence_store", app=self)
+        self.bus: EventBus = self._provide("venta_event_bus", app=self)
         loc = self.settings.location
         self.vendor_positions = PositionWriteBehind(
             self.database,
@@ -150,23 +104,63 @@ class Venta:
             name="users",
         )
         self.grpc_clients: Component | None = None
+        self.geo_refill: GeoRefill | None = None
+        if self.settings.location.warm_geo_index:
+            self.geo_refill = GeoRefill(
+                self.geo, self.database, check_seconds=loc.refill_check_seconds
+            )
+            redis = self.connections.made_redis
+            if redis is not None:  # Redis back after an outage: maybe empty, check now
+                redis.dependency.on_recovery(self.geo_refill.wake)
         self._wire_services()
-        self.stream = _build_stream(self.settings, self.bus)
-        # JetStream delivers to core subscribers of the subject by itself; in process the
-        # relay echoes each event on the bus (locations and runner subscribe there).
-        echo = None if self.settings.nats_url else self.bus
+        self.stream: EventStream = self._provide("venta_event_stream", app=self)
+        # JetStream delivers to core subscribers of the subject by itself; otherwise the relay
+        # echoes each event on the bus (locations and runner subscribe there).
+        echo = None if self._stream_reaches_bus() else self.bus
         self.relay = OutboxRelay(self.database, self.stream, self.settings, echo=echo)
-        search_index = self.hook.venta_search_index(app=self)
-        if search_index is None:
-            raise RuntimeError("no plugin provides a search index")
-        self.search_index: SearchIndex = search_index
+        self.search_index: SearchIndex = self._provide("venta_search_index", app=self)
         # One store for the upload routes and the worker's image cleanup; None: all blocked.
-        self.upload_store: UploadStore | None = exclusive_provider(
-            self.hook.venta_upload_store, "upload store", app=self
-        )
+        uploads = exclusive_answer(self.hook.venta_upload_store, app=self)
+        self.upload_store: UploadStore | None = None
+        if uploads is not None:
+            self.upload_store = uploads.value
+            self.providers["venta_upload_store"] = uploads.plugin
         self.worker: EventWorker | None = None
         self._started: list[Component] = []
         self.state: dict[str, Any] = {}  # room for transports and plugins
+
+    def _provide(self, hook: str, **kwargs: Any) -> Any:
+        """The port the first plugin answering ``hook`` provides (``MissingPort`` if none)."""
+        answer = require(self.pm, hook, **kwargs)
+        self.providers[hook] = answer.plugin
+        return answer.value
+
+    def redis_connection(self) -> RedisConnection:
+        """The process's one Redis connection (``VENTA_REDIS_URL``), for the ports that share
+        it: made on the first call, started before the ports and stopped after them."""
+        return self.connections.redis()
+
+    def nats_connection(self) -> NatsEventBus:
+        """The process's one NATS connection (``VENTA_NATS_URL``): the built-in bus, and the
+        connection JetStream runs on. Made on the first call, started before the bus."""
+        return self.connections.nats()
+
+    def port_providers(self) -> dict[str, str | None]:
+        """Each port hook -> the plugin answering it (``None``: none does, as for an upload
+        store when every store plugin is blocked)."""
+        answers: dict[str, str | None] = dict(self.providers)
+        answers.setdefault("venta_upload_store", None)
+        return answers
+
+    def _stream_reaches_bus(self) -> bool:
+        """JetStream on the bus's own NATS connection hands each stored event to the bus's
+        subscribers of its subject."""
+        nats = self.connections.made_nats
+        if nats is None or nats is not self.bus:
+            return False
+        from venta_core.ports.stream_jetstream import JetStreamEventStream
+
+        return isinstance(self.stream, JetStreamEventStream)
 
     def _wire_services(self) -> None:
         """Each service is local unless ``VENTA_SERVICES__<NAME>__ADDRESS`` names a gRPC server."""
@@ -176,10 +170,15 @@ class Venta:
             clients = None
         else:
             from venta_core.transports.grpc.clients import GrpcClients
+            from venta_core.transports.grpc.settings import placeholder_secret_warning
 
             clients = GrpcClients(self.settings.grpc)
             self.grpc_clients = clients
-            if not (self.settings.redis_url and self.settings.nats_url):
+            warning = placeholder_secret_warning(self.settings.grpc, self.settings.env.value)
+            if warning:
+                log.warning(warning)
+            in_process = {self.providers["venta_geo_index"], self.providers["venta_event_bus"]}
+            if IN_PROCESS_PORTS in in_process:
                 log.warning(
                     "services run in several processes but the geo index or bus is in-process; "
                     "set VENTA_REDIS_URL and VENTA_NATS_URL so all processes share them"
@@ -229,8 +228,8 @@ class Venta:
                 prefix=self.settings.key_prefix,
                 settings=self.settings.worker,
                 metrics=metrics,
-                volatile=not self.settings.nats_url,
-                database=self.database,
+                volatile=self.providers["venta_event_stream"] == IN_PROCESS_PORTS,
+                deliveries=WebhookDeliveries(self.database),
             )
         return self.worker
 
@@ -241,14 +240,16 @@ class Venta:
         ordered: list[Component | None] = [
             self.database,
             self.grpc_clients,
-            self._redis,
+            self.connections.made_redis,
             self.geo,
             self.kv,
             self.presence,
+            self.connections.made_nats,  # the built-in bus itself
             self.bus,
             self.stream,
             self.search_index,
             self.upload_store if isinstance(self.upload_store, Component) else None,
+            self.geo_refill,
             self._location_service,
             self.worker,  # stops after the relay, so its last pass is handled too
             self.relay,
@@ -256,16 +257,17 @@ class Venta:
             self.vendor_positions,
             self.user_positions,
         ]
-        return [c for c in ordered if c is not None]
+        return list({id(c): c for c in ordered if c is not None}.values())  # each once
 
     def checks(self) -> dict[str, Checkable]:
         """What /ready verifies, by role: every backend this process talks to."""
         candidates: dict[str, object] = {
             "database": self.database,
             "grpc": self.grpc_clients,
-            "redis": self._redis,
+            "redis": self.connections.made_redis,
             "geo": self.geo,
             "kv": self.kv,
+            "nats": None if self.connections.made_nats is self.bus else self.connections.made_nats,
             "bus": self.bus,
         }
         return {
@@ -275,20 +277,37 @@ class Venta:
         }
 
     async def start(self) -> None:
-        if self.settings.auto_migrate:
-            from venta_core.store.migrate import upgrade_async
-
-            await upgrade_async(self.settings)
+        """Start every component in order. Each backend is proven right after it starts (see
+        ``startup.py``): a failure is a ``StartupError`` naming it, after what was started has
+        been stopped again."""
         try:
+            await self.prepare_database()
             for component in self.components():
-                await component.start()
+                await start_proven(component, self._backend(component))
                 self._started.append(component)
-            await self._warm_geo_index()
             for result in self.hook.venta_startup(app=self):
                 await await_maybe(result)
         except BaseException:
             await self.stop()
             raise
+
+    async def prepare_database(self) -> None:
+        """Migrate at start, or check that the database answers and is at the newest schema
+        (``start`` does it; a command that uses only the database calls it alone)."""
+        from venta_core.store import migrate
+
+        if self.settings.auto_migrate:
+            await migrate.upgrade_async(self.settings)
+        else:
+            await migrate.ensure_current(self.database, STARTUP_TIMEOUT_SECONDS)
+
+    def _backend(self, component: Component) -> Backend | None:
+        """The server behind ``component``, when it is one to prove at start."""
+        if component is self.connections.made_redis and self.settings.redis_url:
+            return Backend.redis(self.settings.redis_url)
+        if component is self.connections.made_nats and self.settings.nats_url:
+            return Backend.nats(self.settings.nats_url)
+        return None
 
     async def stop(self) -> None:
         """Stop in reverse order; each step bounded by a timeout; never raises."""
@@ -331,13 +350,3 @@ class Venta:
         checks = self.checks()
         results = await asyncio.gather(*(one(c) for c in checks.values()))
         return dict(zip(checks, results, strict=True))
-
-    async def _warm_geo_index(self) -> None:
-        """An empty geo index (new process, flushed Redis) is refilled from the database."""
-        if not self.settings.location.warm_geo_index or await self.geo.count() > 0:
-            return
-        async with self.database.connect() as conn:
-            positions = await vendor_rows.select_positions(conn)
-        if positions:
-            await self.geo.set_many(positions)
-            log.info("geo index warmed with %d last known positions", len(positions))

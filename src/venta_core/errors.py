@@ -15,6 +15,7 @@ __all__ = [
     "Conflict",
     "ErrorSpec",
     "Forbidden",
+    "HeadersTooLarge",
     "InternalError",
     "InvalidSignature",
     "LocationNotFound",
@@ -51,6 +52,7 @@ ERROR_TABLE: dict[str, ErrorSpec] = {
     "CONFLICT": ErrorSpec(409, "ALREADY_EXISTS"),
     "PAYLOAD_TOO_LARGE": ErrorSpec(413, "INVALID_ARGUMENT"),
     "UNSUPPORTED_MEDIA_TYPE": ErrorSpec(415, "INVALID_ARGUMENT"),
+    "HEADERS_TOO_LARGE": ErrorSpec(431, "INVALID_ARGUMENT"),
     "RATE_LIMITED": ErrorSpec(429, "RESOURCE_EXHAUSTED"),
     "INTERNAL": ErrorSpec(500, "INTERNAL"),
     "SERVICE_UNAVAILABLE": ErrorSpec(503, "UNAVAILABLE"),
@@ -166,6 +168,13 @@ class UnsupportedMediaType(VentaError):
     default_message = "Unsupported media type"
 
 
+class HeadersTooLarge(VentaError):
+    """The request head is over ``http.max_header_bytes`` or ``http.max_headers``."""
+
+    code = "HEADERS_TOO_LARGE"
+    default_message = "Request header fields too large"
+
+
 class RateLimited(VentaError):
     code = "RATE_LIMITED"
     default_message = "Too many requests"
@@ -196,6 +205,7 @@ _BY_CODE: dict[str, type[VentaError]] = {
         Conflict,
         PayloadTooLarge,
         UnsupportedMediaType,
+        HeadersTooLarge,
         ServiceUnavailable,
         InternalError,
     )

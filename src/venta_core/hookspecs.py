@@ -18,8 +18,13 @@ if TYPE_CHECKING:
 
     from venta_core.app import Venta
     from venta_core.events import EventHandler
+    from venta_core.ports.bus import EventBus
+    from venta_core.ports.geo import GeoIndex
     from venta_core.ports.identity import IdentityProvider
+    from venta_core.ports.kv import KeyValueStore
+    from venta_core.ports.presence import PresenceStore
     from venta_core.ports.search import SearchIndex
+    from venta_core.ports.stream import EventStream
     from venta_core.ports.uploads import UploadStore
     from venta_core.settings import Settings
 
@@ -38,6 +43,55 @@ def venta_identity_provider(settings: Settings) -> IdentityProvider | None:
 
     The built-in provider verifies HS256 development tokens; it is registered ``trylast`` so
     any plugin answering this hook (for example venta-clerk) replaces it.
+    """
+
+
+@hookspec(firstresult=True)
+def venta_geo_index(app: Venta) -> GeoIndex | None:
+    """Return the geo index holding vendors' live positions (box and radius queries).
+
+    Built-ins, both ``trylast``: Redis GEO keyed by region when ``VENTA_REDIS_URL`` is set
+    (``venta_core.builtins.redis``, on ``app.redis_connection()``), else the in-process grid
+    (``venta_core.builtins.memory``). An implementation passes ``GeoIndexContract``
+    (``venta_core.testing``).
+    """
+
+
+@hookspec(firstresult=True)
+def venta_key_value_store(app: Venta) -> KeyValueStore | None:
+    """Return the key-value store of rate-limit counters and short-lived values.
+
+    Built-ins, both ``trylast``: Redis when ``VENTA_REDIS_URL`` is set, else in-process. An
+    implementation passes ``KeyValueContract`` (``venta_core.testing``).
+    """
+
+
+@hookspec(firstresult=True)
+def venta_presence_store(app: Venta) -> PresenceStore | None:
+    """Return the presence store: which connection holds each connected vendor, until when.
+
+    Built-ins, both ``trylast``: Redis when ``VENTA_REDIS_URL`` is set, else in-process. An
+    implementation passes ``PresenceContract`` (``venta_core.testing``).
+    """
+
+
+@hookspec(firstresult=True)
+def venta_event_bus(app: Venta) -> EventBus | None:
+    """Return the event bus: publish/subscribe with NATS subject rules and queue groups.
+
+    Built-ins, both ``trylast``: core NATS when ``VENTA_NATS_URL`` is set (the bus is
+    ``app.nats_connection()``), else in-process. An implementation passes ``EventBusContract``
+    (``venta_core.testing``).
+    """
+
+
+@hookspec(firstresult=True)
+def venta_event_stream(app: Venta) -> EventStream | None:
+    """Return the durable event stream the outbox relay publishes to and the worker consumes.
+
+    Asked after the event bus (``app.bus`` is set). Built-ins, both ``trylast``: JetStream on
+    ``app.nats_connection()`` when ``VENTA_NATS_URL`` is set, else in-process. An
+    implementation passes ``EventStreamContract`` (``venta_core.testing``).
     """
 
 

@@ -1,9 +1,8 @@
 """The plugin manager: one per application, built-ins first, then entry points of group
 ``venta``; ``settings.plugins_blocked`` disables any of them by name.
 
-Provider hooks (``firstresult``) take the first answer. ``exclusive_provider`` is the stricter
-way to ask one: it refuses two plugins answering at once, because with entry points which one
-is registered last (and would win) depends on how the packages were installed."""
+Provider hooks (``firstresult``) take the first answer; how ports are asked for, and which
+plugin answered, is ``venta_core.providers``."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from typing import Any, TypeVar
 import pluggy
 
 from venta_core import hookspecs
-from venta_core.settings import Settings, SettingsError
+from venta_core.settings import Settings
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -24,7 +23,6 @@ __all__ = [
     "await_maybe",
     "create_plugin_manager",
     "describe",
-    "exclusive_provider",
 ]
 
 ENTRY_POINT_GROUP = "venta"
@@ -72,39 +70,6 @@ def create_plugin_manager(
         pm.register(plugin)
     pm.check_pending()
     return pm
-
-
-def exclusive_provider(caller: pluggy.HookCaller, what: str, **kwargs: Any) -> Any:
-    """The one answer to a provider hook, asking every implementation.
-
-    Implementations marked ``trylast`` (the built-ins) are fallbacks: asked, in pluggy's order,
-    only when no other implementation answers. Of the others at most one may answer (not
-    ``None``); two answers raise ``SettingsError`` naming both plugins, so that an operator
-    chooses (unsets one's settings, or blocks it with ``VENTA_PLUGINS_BLOCKED``).
-    """
-    impls = [i for i in reversed(caller.get_hookimpls()) if not (i.wrapper or i.hookwrapper)]
-    answers: list[tuple[str, Any]] = []
-    for impl in (i for i in impls if not i.trylast):
-        answer = impl.function(*(kwargs[name] for name in impl.argnames))
-        if answer is not None:
-            answers.append((impl.plugin_name, answer))
-    if len(answers) > 1:
-        named = " and ".join(
-            f"{getattr(answer, 'name', type(answer).__name__)!r} (plugin {plugin})"
-            for plugin, answer in answers
-        )
-        raise SettingsError(
-            f"{len(answers)} plugins provide the {what}: {named}; configure only one, or block "
-            f"the others with VENTA_PLUGINS_BLOCKED (for example "
-            f"VENTA_PLUGINS_BLOCKED={answers[-1][0]})"
-        )
-    if answers:
-        return answers[0][1]
-    for impl in (i for i in impls if i.trylast):
-        answer = impl.function(*(kwargs[name] for name in impl.argnames))
-        if answer is not None:
-            return answer
-    return None
 
 
 @dataclass(frozen=True, slots=True)

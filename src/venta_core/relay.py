@@ -30,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from venta_core.errors import ServiceUnavailable
 from venta_core.events import EventEnvelope, event_subject
 from venta_core.ports.bus import EventBus
 from venta_core.ports.stream import (
@@ -171,12 +172,12 @@ class OutboxRelay:
     def _on_commit(self, conn: Any) -> None:
         """A commit of this process that added outbox rows. Not needed while PostgreSQL
         notifies (it does so after the commit, which this hook precedes)."""
-        if conn.info.pop(_DIRTY, False) and id(conn) not in self._own and not self._listening:
+        if _pop_dirty(conn) and id(conn) not in self._own and not self._listening:
             self._hinted = True
             self._wake.set()
 
     def _on_rollback(self, conn: Any) -> None:
-        conn.info.pop(_DIRTY, None)
+        _pop_dirty(conn)
 
     @property
     def _listening(self) -> bool:
@@ -185,6 +186,7 @@ class OutboxRelay:
     async def _run(self) -> None:
         interval = self._settings.relay_interval_seconds
         recheck = False
+        warned = False  # once per run of failed passes, not every pass
         while True:
             await self._listen()
             with contextlib.suppress(TimeoutError):
@@ -202,8 +204,15 @@ class OutboxRelay:
             except Exception as exc:
                 recheck = False
                 self.failed_passes += 1
-                log.warning("outbox relay pass failed; retrying: %s", exc)
+                # A database outage is logged once by the database's Dependency.
+                if not (warned or isinstance(exc, ServiceUnavailable)):
+                    log.warning("outbox relay pass failed; retrying every %gs: %s", interval, exc)
+                    warned = True
                 await asyncio.sleep(interval)
+            else:
+                if warned:
+                    log.info("outbox relay passes succeed again")
+                warned = False
 
     async def relay_pending(self) -> int:
         """Publish every pending event, oldest first. Returns how many were published (0 when
@@ -369,6 +378,19 @@ class OutboxRelay:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), timeout=2)
+
+
+def _pop_dirty(conn: Any) -> bool:
+    """Take the connection's "added outbox rows" mark.
+
+    A connection SQLAlchemy invalidated (a cancellation or a lost connection inside a
+    statement) has no mark left (the pool clears it with the connection), and reading
+    ``conn.info`` would raise ``PendingRollbackError`` from inside the rollback that cleans up
+    after it: the cancellation of a relay pass stopped mid-write became a failed pass and the
+    transaction's rollback was cut short."""
+    if conn.invalidated:
+        return False
+    return bool(conn.info.pop(_DIRTY, False))
 
 
 async def _lead(conn: AsyncConnection) -> bool:

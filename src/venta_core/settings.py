@@ -6,13 +6,15 @@ Every field is read from the environment with the ``VENTA_`` prefix; nested grou
 
 from __future__ import annotations
 
-import json
+import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
+from venta_core.settings_types import CommaList, NatsUrl, RedisUrl
 from venta_core.transports.grpc.settings import GrpcSettings, placeholder_secret_error
 
 __all__ = [
@@ -47,7 +49,7 @@ class Environment(StrEnum):
 class HttpSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Interface the HTTP gateway binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP gateway.")
-    cors_origins: list[str] = Field(
+    cors_origins: CommaList[str] = Field(
         default_factory=list, description="Origins allowed by CORS (empty: CORS off)."
     )
     max_body_bytes: int = Field(
@@ -60,6 +62,33 @@ class HttpSettings(BaseModel):
     shutdown_timeout_seconds: float = Field(
         10.0, gt=0, description="How long SIGTERM waits for in-flight requests."
     )
+    max_header_bytes: int = Field(
+        32_768,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request head (request line and headers) on every HTTP port; "
+        "larger: 431.",
+    )
+    max_headers: int = Field(
+        100, ge=8, le=1000, description="Most header fields of a request on every HTTP port."
+    )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="Public base URL of the gateway (https://api.example.com), used in the URLs "
+        "it hands out (uploaded images); unset: http://<host>:<port> of these settings.",
+    )
+
+    @property
+    def base_url(self) -> str:
+        """The gateway's public base URL, without a trailing slash. Never taken from a
+        request's ``Host`` header, which the client chooses."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("", "0.0.0.0", "::") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
 
 class AuthSettings(BaseModel):
@@ -121,7 +150,17 @@ class LocationSettings(BaseModel):
     )
     warm_geo_index: bool = Field(
         True,
-        description="Load last known positions from the database into an empty in-process index.",
+        description="Refill the geo index with the last known positions of live vendors from "
+        "the database when it is empty: at start, and when it comes back empty (a Redis "
+        "restarted without persistence).",
+    )
+    refill_check_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="How often each process checks whether the geo index came back empty and "
+        "must be refilled (one Redis command; at once when Redis answers again after an "
+        "outage). 0: only at start.",
     )
     moved_event_interval_seconds: float = Field(
         60.0,
@@ -141,7 +180,7 @@ class LocationSettings(BaseModel):
 class RealtimeSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Interface `venta serve ws` binds to.")
     port: int = Field(8001, ge=0, le=65535, description="Port of `venta serve ws`.")
-    cors_origins: list[str] = Field(
+    cors_origins: CommaList[str] = Field(
         default_factory=list,
         description="Browser origins allowed to connect (empty: same origin only; native "
         "clients send no Origin and are always allowed).",
@@ -171,6 +210,13 @@ class RealtimeSettings(BaseModel):
     )
     max_payload_bytes: int = Field(
         65_536, ge=1024, description="Largest message a client may send, in bytes."
+    )
+    connects_per_ip_per_minute: int = Field(
+        120,
+        ge=0,
+        description="New connections one client IP may open per minute, over all ws processes "
+        "(counted in the key-value store; the IP as for HTTP rate limits); more are answered "
+        "429 RATE_LIMITED at the handshake. 0: no limit.",
     )
     offline_grace_seconds: float = Field(
         15.0,
@@ -270,7 +316,7 @@ class WorkerSettings(BaseModel):
     max_deliver: int = Field(
         5, ge=1, le=100, description="Deliveries of an event before it is dead-lettered."
     )
-    backoff_seconds: Annotated[list[float], NoDecode] = Field(
+    backoff_seconds: CommaList[float] = Field(
         default_factory=lambda: [1.0, 5.0, 30.0, 120.0],
         description="Delays before the n-th retry of a failed event (last one repeats).",
     )
@@ -286,15 +332,6 @@ class WorkerSettings(BaseModel):
     housekeeping_interval_seconds: float = Field(
         3600, gt=0, description="How often the worker deletes old webhook delivery ids."
     )
-
-    @field_validator("backoff_seconds", mode="before")
-    @classmethod
-    def _comma_or_json_floats(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return json.loads(value)
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @field_validator("backoff_seconds")
     @classmethod
@@ -331,7 +368,22 @@ class ServicesSettings(BaseModel):
 
 class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
-    json_format: bool = Field(True, description="JSON lines (true) or plain text (false).")
+    format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="`json`: one JSON object per line (for log collectors); `text`: readable "
+        "lines; `auto`: text when stderr is a terminal, JSON otherwise.",
+    )
+    json_format: bool | None = Field(
+        None,
+        description="Deprecated, use `format`: true is `json`, false is `text` (used only when "
+        "`format` is not set).",
+    )
+
+    @model_validator(mode="after")
+    def _legacy_json_format(self) -> LogSettings:
+        if self.json_format is not None and "format" not in self.model_fields_set:
+            self.format = "json" if self.json_format else "text"
+        return self
 
 
 class UploadSettings(BaseModel):
@@ -341,7 +393,7 @@ class UploadSettings(BaseModel):
     max_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="Largest accepted image upload, in bytes."
     )
-    allowed_types: Annotated[list[str], NoDecode] = Field(
+    allowed_types: CommaList[str] = Field(
         default_factory=lambda: ["image/jpeg", "image/png", "image/webp"],
         description="Image types accepted, recognised by their magic bytes "
         "(image/jpeg, image/png, image/webp, image/gif).",
@@ -356,15 +408,6 @@ class UploadSettings(BaseModel):
         description="The worker deletes a stored image once no vendor shows it (vendor "
         "deleted, primaryImage replaced or removed).",
     )
-
-    @field_validator("allowed_types", mode="before")
-    @classmethod
-    def _comma_or_json_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return json.loads(value)
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @field_validator("allowed_types")
     @classmethod
@@ -398,12 +441,12 @@ class Settings(BaseSettings):
         description="Run migrations at start. Unset: yes on SQLite, no elsewhere.",
     )
     database_pool_size: int = Field(10, ge=1, description="Connections per process (PostgreSQL).")
-    redis_url: str | None = Field(
+    redis_url: RedisUrl = Field(
         None,
         description="Redis URL for the geo index, presence and rate limits (`redis+cluster://` "
         "for a Redis Cluster); unset: in-process.",
     )
-    nats_url: str | None = Field(
+    nats_url: NatsUrl = Field(
         None, description="NATS URL for the event bus; unset: in-process bus."
     )
     key_prefix: str = Field(
@@ -411,7 +454,7 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,32}$",
         description="Prefix of Redis keys and NATS subjects.",
     )
-    plugins_blocked: Annotated[list[str], NoDecode] = Field(
+    plugins_blocked: CommaList[str] = Field(
         default_factory=list, description="Plugin names not to load (comma list or JSON list)."
     )
     http: HttpSettings = Field(default_factory=HttpSettings)
@@ -442,15 +485,6 @@ class Settings(BaseSettings):
                 return driver + value[len(plain) :]
         if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("use a postgresql:// or sqlite:// URL")
-        return value
-
-    @field_validator("plugins_blocked", mode="before")
-    @classmethod
-    def _comma_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return json.loads(value)
-            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @model_validator(mode="after")
@@ -504,10 +538,15 @@ def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment (and ``overrides``), with a one-line error."""
     try:
         return Settings(**overrides)
+    except SourceError as exc:  # a group given as one variable (VENTA_HTTP=...) that is not JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = _env_name((field.group(1),)) if field else "VENTA_*"
+        raise SettingsError(f"{name}: not valid JSON ({exc.__cause__})") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         name = _env_name(first["loc"])
         given = first.get("input")
         sensitive = any(word in name for word in ("SECRET", "PASSWORD", "TOKEN", "_URL"))
         shown = "" if isinstance(given, dict) or sensitive else f" (got {given!r})"
-        raise SettingsError(f"{name}: {first['msg']}{shown}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {message}{shown}") from None

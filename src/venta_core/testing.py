@@ -1,4 +1,13 @@
-"""Pytest fixtures for applications and plugins built on venta (registered as a pytest plugin).
+"""Pytest fixtures for applications and plugins built on venta.
+
+A pytest plugin loaded only where asked: ``pytest_plugins = ["venta_core.testing"]`` in a test
+suite's top-level ``conftest.py``, or ``pytest -p venta_core.testing``. It is deliberately not
+registered through a ``pytest11`` entry point, which would load it (and its session fixtures)
+into every pytest run of any environment where venta is installed.
+
+PYTEST_DONT_REWRITE: a conftest that imports helpers from here (``embedded_settings``, ...)
+imports this module before pytest registers it as a plugin, too late for pytest's assertion
+rewriting, which would warn; the module has no assertion to rewrite.
 
 - ``venta_settings``: embedded settings (SQLite file in ``tmp_path``, in-process ports).
 - ``venta_app``: a started ``Venta`` on those settings.
@@ -29,6 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from venta_core.contracts import (
+    EventBusContract,
+    EventStreamContract,
+    GeoIndexContract,
+    KeyValueContract,
+    PresenceContract,
+    StreamUnderTest,
+)
+
 if TYPE_CHECKING:
     import httpx
 
@@ -36,6 +54,9 @@ if TYPE_CHECKING:
     from venta_core.settings import Settings
 
 __all__ = ["database_settings", "embedded_settings", "real_service_url", "truncate_all"]
+# The port contract suites (venta_core.contracts), for plugins that provide a port.
+__all__ += ["EventBusContract", "EventStreamContract", "GeoIndexContract", "KeyValueContract"]
+__all__ += ["PresenceContract", "StreamUnderTest"]
 
 _KINDS = {"database": "PostgreSQL", "redis": "Redis", "nats": "NATS"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from venta_cli.help import example_lines
 from venta_cli.main import cli
 from venta_cli.reference import render
 
@@ -16,7 +17,7 @@ def test_cli_reference_is_up_to_date() -> None:
     )
 
 
-def test_every_command_has_help() -> None:
+def test_every_command_has_help_and_examples() -> None:
     import typer
 
     def walk(command, path):  # type: ignore[no-untyped-def]
@@ -26,3 +27,6 @@ def test_every_command_has_help() -> None:
 
     for path, command in walk(typer.main.get_command(cli), ["venta"]):
         assert command.help, f"{' '.join(path)} has no help text"
+        assert example_lines(command.epilog), f"{' '.join(path)}: add examples(...) to its help"
+        for line in example_lines(command.epilog):
+            assert line.startswith(("venta ", "VENTA_", "TOKEN=")), line

@@ -61,16 +61,16 @@ def _shown(url: str) -> str:
 def test_migrate_current_downgrade(database_url: str) -> None:
     shown = _shown(database_url)
 
-    assert venta("current").stdout == f"{shown}: base (behind 0004: run `venta db migrate`)\n"
+    assert venta("current").stdout == f"{shown}: base (behind 0005: run `venta db migrate`)\n"
 
     result = venta("migrate")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{shown}: migrated base -> 0004\n"
-    assert venta("current").stdout == f"{shown}: 0004 (head)\n"
+    assert result.stdout == f"{shown}: migrated base -> 0005\n"
+    assert venta("current").stdout == f"{shown}: 0005 (head)\n"
 
     result = venta("downgrade", "-1", "--yes")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{shown}: downgraded 0004 -> 0003\n"
+    assert result.stdout == f"{shown}: downgraded 0005 -> 0004\n"
 
 
 def test_migrate_twice_changes_nothing(database_url: str) -> None:
@@ -79,7 +79,7 @@ def test_migrate_twice_changes_nothing(database_url: str) -> None:
     result = venta("migrate")
 
     assert result.exit_code == 0
-    assert result.stdout.endswith(": already at 0004\n")
+    assert result.stdout.endswith(": already at 0005\n")
 
 
 def test_downgrade_needs_a_revision(database_url: str) -> None:
@@ -94,11 +94,11 @@ def test_downgrade_asks_first(database_url: str) -> None:
 
     refused = venta("downgrade", "base", input="n\n")
     assert refused.exit_code == 1
-    assert venta("current").stdout.endswith(": 0004 (head)\n")
+    assert venta("current").stdout.endswith(": 0005 (head)\n")
 
     agreed = venta("downgrade", "base", input="y\n")
     assert agreed.exit_code == 0, agreed.output
-    assert agreed.stdout.endswith("downgraded 0004 -> base\n")
+    assert agreed.stdout.endswith("downgraded 0005 -> base\n")
 
 
 def test_unknown_revision_is_one_line(database_url: str) -> None:
@@ -124,7 +124,7 @@ def test_bad_database_url_names_the_variable(
     assert result.stderr.count("\n") == 1
 
 
-def test_unreachable_database_is_one_clean_line(
+def test_unreachable_database_is_a_clean_cause_and_fix(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -134,11 +134,13 @@ def test_unreachable_database_is_one_clean_line(
         result = venta(*command)
 
         assert result.exit_code == 1, command
-        assert result.stderr.startswith(
-            "error: cannot connect to database "
-            "postgresql+asyncpg://postgres:***@127.0.0.1:1/venta: "
+        assert result.stderr == (
+            "error: cannot connect to PostgreSQL at "
+            "postgresql+asyncpg://postgres:***@127.0.0.1:1/venta (127.0.0.1:1): "
+            "connection refused\n"
+            "hint: is PostgreSQL running and listening on 127.0.0.1:1? Start it, or set "
+            "VENTA_DATABASE_URL to where it runs\n"
         )
-        assert result.stderr.count("\n") == 1
         assert "hunter2" not in result.output
         assert "Traceback" not in result.output
 
@@ -151,7 +153,7 @@ def test_revision_writes_a_file(
     result = venta("revision", "-m", "add things", "--empty")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"created {copy / 'versions' / '0005_add_things.py'}\n"
+    assert result.stdout == f"created {copy / 'versions' / '0006_add_things.py'}\n"
 
     venta("migrate")
     nothing = venta("revision", "-m", "nothing")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,9 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
+from tests.cli.process import closed_port
 from venta_cli.plugins import plugins_app
+from venta_core.providers import PORT_HOOKS
 
 root = typer.Typer()
 root.add_typer(plugins_app, name="plugins")
@@ -25,6 +30,7 @@ REPOSITORY_PLUGINS = {
         "venta-favourites",
         ["venta_cli_commands", "venta_event_handlers", "venta_http_routers"],
     ),
+    "counting_geo": ("venta-counting-geo-index", ["venta_geo_index"]),
 }
 
 
@@ -99,3 +105,107 @@ def test_invalid_settings_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert result.exit_code == 2
     assert result.stderr.startswith("error: VENTA_HTTP__PORT")
+
+
+# -- which plugin provides each port, from a real process -----------------------------------------
+
+VENTA = [sys.executable, "-m", "venta_cli.main"]
+
+
+def venta_process(tmp_path: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VENTA_")}
+    env.update(COLUMNS="200", **variables)
+    return subprocess.run(
+        [*VENTA, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def provided_by(stdout: str) -> dict[str, str]:
+    """Port hook -> plugin, read from the rows of the ports table (port, hook, provided by)."""
+    table: dict[str, str] = {}
+    for line in stdout.splitlines():
+        cells = [cell.strip() for cell in line.split("│")]  # the table's column rule
+        if len(cells) == 5 and cells[2] in PORT_HOOKS:
+            table[cells[2]] = cells[3]
+    return table
+
+
+def test_the_ports_table_names_the_builtin_answering_each_port(tmp_path: Path) -> None:
+    done = venta_process(tmp_path, "plugins", "list")
+
+    assert done.returncode == 0, done.stderr
+    ports = provided_by(done.stdout)
+    assert set(ports) == set(PORT_HOOKS)
+    assert (
+        ports
+        == {
+            "venta_identity_provider": "venta_core.builtins.identity",
+            "venta_geo_index": "venta_core.builtins.memory",
+            "venta_key_value_store": "venta_core.builtins.memory",
+            "venta_presence_store": "venta_core.builtins.memory",
+            "venta_event_bus": "venta_core.builtins.memory",
+            "venta_event_stream": "venta_core.builtins.memory",
+            "venta_search_index": "venta_core.builtins.search",
+            "venta_upload_store": "venta_core.builtins.uploads",
+        }
+        | _installed_port_plugins()
+    )
+    assert not (tmp_path / "venta.db").exists()  # listing opens no database
+
+
+def test_urls_make_the_redis_and_nats_builtins_answer(tmp_path: Path) -> None:
+    """Nothing connects: the listing builds the ports without starting them."""
+    done = venta_process(
+        tmp_path,
+        "plugins",
+        "list",
+        VENTA_REDIS_URL="redis://127.0.0.1:1/0",
+        VENTA_NATS_URL="nats://127.0.0.1:1",
+    )
+
+    assert done.returncode == 0, done.stderr
+    ports = provided_by(done.stdout)
+    builtin = {
+        "venta_key_value_store": "venta_core.builtins.redis",
+        "venta_presence_store": "venta_core.builtins.redis",
+        "venta_event_bus": "venta_core.builtins.nats",
+        "venta_event_stream": "venta_core.builtins.nats",
+    }
+    assert {hook: ports[hook] for hook in builtin} == builtin
+    geo = _installed_port_plugins().get("venta_geo_index", "venta_core.builtins.redis")
+    assert ports["venta_geo_index"] == geo
+
+
+def test_json_says_which_ports_each_plugin_provides() -> None:
+    listed = rows()
+
+    assert listed["venta_core.builtins.identity"]["provides"] == ["venta_identity_provider"]
+    assert listed["venta_core.builtins.redis"]["provides"] == []  # no VENTA_REDIS_URL
+    assert "venta_event_stream" in listed["venta_core.builtins.memory"]["provides"]
+
+
+def test_a_blocked_port_builtin_without_replacement_is_one_line(tmp_path: Path) -> None:
+    blocked = {"VENTA_PLUGINS_BLOCKED": "venta_core.builtins.memory"}
+
+    listing = venta_process(tmp_path, "plugins", "list", **blocked)
+    serving = venta_process(tmp_path, "serve", "all", "--port", str(closed_port()), **blocked)
+
+    reason = "no plugin provides the"
+    assert listing.returncode == 2
+    assert "venta_core.builtins.memory" in listing.stdout  # what is loaded is still shown
+    assert listing.stderr.splitlines()[-1].startswith(f"error: {reason}")
+    assert serving.returncode == 2
+    lines = serving.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {reason}"), serving.stderr
+    assert "VENTA_PLUGINS_BLOCKED blocks venta_core.builtins.memory" in lines[0]
+
+
+def _installed_port_plugins() -> dict[str, str]:
+    """Ports that installed example plugins of this repository answer whatever the settings."""
+    return {"venta_geo_index": "counting_geo"} if "counting_geo" in INSTALLED else {}

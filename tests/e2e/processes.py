@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -35,6 +36,28 @@ def clean_env(**venta: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VENTA_")}
     env.update(venta)
     return env
+
+
+def services_env(database_url: str, key_prefix: str, **venta: str) -> dict[str, str]:
+    """``clean_env`` for processes of one deployment on the real PostgreSQL, Redis and NATS:
+    a shared gRPC identity secret, loopback gRPC, no HTTP rate limits, INFO logs, a fast
+    position write-behind, then ``venta``."""
+    from tests.backends import real_service_url
+
+    return clean_env(
+        VENTA_DATABASE_URL=database_url,
+        VENTA_DATABASE_AUTO_MIGRATE="false",
+        VENTA_REDIS_URL=real_service_url("redis"),
+        VENTA_NATS_URL=real_service_url("nats"),
+        VENTA_KEY_PREFIX=key_prefix,
+        VENTA_GRPC__IDENTITY_SECRET=secrets.token_hex(24),
+        VENTA_GRPC__HOST="127.0.0.1",
+        VENTA_GRPC__RECONNECT_MAX_BACKOFF_SECONDS="1",
+        VENTA_RATE_LIMIT__ENABLED="false",
+        VENTA_LOG__LEVEL="INFO",
+        VENTA_LOCATION__FLUSH_INTERVAL_SECONDS="0.5",
+        **venta,
+    )
 
 
 def run_cli(args: Iterable[str], env: Mapping[str, str], cwd: Path, timeout: float = 120) -> str:

@@ -11,7 +11,6 @@ process runs again. At the end every process exits 0 on SIGTERM.
 
 from __future__ import annotations
 
-import secrets
 import signal
 import time
 import uuid
@@ -22,13 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.backends import real_service_url
 from tests.e2e.processes import (
     VentaProcess,
-    clean_env,
     free_port,
     http_ok,
     run_cli,
+    services_env,
     wait_until,
 )
 from venta_core.ports.identity import DevTokenProvider
@@ -52,23 +50,14 @@ class Stack:
         self.http_port = free_port()
         self.base = f"http://127.0.0.1:{self.http_port}"
         address = {name: f"127.0.0.1:{port}" for name, port in self.grpc_ports.items()}
-        self.env = clean_env(
-            VENTA_DATABASE_URL=database_url,
-            VENTA_DATABASE_AUTO_MIGRATE="false",
-            VENTA_REDIS_URL=real_service_url("redis"),
-            VENTA_NATS_URL=real_service_url("nats"),
-            VENTA_KEY_PREFIX=key_prefix,
-            VENTA_GRPC__IDENTITY_SECRET=secrets.token_hex(24),
-            VENTA_GRPC__HOST="127.0.0.1",
+        self.env = services_env(
+            database_url,
+            key_prefix,
             VENTA_GRPC__USER_PORT=str(self.grpc_ports["user"]),
             VENTA_GRPC__VENDOR_PORT=str(self.grpc_ports["vendor"]),
             VENTA_GRPC__LOCATION_PORT=str(self.grpc_ports["location"]),
             VENTA_GRPC__DEADLINE_SECONDS=str(DEADLINE),
-            VENTA_GRPC__RECONNECT_MAX_BACKOFF_SECONDS="1",
             VENTA_GRPC__SHUTDOWN_GRACE_SECONDS="5",
-            VENTA_RATE_LIMIT__ENABLED="false",
-            VENTA_LOG__LEVEL="INFO",
-            VENTA_LOCATION__FLUSH_INTERVAL_SECONDS="0.5",
         )
         self.tmp_path = tmp_path
         self.grpc: dict[str, VentaProcess] = {}

@@ -7,35 +7,25 @@ and stream names, and deletes its streams afterwards.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 
 from tests.backends import RUN_PREFIX, real_service_url
+from venta_core.contracts.stream import StreamUnderTest, new_root
 from venta_core.ports.bus_nats import NatsEventBus
-from venta_core.ports.stream import EventStream, StreamSpec
+from venta_core.ports.stream import EventStream
 from venta_core.ports.stream_jetstream import JetStreamEventStream
 from venta_core.ports.stream_memory import MemoryEventStream
 
-
-@dataclass(frozen=True)
-class Streams:
-    """What a contract test publishes on: ``root.events.*`` and ``root.dlq.*``."""
-
-    stream: EventStream
-    root: str
-    events: StreamSpec
-    dlq: StreamSpec
+#: What a contract test publishes on (``venta_core.contracts.stream``).
+Streams = StreamUnderTest
 
 
 @pytest.fixture(params=["memory", "jetstream"])
 async def streams(request: pytest.FixtureRequest) -> AsyncIterator[Streams]:
-    root = f"{RUN_PREFIX}{uuid.uuid4().hex[:8]}"
-    name = root.upper()
-    events = StreamSpec(name=name, subjects=(f"{root}.events.>",), storage="memory")
-    dlq = StreamSpec(name=f"{name}_DLQ", subjects=(f"{root}.dlq.>",), storage="memory")
+    root = new_root(RUN_PREFIX)
+    events, dlq = Streams.specs(root)
     bus: NatsEventBus | None = None
     stream: EventStream
     if request.param == "memory":

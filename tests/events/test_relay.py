@@ -4,6 +4,7 @@ while the stream is down, no duplicates after a crash, one relay at a time, prom
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -172,3 +173,39 @@ async def _relayed(app: Venta) -> bool:
             sa.select(sa.func.count()).where(outbox_table.c.sent_at.is_(None))
         )
     return unsent == 0
+
+
+async def test_a_pass_cancelled_inside_its_write_ends_cancelled_and_rolled_back(
+    app: Venta, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A short-lived process stops its relay while a pass waits for another writer (SQLite's
+    lock held by a second process, a PostgreSQL row lock): the pass ends cancelled, its
+    transaction is rolled back, and nothing is logged as failed."""
+    events = await _events(app, 1)
+    relay_db = Database(app.settings)
+    settings = fast(app.settings, relay_enabled=True, relay_interval_seconds=60.0)
+    relay = OutboxRelay(relay_db, app.stream, settings)
+    marking = asyncio.Event()
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith(f"UPDATE {outbox_table.name} SET sent_at"):
+            marking.set()
+
+    sa.event.listen(relay_db.engine.sync_engine, "before_cursor_execute", on_execute)
+    await relay.start()  # its loop waits for a commit of its own process or the interval
+    try:
+        async with app.database.begin() as blocker:  # the other writer
+            await blocker.execute(
+                outbox_table.update().values(request_id=outbox_table.c.request_id)
+            )
+            relay_pass = asyncio.create_task(relay.relay_pending())
+            await asyncio.wait_for(marking.wait(), timeout=10)
+            relay_pass.cancel()
+            await asyncio.wait({relay_pass}, timeout=10)
+            assert relay_pass.cancelled(), relay_pass.exception()
+        assert await relay.relay_pending() == len(events)
+    finally:
+        await relay.stop()
+        await relay_db.stop()
+    assert await relay.pending_count() == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text

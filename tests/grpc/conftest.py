@@ -41,6 +41,7 @@ def fast_settings(**overrides: Any) -> GrpcSettings:
         "retry_max_backoff_seconds": 0.1,
         "reconnect_max_backoff_seconds": 0.2,
         "shutdown_grace_seconds": 1.0,
+        "shutdown_drain_seconds": 0.0,
     }
     values.update(overrides)
     return GrpcSettings(**values)

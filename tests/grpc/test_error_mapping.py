@@ -96,6 +96,8 @@ def test_rate_limited_keeps_retry_after() -> None:
     [
         (grpc.StatusCode.UNAVAILABLE, ServiceUnavailable),
         (grpc.StatusCode.DEADLINE_EXCEEDED, ServiceUnavailable),
+        # a stopping server's gRPC cancels calls it accepted but never ran: 503, never 500
+        (grpc.StatusCode.CANCELLED, ServiceUnavailable),
         (grpc.StatusCode.UNAUTHENTICATED, Unauthenticated),
         (grpc.StatusCode.PERMISSION_DENIED, Forbidden),
         (grpc.StatusCode.INVALID_ARGUMENT, ValidationFailed),

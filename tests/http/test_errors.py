@@ -32,7 +32,7 @@ async def test_trailing_slash_is_not_redirected(client, alice):
 async def test_method_not_allowed(client, alice):
     response = await client.patch("/v1/me", headers=alice)
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD, DELETE"
 
 
 async def test_oversize_body_by_content_length(client, alice, settings):
@@ -108,3 +108,21 @@ async def test_plugin_router_sees_the_request_context(client, alice):
     response = await client.get("/probe/context", headers={**alice, "X-Request-ID": "abc-123"})
     me = (await client.get("/v1/me", headers=alice)).json()
     assert response.json() == {"requestId": "abc-123", "identity": "user_alice", "userId": me["id"]}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"name": ' * 50_000 + b"1" + b"}" * 50_000, "nested too deeply"),
+        (b'{"name": "Taco \xff"}', "not valid UTF-8"),
+    ],
+)
+async def test_json_the_parser_cannot_decode_is_a_malformed_body(client, alice, raw, reason):
+    headers = {**alice, "Content-Type": "application/json"}
+    response = await client.post("/v1/vendors", content=raw, headers=headers)
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert error["message"] == "Malformed JSON body"
+    assert error["details"] == {
+        "errors": [{"field": "body", "message": f"Malformed JSON: {reason}"}]
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from venta_core.errors import (
 )
 from venta_core.ports.bus import BusMessage
 from venta_core.store.tables import outbox, vendors
+from venta_core.store.vendors import select_live_positions
 
 BERLIN = Location(lat=52.52, long=13.405)
 
@@ -220,14 +222,51 @@ async def test_subscription_updates_are_idempotent_by_event(app: Venta) -> None:
     assert count == 1
 
 
-async def test_restart_warms_an_empty_geo_index_from_the_database(app: Venta) -> None:
+async def test_an_emptied_geo_index_is_refilled_with_the_live_vendors(app: Venta) -> None:
     alice = await _owner(app)
-    vendor = await app.vendors.create_vendor(alice, VendorCreate(name="Dumplings"))
-    await app.locations.update_vendor_location(alice, vendor.id, BERLIN)
+    stall = await app.vendors.create_vendor(alice, VendorCreate(name="Dumplings"))
+    gone = await app.vendors.create_vendor(alice, VendorCreate(name="Gone Gyros"))
+    await app.locations.update_vendor_location(alice, stall.id, BERLIN)
+    await app.locations.update_vendor_location(alice, gone.id, BERLIN)
     await app.vendor_positions.flush()
-    await app.geo.clear()
-    await app._warm_geo_index()
-    assert same_place((await app.locations.get_vendor_location(vendor.id)).location, BERLIN)
+    await app.locations.remove_vendor_location(alice, gone.id)  # went offline
+    await app.vendor_positions.flush()
+    await app.geo.clear()  # as a Redis that lost its data
+    assert app.geo_refill is not None
+
+    assert await app.geo_refill.refill() == 1
+
+    assert same_place((await app.locations.get_vendor_location(stall.id)).location, BERLIN)
+    with pytest.raises(LocationNotFound):
+        await app.locations.get_vendor_location(gone.id)
+    assert await app.geo_refill.refill() is None  # filled: nothing to do
+    gone_row = await app.vendors.get_vendor(gone.id)
+    assert (gone_row.lat, gone_row.long) == (BERLIN.lat, BERLIN.long)  # the last position stays
+
+
+async def test_the_database_keeps_whichever_came_last_a_position_or_going_offline(
+    app: Venta,
+) -> None:
+    alice = await _owner(app)
+    back, away = [
+        (await app.vendors.create_vendor(alice, VendorCreate(name=n))).id for n in ("Back", "Away")
+    ]
+    writer = app.vendor_positions
+    now = datetime.now(UTC)
+    writer.record(back, 1.0, 2.0, now)
+    writer.record_offline(back)
+    writer.record(back, 3.0, 4.0, now)  # live again before the flush: live
+    writer.record(away, 5.0, 6.0, now)
+    await writer.flush()
+    writer.record_offline(away)  # offline after its position was written: not live, kept
+    await writer.flush()
+
+    async with app.database.connect() as conn:
+        rows = await conn.execute(sa.select(vendors.c.id, vendors.c.lat, vendors.c.live))
+        found = {r.id: (r.lat, bool(r.live)) for r in rows}
+    assert found == {back: (3.0, True), away: (5.0, False)}
+    async with app.database.connect() as conn:
+        assert await select_live_positions(conn) == [(back, 3.0, 4.0)]
 
 
 async def test_moves_across_cells_and_removals_are_announced(app: Venta) -> None:

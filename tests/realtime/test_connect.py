@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 import jwt
@@ -19,7 +20,9 @@ from tests.realtime.harness import (
     running,
     subject,
 )
+from venta_core.errors import Unauthenticated
 from venta_core.settings import Settings
+from venta_core.transports.realtime.auth import expiry_from
 
 
 @pytest.mark.parametrize("how", ["auth", "header", "query"])
@@ -67,16 +70,14 @@ async def test_unknown_namespace_is_refused(server: Server) -> None:
     await c.sio.disconnect()
 
 
-async def test_token_expiring_during_the_session_ends_it(backend_settings: Settings) -> None:
-    settings = realtime_settings(backend_settings)
+async def _ends_at_expiry(settings: Settings, token_for: Callable[[Server], str]) -> None:
+    """Connect with ``token_for(server)``, wait past its exp: the next message ends it."""
     auth = settings.auth.model_copy(update={"leeway_seconds": 0})
     async with running(settings.model_copy(update={"auth": auth})) as server:
         user = SioClient("/user")
-        # exp is whole seconds: a 2 s token lasts between 1 and 2 s, long enough to connect on a
-        # loaded machine; then wait until it has certainly expired.
-        token = server.token(subject(), ttl=2)
+        token = token_for(server)
         await user.connect(server, token)
-        expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+        expires = int(jwt.decode(token, options={"verify_signature": False})["exp"])
         await asyncio.sleep(max(0.0, expires - time.time()) + 0.1)
         await user.emit("updateUserLocation", box((52.5, 13.38), (52.54, 13.43)))
         error = await user.next("error")
@@ -87,6 +88,50 @@ async def test_token_expiring_during_the_session_ends_it(backend_settings: Setti
             await asyncio.sleep(0.05)
         assert not user.connected
         await user.close()
+
+
+async def test_token_expiring_during_the_session_ends_it(backend_settings: Settings) -> None:
+    # exp is whole seconds: a 2 s token lasts between 1 and 2 s, long enough to connect on a
+    # loaded machine; then wait until it has certainly expired.
+    await _ends_at_expiry(
+        realtime_settings(backend_settings), lambda server: server.token(subject(), ttl=2)
+    )
+
+
+def _token_with_string_exp(settings: Settings, seconds: int) -> str:
+    now = int(time.time())
+    claims = {"sub": subject(), "iss": "venta", "aud": "venta", "iat": now}
+    claims["exp"] = str(now + seconds)  # a string of digits: JWT libraries accept it
+    return jwt.encode(claims, settings.auth.dev_secret.get_secret_value(), algorithm="HS256")
+
+
+async def test_a_token_with_exp_as_a_numeric_string_ends_the_session_too(
+    backend_settings: Settings,
+) -> None:
+    settings = realtime_settings(backend_settings)
+    await _ends_at_expiry(settings, lambda _: _token_with_string_exp(settings, 2))
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        ({}, None),
+        ({"exp": 1700000000}, 1700000000.0),
+        ({"exp": 1700000000.5}, 1700000000.5),
+        ({"exp": "1700000000"}, 1700000000.0),
+        ({"exp": " 1700000000 "}, 1700000000.0),
+    ],
+)
+def test_expiry_from_numbers_and_numeric_strings(
+    claims: dict[str, object], expected: float
+) -> None:
+    assert expiry_from(claims) == expected
+
+
+@pytest.mark.parametrize("exp", ["soon", "", "nan", "inf", True, [1], {"at": 1}])
+def test_an_exp_that_is_no_time_refuses_the_token(exp: object) -> None:
+    with pytest.raises(Unauthenticated):
+        expiry_from({"exp": exp})
 
 
 async def test_operations_endpoints(server: Server) -> None:

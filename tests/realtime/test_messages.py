@@ -107,6 +107,34 @@ async def test_a_user_cannot_publish_as_someone_elses_vendor(strict_server: Serv
         await server.app.locations.get_vendor_location(vendor_id)
 
 
+async def test_vendor_ids_are_read_as_on_rest(strict_server: Server) -> None:
+    """An upper-case UUID names the vendor it names on REST (ids are stored lower-case); an id
+    that is no UUID names no vendor."""
+    server = strict_server
+    owner = subject()
+    vendor_id = await server.vendor(owner)
+    async with (
+        client(server, "/user", server.token(subject())) as watcher,
+        client(server, "/vendor", server.token(owner)) as vendor,
+    ):
+        await watcher.emit("updateUserLocation", box((52.5, 13.38), (52.54, 13.43)))
+        assert await watcher.next("vendor_channels") == []
+        shouted = {"vendorId": vendor_id.upper(), "lat": 52.52, "long": 13.405}
+        await vendor.emit("updateVendorLocation", shouted)
+        await server.located(vendor_id, 52.52, 13.405)
+        assert (await watcher.next("vendor_sync"))["id"] == vendor_id
+        await vendor.emit(
+            "updateVendorLocation",
+            {"vendorId": "{" + vendor_id + "}", "lat": 52.521, "long": 13.405},
+        )
+        await server.located(vendor_id, 52.521, 13.405)
+        await vendor.emit("updateVendorLocation", {"vendorId": "truck-1", "lat": 1, "long": 2})
+        assert (await vendor.next("error"))["code"] == "VENDOR_NOT_FOUND"
+        await vendor.nothing("error", 0.1)
+    position = await server.app.locations.get_vendor_location(vendor_id)
+    assert position.id == vendor_id
+
+
 async def test_vendor_id_is_needed_with_several_vendors(strict_server: Server) -> None:
     server = strict_server
     owner, nobody = subject(), subject()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def _schema_diff(connection: Connection) -> list[Any]:
 
 
 def test_heads_is_the_shipped_newest_revision() -> None:
-    assert migrate.heads() == ["0004"]
+    assert migrate.heads() == ["0005"]
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
 
@@ -81,7 +82,7 @@ def test_upgrade_creates_the_schema(db_settings: Settings) -> None:
 
     migrate.upgrade(db_settings)
 
-    assert migrate.current(db_settings) == "0004"
+    assert migrate.current(db_settings) == "0005"
     assert _inspect(db_settings, _table_names) == TABLES | {"alembic_version"}
     assert "search_vendors" in _inspect(db_settings, _search_tables)
 
@@ -147,7 +148,7 @@ def test_upgrade_is_idempotent(db_settings: Settings) -> None:
     migrate.upgrade(db_settings)
     migrate.upgrade(db_settings)
 
-    assert migrate.current(db_settings) == "0004"
+    assert migrate.current(db_settings) == "0005"
 
 
 def test_downgrade_drops_the_schema(db_settings: Settings) -> None:
@@ -205,8 +206,9 @@ def test_unreachable_database_error_hides_the_password() -> None:
         migrate.upgrade(settings)
 
     message = str(raised.value)
-    assert message.startswith(
-        "cannot connect to database postgresql+asyncpg://postgres:***@127.0.0.1:1/venta: "
+    assert message == (
+        "cannot connect to PostgreSQL at postgresql+asyncpg://postgres:***@127.0.0.1:1/venta "
+        "(127.0.0.1:1): connection refused"
     )
     assert "hunter2" not in message
     assert "\n" not in message
@@ -256,4 +258,43 @@ def test_concurrent_upgrades_in_several_processes(postgres_settings: Settings) -
             run.kill()
 
     assert [run.returncode for run in runs] == [0, 0, 0], errors
-    assert migrate.current(postgres_settings) == "0004"
+    assert migrate.current(postgres_settings) == "0005"
+
+
+def _insert_positioned_vendor(connection: Connection) -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    connection.execute(
+        sa.text(
+            "INSERT INTO users (id, external_id, created_at, updated_at) "
+            "VALUES ('u1', 'owner', :at, :at)"
+        ),
+        {"at": at},
+    )
+    connection.execute(
+        sa.text(
+            "INSERT INTO vendors (id, owner_id, name, open, lat, long, created_at, updated_at) "
+            "VALUES ('v1', 'u1', 'Old Stall', false, 52.5, 13.4, :at, :at)"
+        ),
+        {"at": at},
+    )
+    connection.commit()
+
+
+def _vendor_columns(connection: Connection) -> dict[str, Any]:
+    names = [c["name"] for c in sa.inspect(connection).get_columns("vendors")]
+    row = connection.execute(sa.text("SELECT * FROM vendors")).one()
+    return dict(zip(names, row, strict=True))
+
+
+def test_migration_0005_starts_existing_vendors_not_live_and_rolls_back(
+    db_settings: Settings,
+) -> None:
+    migrate.upgrade(db_settings, "0004")
+    _inspect(db_settings, _insert_positioned_vendor)
+
+    migrate.upgrade(db_settings, "0005")
+
+    vendor = _inspect(db_settings, _vendor_columns)
+    assert (vendor["lat"], vendor["long"], bool(vendor["live"])) == (52.5, 13.4, False)
+    migrate.downgrade(db_settings, "0004")
+    assert "live" not in _inspect(db_settings, _vendor_columns)

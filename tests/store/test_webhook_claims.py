@@ -325,7 +325,9 @@ async def test_housekeeping_purges_on_its_interval(db: Database) -> None:
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
     settings = WorkerSettings(webhook_retention_days=1, housekeeping_interval_seconds=0.05)
-    housekeeping = Housekeeping(db, settings, purged=metrics.webhook_claims_purged)
+    housekeeping = Housekeeping(
+        WebhookDeliveries(db), settings, purged=metrics.webhook_claims_purged
+    )
     await put_claim(db, "p", "first", age=timedelta(days=2), completed=True)
     await put_claim(db, "p", "fresh", age=timedelta(hours=1), completed=True)
     await put_claim(db, MARKERS, "user_1", age=timedelta(days=2), completed=True)
@@ -359,7 +361,7 @@ async def test_housekeeping_logs_a_failed_pass_and_keeps_going(
     database = Database(embedded_settings(tmp_path / "empty.db"))
     await database.start()
     housekeeping = Housekeeping(
-        database, WorkerSettings(housekeeping_interval_seconds=0.02), purged=None
+        WebhookDeliveries(database), WorkerSettings(housekeeping_interval_seconds=0.02)
     )
     caplog.set_level(logging.ERROR, logger="venta_core.transports.worker.housekeeping")
     try:
@@ -394,7 +396,7 @@ async def test_the_worker_runs_the_housekeeping_while_it_runs(
         settings=worker_settings,
         metrics=WorkerMetrics(registry),
         volatile=True,
-        database=db,
+        deliveries=WebhookDeliveries(db),
     )
     await put_claim(db, "p", "old", age=timedelta(days=31), completed=True)
     assert worker.housekeeping is not None
@@ -409,7 +411,7 @@ async def test_the_worker_runs_the_housekeeping_while_it_runs(
     assert registry.get_sample_value("venta_webhook_claims_purged_total") == 1
 
 
-def test_a_worker_without_database_has_no_housekeeping(settings: Settings) -> None:
+def test_a_worker_without_webhook_deliveries_has_no_housekeeping(settings: Settings) -> None:
     stream = MemoryEventStream(stream_specs(settings), max_msgs=100)
     worker = EventWorker(
         stream,

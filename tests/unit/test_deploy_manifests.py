@@ -8,36 +8,39 @@ installs the plugins of plugins/.
 
 from __future__ import annotations
 
-import importlib
-import os
 import re
-import shlex
 import tomllib
-import types
-import typing
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel, SecretStr
-from pydantic_settings import BaseSettings
-from typer.core import TyperGroup
-from typer.main import get_command
 from typer.testing import CliRunner
 
+from tests.unit.deployment import (
+    CONNECTION_URLS,
+    CORE_VARIABLES,
+    DOCKERFILE,
+    PLUGIN_PROJECTS,
+    ROOT,
+    SENSITIVE,
+    VARIABLE,
+    assignments,
+    dockerfile_args,
+    dockerfile_env,
+    grpc_port_of,
+    plugin_prefix,
+    plugin_variables,
+    process_of,
+    resolve,
+    settings_for,
+)
 from venta_cli.main import cli
-from venta_cli.serve_grpc import parse_services
-from venta_core.settings import Settings
 
-ROOT = Path(__file__).parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
 KUSTOMIZATION = K8S / "kustomization.yaml"
-DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-PLUGINS = ROOT / "plugins"
 DEPLOYMENT_DOC = ROOT / "docs" / "deployment.md"
 
 CONFIG_MAP = "venta-config"
@@ -46,81 +49,9 @@ SECRET_EXAMPLE = K8S / "secret.example.yaml"
 INGRESS_EXAMPLE = K8S / "ingress.example.yaml"
 #: Time a process needs after its servers stopped: position flush, the outbox relay's last pass.
 STOP_MARGIN_SECONDS = 10.0
-#: The backends' URLs: they may carry passwords, so they belong in the Secret.
-CONNECTION_URLS = {"VENTA_DATABASE_URL", "VENTA_REDIS_URL", "VENTA_NATS_URL"}
-VARIABLE = re.compile(r"\bVENTA_[A-Z0-9_]*[A-Z0-9]\b")
 ADDRESS = re.compile(r"^dns:///(?P<host>[a-z0-9]([-a-z0-9]*[a-z0-9])?):(?P<port>[0-9]+)$")
 
 Manifest = dict[str, Any]
-
-
-# --- settings ----------------------------------------------------------------------------------
-
-
-def _is_secret(annotation: Any) -> bool:
-    if annotation is SecretStr:
-        return True
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        return any(_is_secret(arg) for arg in typing.get_args(annotation))
-    return False
-
-
-def _variables(model: type[BaseModel], prefix: str, delimiter: str) -> dict[str, bool]:
-    """Environment variable -> whether it holds a secret, for every leaf field of ``model``."""
-    names: dict[str, bool] = {}
-    for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            names |= _variables(annotation, f"{prefix}{name.upper()}{delimiter}", delimiter)
-        else:
-            names[f"{prefix}{name.upper()}"] = _is_secret(annotation)
-    return names
-
-
-CORE_VARIABLES = _variables(Settings, "VENTA_", "__")
-SENSITIVE = {name for name, secret in CORE_VARIABLES.items() if secret} | CONNECTION_URLS
-
-
-def _plugin_projects() -> dict[str, Path]:
-    """Project name -> directory, for every plugin of plugins/."""
-    projects = {}
-    for pyproject in sorted(PLUGINS.glob("*/pyproject.toml")):
-        name = tomllib.loads(pyproject.read_text())["project"]["name"]
-        projects[str(name)] = pyproject.parent
-    return projects
-
-
-PLUGIN_PROJECTS = _plugin_projects()
-
-
-def _plugin_prefix(project: str) -> str:
-    return "VENTA_" + project.removeprefix("venta-").upper().replace("-", "_") + "_"
-
-
-def _plugin_variables(project: str) -> dict[str, bool]:
-    """The variables of a plugin's settings classes (the plugins are installed with the tests)."""
-    module = importlib.import_module(project.replace("-", "_") + ".settings")
-    names: dict[str, bool] = {}
-    for value in vars(module).values():
-        if (
-            isinstance(value, type)
-            and issubclass(value, BaseSettings)
-            and value is not BaseSettings
-        ):
-            prefix = str(value.model_config.get("env_prefix", ""))
-            names |= _variables(value, prefix.upper(), "__")
-    assert names, f"{project}: no settings class found in {module.__name__}"
-    return names
-
-
-def _settings(env: dict[str, str]) -> Settings:
-    """Settings as a process with exactly this environment builds them."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("VENTA_")]:
-            patch.delenv(name)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        return Settings(_env_file=None)
 
 
 # --- manifests ---------------------------------------------------------------------------------
@@ -226,132 +157,11 @@ def _container_port(container: Manifest, port: int | str) -> int:
     return declared[port]
 
 
-# --- the venta command -------------------------------------------------------------------------
-
-COMMAND = get_command(cli)
-
-
-def _resolve(args: list[str]) -> tuple[list[str], dict[str, Any]]:
-    """``["serve", "grpc", "--service", "user"]`` -> (["serve", "grpc"], parsed options)."""
-    command: Any = COMMAND
-    path: list[str] = []
-    rest = list(args)
-    while isinstance(command, TyperGroup):
-        assert rest, f"`venta {' '.join(path)}` needs a sub-command"
-        sub = command.commands.get(rest[0])
-        assert sub is not None, f"`venta {' '.join(path)}` has no command {rest[0]!r}"
-        path.append(rest.pop(0))
-        command = sub
-    context = command.make_context(" ".join(["venta", *path]), rest)
-    return path, dict(context.params)
-
-
-@dataclass(frozen=True)
-class Process:
-    """Where a `venta` process listens, from its arguments and settings."""
-
-    host: str | None
-    ports: frozenset[int]
-    ops_port: int | None  # /health and /ready
-    shutdown_seconds: float  # in-flight work allowed after SIGTERM
-    services: tuple[str, ...]  # gRPC services it serves
-    settings: Settings
-
-
-def _process(args: list[str], env: dict[str, str]) -> Process:
-    path, params = _resolve(args)
-    s = _settings(env)
-    host: str | None = params.get("host")
-    port: int | None = params.get("port")
-    match path:
-        case ["serve", "gateway" | "all"]:
-            listen = port if port is not None else s.http.port
-            return Process(
-                host or s.http.host,
-                frozenset({listen}),
-                listen,
-                s.http.shutdown_timeout_seconds,
-                (),
-                s,
-            )
-        case ["serve", "ws"]:
-            listen = port if port is not None else s.realtime.port
-            return Process(
-                host or s.realtime.host,
-                frozenset({listen}),
-                listen,
-                s.http.shutdown_timeout_seconds,
-                (),
-                s,
-            )
-        case ["serve", "worker"]:
-            listen = port if port is not None else s.worker.port
-            return Process(
-                host or s.worker.host,
-                frozenset({listen}),
-                listen,
-                s.worker.drain_timeout_seconds,
-                (),
-                s,
-            )
-        case ["serve", "grpc"]:
-            served = tuple(parse_services(str(params["service"])))
-            grpc_ports = [port if port is not None else s.grpc.port_of(n) for n in served]
-            ops = s.grpc.metrics_port_for(grpc_ports[0])
-            return Process(
-                host or s.grpc.host,
-                frozenset({*grpc_ports, ops}),
-                ops,
-                s.grpc.shutdown_grace_seconds,
-                served,
-                s,
-            )
-        case ["db", "migrate"]:
-            return Process(None, frozenset(), None, 0.0, (), s)
-    pytest.fail(f"`venta {' '.join(path)}`: this test does not know where it listens")
-
-
-def _grpc_port_of(process: Process, args: list[str], service: str) -> int:
-    port = _resolve(args)[1].get("port")
-    return int(port) if port is not None else process.settings.grpc.port_of(service)
-
-
 # --- Dockerfile --------------------------------------------------------------------------------
 
 
-def _instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comment lines dropped."""
-    instructions: list[tuple[str, str]] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        line = raw.strip()
-        if line.startswith("#") or (not line and not pending):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        keyword, _, rest = (pending + line).strip().partition(" ")
-        instructions.append((keyword.upper(), rest.strip()))
-        pending = ""
-    assert not pending, "the Dockerfile ends inside a continued line"
-    return instructions
-
-
-def _args_of(keyword: str) -> list[str]:
-    return [rest for kw, rest in _instructions() if kw == keyword]
-
-
-def _assignments(text: str) -> dict[str, str]:
-    """``A=1 B="x y"`` -> {"A": "1", "B": "x y"}."""
-    pairs = {}
-    for token in shlex.split(text):
-        name, sep, value = token.partition("=")
-        pairs[name] = value if sep else ""
-    return pairs
-
-
 def _build_args(name: str) -> list[str]:
-    return [_assignments(rest)[name] for rest in _args_of("ARG") if name in _assignments(rest)]
+    return [assignments(rest)[name] for rest in dockerfile_args("ARG") if name in assignments(rest)]
 
 
 # === tests =====================================================================================
@@ -393,7 +203,7 @@ def test_the_migration_step_selects_the_config_map_and_the_job_alone() -> None:
     assert selected("config") == [f"ConfigMap/{CONFIG_MAP}"]
     assert selected("migrate") == ["Job/venta-migrate"]
     (container,) = _pod_spec(_named("Job", "venta-migrate"))["containers"]
-    assert _resolve([str(a) for a in container["args"]])[0] == ["db", "migrate"]
+    assert resolve([str(a) for a in container["args"]])[0] == ["db", "migrate"]
 
 
 def test_every_container_uses_the_image_the_kustomization_sets() -> None:
@@ -407,7 +217,7 @@ def test_every_container_uses_the_image_the_kustomization_sets() -> None:
     "path", [*MANIFEST_FILES, DOCKERFILE], ids=lambda p: str(p.relative_to(ROOT))
 )
 def test_every_venta_variable_named_is_a_setting(path: Path) -> None:
-    plugin_prefixes = tuple(_plugin_prefix(project) for project in PLUGIN_PROJECTS)
+    plugin_prefixes = tuple(plugin_prefix(project) for project in PLUGIN_PROJECTS)
     named = set(VARIABLE.findall(path.read_text()))
     core = {name for name in named if not name.startswith(plugin_prefixes)}
 
@@ -416,7 +226,7 @@ def test_every_venta_variable_named_is_a_setting(path: Path) -> None:
 
 @pytest.mark.parametrize("project", sorted(PLUGIN_PROJECTS))
 def test_every_plugin_variable_named_is_a_setting_of_that_plugin(project: str) -> None:
-    prefix = _plugin_prefix(project)
+    prefix = plugin_prefix(project)
     named = {
         name
         for path in [*MANIFEST_FILES, DOCKERFILE]
@@ -424,7 +234,7 @@ def test_every_plugin_variable_named_is_a_setting_of_that_plugin(project: str) -
         if name.startswith(prefix)
     }
 
-    assert sorted(named - set(_plugin_variables(project))) == []
+    assert sorted(named - set(plugin_variables(project))) == []
 
 
 def test_the_variable_list_covers_nested_groups() -> None:
@@ -442,10 +252,10 @@ def test_the_config_map_runs_production_without_secrets() -> None:
     assert data["VENTA_ENV"] == "production"
     assert sorted(set(data) & SENSITIVE) == [], "secrets and backend URLs go in the Secret"
     for plugin in PLUGIN_PROJECTS:
-        prefix = _plugin_prefix(plugin)
+        prefix = plugin_prefix(plugin)
         secret_names = {n for n in data if n.startswith(prefix)}
         if secret_names:
-            secrets = {n for n, s in _plugin_variables(plugin).items() if s}
+            secrets = {n for n, s in plugin_variables(plugin).items() if s}
             assert sorted(secret_names & secrets) == []
 
 
@@ -473,14 +283,14 @@ def test_every_container_runs_a_venta_command(item: tuple[Manifest, Manifest]) -
     args = [str(arg) for arg in item[1]["args"]]
 
     assert "command" not in item[1], "keep the image's entrypoint (venta)"
-    _resolve(args)  # every option parses
+    resolve(args)  # every option parses
     result = CliRunner().invoke(cli, [*args, "--help"])
     assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("item", _containers(), ids=_container_id)
 def test_every_container_gets_valid_settings(item: tuple[Manifest, Manifest]) -> None:
-    settings = _settings(_environment(item[1]))
+    settings = settings_for(_environment(item[1]))
 
     assert settings.env.value == "production"
     assert not settings.is_sqlite, "pods share PostgreSQL; a SQLite file would be per pod"
@@ -495,7 +305,7 @@ def _servers() -> list[tuple[Manifest, Manifest]]:
 @pytest.mark.parametrize("item", _servers(), ids=_container_id)
 def test_probes_and_ports_match_where_the_process_listens(item: tuple[Manifest, Manifest]) -> None:
     container = item[1]
-    process = _process([str(a) for a in container["args"]], _environment(container))
+    process = process_of([str(a) for a in container["args"]], _environment(container))
     declared = {int(p["containerPort"]) for p in container["ports"]}
 
     assert process.host in {"0.0.0.0", "::"}, f"listens on {process.host}: unreachable in a pod"
@@ -515,7 +325,7 @@ def test_probes_and_ports_match_where_the_process_listens(item: tuple[Manifest, 
 def test_the_grace_period_covers_the_shutdown(deployment: Manifest) -> None:
     pod = _pod_spec(deployment)
     (container,) = pod["containers"]
-    process = _process([str(a) for a in container["args"]], _environment(container))
+    process = process_of([str(a) for a in container["args"]], _environment(container))
     pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
     has_service = any(_selected_by(service, deployment) for service in _of_kind("Service"))
 
@@ -575,16 +385,16 @@ def test_every_service_address_reaches_a_pod_serving_it(
     assert match, f"{address!r}: use dns:///<headless Service>:<port> to balance over pods"
     service = _named("Service", match.group("host"))
     port = int(match.group("port"))
-    own = _process([str(a) for a in container["args"]], _environment(container))
+    own = process_of([str(a) for a in container["args"]], _environment(container))
     (server,) = _pod_spec(_selected(service))["containers"]
     server_args = [str(a) for a in server["args"]]
-    serving = _process(server_args, _environment(server))
+    serving = process_of(server_args, _environment(server))
 
     assert service_name not in own.services, "a process must not name an address it serves"
     assert service["spec"].get("clusterIP") == "None", "gRPC needs a headless Service"
     assert port in {int(p["port"]) for p in service["spec"]["ports"]}
     assert service_name in serving.services
-    assert _grpc_port_of(serving, server_args, service_name) == port
+    assert grpc_port_of(serving, server_args, service_name) == port
 
 
 @pytest.mark.parametrize("workload", _workloads(), ids=_name)
@@ -618,12 +428,12 @@ def test_the_gateway_keeps_uploads_on_a_volume_every_replica_shares() -> None:
     gateways = [
         (w, c)
         for w, c in _servers()
-        if _resolve([str(a) for a in c["args"]])[0] in (["serve", "gateway"], ["serve", "all"])
+        if resolve([str(a) for a in c["args"]])[0] in (["serve", "gateway"], ["serve", "all"])
     ]
 
     assert gateways
     for workload, container in gateways:
-        uploads = _settings(_environment(container)).uploads.dir
+        uploads = settings_for(_environment(container)).uploads.dir
         assert uploads.startswith("/"), "an absolute VENTA_UPLOADS__DIR (the root is read-only)"
         mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
         assert uploads in mounts, f"mount a volume at {uploads}"
@@ -664,7 +474,7 @@ def _size_in_bytes(text: str) -> int:
 
 def test_the_ingress_example_routes_http_and_websockets() -> None:
     ingresses = {doc["metadata"]["name"]: doc for doc in _documents(INGRESS_EXAMPLE)}
-    defaults = _settings({})
+    defaults = settings_for({})
     ws_notes = ingresses["venta-ws"]["metadata"]["annotations"]
     http_notes = ingresses["venta-gateway"]["metadata"]["annotations"]
     routes = {
@@ -688,8 +498,8 @@ def test_the_ingress_example_routes_http_and_websockets() -> None:
 
 
 def test_the_image_runs_venta_serve_all_by_default() -> None:
-    (entrypoint,) = _args_of("ENTRYPOINT")
-    (command,) = _args_of("CMD")
+    (entrypoint,) = dockerfile_args("ENTRYPOINT")
+    (command,) = dockerfile_args("CMD")
 
     assert yaml.safe_load(entrypoint) == ["venta"]
     assert yaml.safe_load(command) == ["serve", "all"]
@@ -698,8 +508,8 @@ def test_the_image_runs_venta_serve_all_by_default() -> None:
 
 def test_the_image_is_multi_stage_on_python_slim_and_runs_as_non_root() -> None:
     (base,) = _build_args("PYTHON_IMAGE")
-    stages = _args_of("FROM")
-    users = _args_of("USER")
+    stages = dockerfile_args("FROM")
+    users = dockerfile_args("USER")
 
     assert base == "python:3.11-slim"
     assert len(stages) >= 2 and all(s.startswith("${PYTHON_IMAGE}") for s in stages)
@@ -715,8 +525,8 @@ def test_the_image_is_multi_stage_on_python_slim_and_runs_as_non_root() -> None:
 
 def test_the_image_builds_and_installs_every_plugin_by_default() -> None:
     defaults = _build_args("PLUGINS")
-    copied = " ".join(_args_of("COPY"))
-    installs = [run for run in _args_of("RUN") if "pip install" in run]
+    copied = " ".join(dockerfile_args("COPY"))
+    installs = [run for run in dockerfile_args("RUN") if "pip install" in run]
 
     assert len(defaults) == 2, "declare PLUGINS in the build and the final stage"
     for value in defaults:
@@ -730,14 +540,23 @@ def test_the_image_builds_and_installs_every_plugin_by_default() -> None:
 
 def test_the_image_copies_what_the_build_needs() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    copied = set(" ".join(_args_of("COPY")).split())
+    copied = set(" ".join(dockerfile_args("COPY")).split())
     hook = project["tool"]["hatch"]["build"]["hooks"]["custom"]["path"]
 
     assert {"pyproject.toml", project["project"]["readme"], hook, "src"} <= copied
+    assert "constraints.txt" in copied
+
+
+def test_the_image_is_built_from_the_pinned_versions() -> None:
+    (build,) = [run for run in dockerfile_args("RUN") if "pip wheel" in run]
+    (install,) = [run for run in dockerfile_args("RUN") if "pip install" in run]
+
+    assert "-c constraints.txt" in build, "build the wheels with the versions tested"
+    assert "--no-index" in install, "so the image gets exactly those wheels"
 
 
 def test_the_image_listens_on_all_interfaces_and_bakes_no_secret() -> None:
-    env = {k: v for rest in _args_of("ENV") for k, v in _assignments(rest).items()}
+    env = dockerfile_env()
     hosts = {name for name in CORE_VARIABLES if name.endswith("__HOST")}
 
     assert hosts == {
@@ -749,12 +568,13 @@ def test_the_image_listens_on_all_interfaces_and_bakes_no_secret() -> None:
     for name in hosts:
         assert env.get(name) == "0.0.0.0", name
     assert sorted(set(env) & SENSITIVE) == []
-    assert not [arg for arg in _args_of("ARG") if VARIABLE.search(arg)], "no settings as build args"
+    build_args = dockerfile_args("ARG")
+    assert not [arg for arg in build_args if VARIABLE.search(arg)], "no settings as build args"
 
 
 def test_the_image_exposes_the_default_port_of_every_role() -> None:
-    exposed = {int(p.split("/")[0]) for rest in _args_of("EXPOSE") for p in rest.split()}
-    s = _settings({})
+    exposed = {int(p.split("/")[0]) for rest in dockerfile_args("EXPOSE") for p in rest.split()}
+    s = settings_for({})
     grpc = {s.grpc.port_of(name) for name in ("user", "vendor", "location")}
     side = {s.grpc.metrics_port_for(port) for port in grpc}
 

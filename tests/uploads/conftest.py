@@ -29,7 +29,11 @@ def make_client(upload_dir: Path) -> ClientFactory:
         *, plugins: list[object] | None = None, **overrides: Any
     ) -> AsyncIterator[tuple[FakeVenta, httpx.AsyncClient]]:
         uploads = {"dir": str(upload_dir), **overrides.pop("uploads", {})}
-        http = {"max_body_bytes": 16 * 1024 * 1024, **overrides.pop("http", {})}
+        http = {
+            "max_body_bytes": 16 * 1024 * 1024,
+            "public_url": "http://venta.test",
+            **overrides.pop("http", {}),
+        }
         venta = FakeVenta(
             make_settings(uploads=uploads, http=http, **overrides), plugins=plugins or []
         )

@@ -178,6 +178,27 @@ async def test_a_public_base_url_is_used_for_the_url(make_client, alice):
     assert re.match(r"^https://cdn\.venta\.test/img/[A-Za-z0-9_-]{24}\.png$", created.json()["url"])
 
 
+@pytest.mark.parametrize(
+    ("http", "expected"),
+    [
+        ({"public_url": "https://api.venta.example/"}, "https://api.venta.example"),
+        ({"public_url": "https://example.org/venta"}, "https://example.org/venta"),
+        ({"public_url": None, "host": "127.0.0.1", "port": 8123}, "http://127.0.0.1:8123"),
+        ({"public_url": None, "host": "0.0.0.0", "port": 8000}, "http://localhost:8000"),
+        ({"public_url": None, "host": "::1", "port": 8000}, "http://[::1]:8000"),
+    ],
+)
+async def test_urls_come_from_the_configuration_never_from_the_host_header(
+    make_client, alice, http, expected
+):
+    async with make_client(http=http) as (_, c):
+        forged = {**alice, "Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+        created = await c.post(URL, files=files(png()), headers=forged)
+    assert created.status_code == 201, created.text
+    url = created.json()["url"]
+    assert re.match(rf"^{re.escape(expected)}/v1/uploads/images/[A-Za-z0-9_-]{{24}}\.png$", url)
+
+
 class MemoryStore:
     """A store a plugin might bring (say, an S3 bucket): it keeps bytes and names its URLs."""
 

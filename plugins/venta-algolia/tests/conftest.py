@@ -28,6 +28,10 @@ FAST_WORKER = WorkerSettings(
 )
 
 
+#: venta's fixtures for test suites (docs/plugins.md).
+pytest_plugins = ["venta_core.testing"]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_environment() -> Iterator[None]:
     saved = {k: v for k, v in os.environ.items() if k.startswith("VENTA_") and "_TEST_" not in k}

@@ -20,6 +20,10 @@ from venta_clerk import ClerkPlugin, ClerkSettings
 AppFactory = Callable[..., AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]]
 
 
+#: venta's fixtures for test suites (docs/plugins.md).
+pytest_plugins = ["venta_core.testing"]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_environment(venta_clean_environment: None) -> None:
     """The developer's own VENTA_* variables must not change what the tests see."""

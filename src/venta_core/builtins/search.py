@@ -160,4 +160,4 @@ def venta_event_handlers(app: Venta) -> list[EventHandler] | None:
 def venta_http_routers(app: Venta) -> list[APIRouter] | None:
     from venta_core.transports.http.routers.search import create_router
 
-    return [create_router(lambda: getattr(app, "search_index", None))]
+    return [create_router(lambda: getattr(app, "search_index", None), app.settings.search)]

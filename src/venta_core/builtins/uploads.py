@@ -41,14 +41,13 @@ def upload_store_of(app: Any) -> UploadStore | None:
     """The application's store: ``Venta.upload_store``, chosen once when it was built (the
     one plugin store answering, else the built-in one). An application object without that
     attribute (a transport's structural ``VentaApp``) asks the hook the same way."""
-    from venta_core.plugins import exclusive_provider
+    from venta_core.providers import exclusive_answer
 
-    store: UploadStore | None
     if hasattr(app, "upload_store"):
-        store = app.upload_store
-    else:
-        store = exclusive_provider(app.hook.venta_upload_store, "upload store", app=app)
-    return store
+        store: UploadStore | None = app.upload_store
+        return store
+    answer = exclusive_answer(app.hook.venta_upload_store, app=app)
+    return answer.value if answer is not None else None
 
 
 @hookimpl
@@ -58,7 +57,7 @@ def venta_http_routers(app: VentaApp) -> list[APIRouter] | None:
     store = upload_store_of(app)
     if store is None:  # every store plugin blocked, built-in included: no upload routes
         return None
-    return [create_router(store, app.settings.uploads)]
+    return [create_router(store, app.settings.uploads, app.settings.http.base_url)]
 
 
 @hookimpl

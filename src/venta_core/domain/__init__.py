@@ -2,6 +2,7 @@
 
 from venta_core.domain.geo import BoundingBox, Location, haversine_m
 from venta_core.domain.locations import VendorPosition
+from venta_core.domain.text import Text, is_storable
 from venta_core.domain.users import (
     Actor,
     Identity,
@@ -20,6 +21,7 @@ __all__ = [
     "Subscription",
     "SubscriptionStatus",
     "SubscriptionUpdate",
+    "Text",
     "User",
     "Vendor",
     "VendorCreate",
@@ -27,4 +29,5 @@ __all__ = [
     "VendorSummary",
     "VendorUpdate",
     "haversine_m",
+    "is_storable",
 ]

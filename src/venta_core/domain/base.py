@@ -29,11 +29,12 @@ class DomainModel(BaseModel):
 
 
 class InputModel(BaseModel):
-    """A model built from untrusted input: unknown fields are refused, not ignored."""
+    """A model built from untrusted input: unknown fields are refused, not ignored. Its text
+    fields are ``domain.text`` types (no NUL; free text stripped of surrounding white space,
+    structured values such as URLs taken exactly as sent)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        str_strip_whitespace=True,
     )

@@ -7,7 +7,9 @@ so a box can be turned into the list of cells it touches at any precision.
 
 from __future__ import annotations
 
-__all__ = ["cell_bounds", "cells_covering", "encode"]
+from collections.abc import Iterator
+
+__all__ = ["cell_bounds", "cell_grid", "cells_covering", "encode", "grid_span"]
 
 _BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 _DECODE = {c: i for i, c in enumerate(_BASE32)}
@@ -23,49 +25,93 @@ def _spread(x: int) -> int:
     return (x | (x << 1)) & 0x5555555555555555
 
 
-def encode(lat: float, long: float, precision: int) -> str:
-    """Geohash of a point, ``precision`` characters long (at most 12).
-
-    Quantises each coordinate once and interleaves the bits (longitude first), which gives the
-    same cell as bisecting bit by bit at a fraction of the cost: this runs on every live update.
-    """
+def _bits(precision: int) -> tuple[int, int]:
+    """(latitude bits, longitude bits) of a geohash of ``precision`` characters."""
     total = precision * 5
-    lon_bits = (total + 1) // 2
-    lat_bits = total // 2
-    lat_i = min(int((lat + 90.0) / 180.0 * (1 << lat_bits)), (1 << lat_bits) - 1)
-    lon_i = min(int((long + 180.0) / 360.0 * (1 << lon_bits)), (1 << lon_bits) - 1)
-    if total % 2:
+    return total // 2, (total + 1) // 2
+
+
+#: Rows and columns of the grid of each precision.
+_GRID = [(1 << lat, 1 << lon) for lat, lon in map(_bits, range(13))]
+
+
+def _quantise(lat: float, long: float, precision: int) -> tuple[int, int]:
+    """(row, column) of the cell holding a point: its latitude and longitude bits.
+
+    Every function here places points with this one rounding, so a point on a rectangle's edge
+    lies in a cell ``cells_covering`` lists, however float arithmetic rounds ``lat + 90``."""
+    rows, cols = _GRID[precision]
+    lat_i = min(int((lat + 90.0) / 180.0 * rows), rows - 1)
+    lon_i = min(int((long + 180.0) / 360.0 * cols), cols - 1)
+    return max(lat_i, 0), max(lon_i, 0)
+
+
+def _interleave(lat_i: int, lon_i: int, precision: int) -> str:
+    if precision % 2:  # an odd number of bits: the longitude has the extra one
         value = _spread(lon_i) | (_spread(lat_i) << 1)
     else:
         value = (_spread(lon_i) << 1) | _spread(lat_i)
     return "".join([_BASE32[(value >> shift) & 31] for shift in _SHIFTS[precision]])
 
 
+def encode(lat: float, long: float, precision: int) -> str:
+    """Geohash of a point, ``precision`` characters long (at most 12).
+
+    Quantises each coordinate once and interleaves the bits (longitude first), which gives the
+    same cell as bisecting bit by bit at a fraction of the cost: this runs on every live update.
+    """
+    return _interleave(*_quantise(lat, long, precision), precision)
+
+
 def cell_size(precision: int) -> tuple[float, float]:
     """(lat_degrees, long_degrees) of a cell at ``precision``."""
-    total = precision * 5
-    lon_bits = (total + 1) // 2
-    lat_bits = total // 2
+    lat_bits, lon_bits = _bits(precision)
     return 180.0 / (1 << lat_bits), 360.0 / (1 << lon_bits)
+
+
+def _cell_bits(cell: str) -> Iterator[tuple[bool, int]]:
+    """The bits of a geohash in order, each with whether it is a longitude bit."""
+    longitude = True
+    for ch in cell:
+        value = _DECODE[ch]
+        for shift in range(4, -1, -1):
+            yield longitude, (value >> shift) & 1
+            longitude = not longitude
 
 
 def cell_bounds(cell: str) -> tuple[float, float, float, float]:
     """(min_lat, min_long, max_lat, max_long) of a geohash cell."""
     lat_lo, lat_hi = -90.0, 90.0
     lon_lo, lon_hi = -180.0, 180.0
-    even = True
-    for ch in cell:
-        value = _DECODE[ch]
-        for shift in range(4, -1, -1):
-            bit = (value >> shift) & 1
-            if even:
-                mid = (lon_lo + lon_hi) / 2
-                lon_lo, lon_hi = (mid, lon_hi) if bit else (lon_lo, mid)
-            else:
-                mid = (lat_lo + lat_hi) / 2
-                lat_lo, lat_hi = (mid, lat_hi) if bit else (lat_lo, mid)
-            even = not even
+    for longitude, bit in _cell_bits(cell):
+        if longitude:
+            mid = (lon_lo + lon_hi) / 2
+            lon_lo, lon_hi = (mid, lon_hi) if bit else (lon_lo, mid)
+        else:
+            mid = (lat_lo + lat_hi) / 2
+            lat_lo, lat_hi = (mid, lat_hi) if bit else (lat_lo, mid)
     return lat_lo, lon_lo, lat_hi, lon_hi
+
+
+def cell_grid(cell: str) -> tuple[int, int]:
+    """(row, column) of a geohash cell in the grid of its precision (what ``_quantise`` gives
+    for the points inside it)."""
+    lat_i = lon_i = 0
+    for longitude, bit in _cell_bits(cell):
+        if longitude:
+            lon_i = (lon_i << 1) | bit
+        else:
+            lat_i = (lat_i << 1) | bit
+    return lat_i, lon_i
+
+
+def grid_span(
+    min_lat: float, min_long: float, max_lat: float, max_long: float, precision: int
+) -> tuple[int, int, int, int]:
+    """(first row, first column, last row, last column) of the cells a rectangle touches."""
+    r0, c0 = _quantise(max(min_lat, -90.0), max(min_long, -180.0), precision)
+    r1, c1 = _quantise(min(max_lat, 90.0), min(max_long, 180.0), precision)
+    return r0, c0, r1, c1
 
 
 def cells_covering(
@@ -74,20 +120,11 @@ def cells_covering(
     """Every cell of ``precision`` that intersects the rectangle, or ``None`` past 4096 cells.
 
     The rectangle must not cross the antimeridian (split it first, see ``BoundingBox.parts``).
+    A point on its edge is in one of the cells, as ``encode`` places it.
     """
-    dlat, dlon = cell_size(precision)
-    eps = 1e-12
-    rows = int((min(max_lat, 90 - eps) + 90) // dlat) - int((max(min_lat, -90) + 90) // dlat) + 1
-    cols = int((min(max_long, 180 - eps) + 180) // dlon) - int((max(min_long, -180) + 180) // dlon)
-    cols += 1
-    if rows * cols > 4096:
+    r0, c0, r1, c1 = grid_span(min_lat, min_long, max_lat, max_long, precision)
+    if r1 < r0 or c1 < c0:
+        return []
+    if (r1 - r0 + 1) * (c1 - c0 + 1) > 4096:
         return None
-    lat0 = (int((max(min_lat, -90) + 90) // dlat)) * dlat - 90
-    lon0 = (int((max(min_long, -180) + 180) // dlon)) * dlon - 180
-    cells: list[str] = []
-    for r in range(rows):
-        lat = min(lat0 + (r + 0.5) * dlat, 90 - eps)
-        for c in range(cols):
-            lon = min(lon0 + (c + 0.5) * dlon, 180 - eps)
-            cells.append(encode(lat, lon, precision))
-    return cells
+    return [_interleave(r, c, precision) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]

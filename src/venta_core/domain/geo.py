@@ -12,9 +12,19 @@ from pydantic import Field, model_validator
 
 from venta_core.domain.base import DomainModel
 
-__all__ = ["EARTH_RADIUS_M", "BoundingBox", "Location", "haversine_m"]
+__all__ = [
+    "EARTH_RADIUS_M",
+    "BoundingBox",
+    "Location",
+    "Rect",
+    "circle_rects",
+    "haversine_m",
+    "haversine_raw",
+]
 
 EARTH_RADIUS_M = 6_371_008.8
+
+Rect = tuple[float, float, float, float]  # min_lat, min_long, max_lat, max_long
 
 
 class Location(DomainModel):
@@ -48,16 +58,28 @@ class BoundingBox(DomainModel):
     def crosses_antimeridian(self) -> bool:
         return self.sw.long > self.ne.long
 
-    def parts(self) -> list[tuple[float, float, float, float]]:
-        """The box as one or two plain (min_lat, min_long, max_lat, max_long) rectangles."""
+    def parts(self) -> list[Rect]:
+        """The box as plain (min_lat, min_long, max_lat, max_long) rectangles: one, or two when
+        it crosses the antimeridian, and a rectangle of no width on the antimeridian's other
+        name when only one edge is on it (longitudes -180 and 180 are one meridian)."""
         s, w, n, e = self.sw.lat, self.sw.long, self.ne.lat, self.ne.long
-        if w <= e:
-            return [(s, w, n, e)]
-        return [(s, w, n, 180.0), (s, -180.0, n, e)]
+        rects = [(s, w, n, e)] if w <= e else [(s, w, n, 180.0), (s, -180.0, n, e)]
+        west_edge = any(r[1] == -180 for r in rects)
+        east_edge = any(r[3] == 180 for r in rects)
+        if east_edge and not west_edge:
+            rects.append((s, -180.0, n, -180.0))
+        elif west_edge and not east_edge:
+            rects.append((s, 180.0, n, 180.0))
+        return rects
 
     def contains(self, lat: float, long: float) -> bool:
+        """Edges included; a position on the antimeridian is in a box with an edge on it,
+        whichever sign either was given with."""
         if not self.sw.lat <= lat <= self.ne.lat:
             return False
+        return self._holds_long(long) or (abs(long) == 180 and self._holds_long(-long))
+
+    def _holds_long(self, long: float) -> bool:
         if self.crosses_antimeridian:
             return long >= self.sw.long or long <= self.ne.long
         return self.sw.long <= long <= self.ne.long
@@ -80,3 +102,22 @@ class BoundingBox(DomainModel):
     @property
     def lat_span(self) -> float:
         return self.ne.lat - self.sw.lat
+
+
+def circle_rects(lat: float, long: float, radius_m: float) -> list[Rect]:
+    """Rectangles (split at the antimeridian) that together cover a spherical circle."""
+    angle = radius_m / EARTH_RADIUS_M
+    if angle >= math.pi:
+        return [(-90.0, -180.0, 90.0, 180.0)]
+    dlat = math.degrees(angle) * (1 + 1e-9) + 1e-9
+    south, north = lat - dlat, lat + dlat
+    ratio = math.sin(angle) / math.cos(math.radians(lat)) if abs(lat) < 90 else 2.0
+    if south <= -90 or north >= 90 or ratio >= 1:  # a pole is inside: every longitude
+        return [(max(south, -90.0), -180.0, min(north, 90.0), 180.0)]
+    dlon = math.degrees(math.asin(ratio)) * (1 + 1e-9) + 1e-9
+    west, east = long - dlon, long + dlon
+    if west < -180:
+        return [(south, west + 360, north, 180.0), (south, -180.0, north, east)]
+    if east > 180:
+        return [(south, west, north, 180.0), (south, -180.0, north, east - 360)]
+    return [(south, west, north, east)]

@@ -8,6 +8,7 @@ from typing import Any
 
 from venta_core.domain.base import DomainModel, UtcDatetime
 from venta_core.domain.geo import Location
+from venta_core.domain.text import Text
 
 __all__ = [
     "Actor",
@@ -38,10 +39,10 @@ class Subscription(DomainModel):
 
 class SubscriptionUpdate(DomainModel):
     status: SubscriptionStatus
-    provider: str
-    product_id: str | None = None
+    provider: Text
+    product_id: Text | None = None
     expires_at: UtcDatetime | None = None
-    event_id: str | None = None
+    event_id: Text | None = None
 
 
 class User(DomainModel):

@@ -2,6 +2,13 @@
 
 Implementations: ``MemoryGeoIndex`` (in-process grid) and ``RedisGeoIndex`` (Redis GEO keyed by
 region cell so it spreads over a Redis Cluster). Both are held to one contract suite.
+
+Refilling. An index knows whether it has been filled since it was last empty: a new one, a
+cleared one, or a Redis that lost its data (restarted without persistence, failed over to an
+empty replica) has not. ``claim_refill`` gives one process at a time the task of filling it
+from the database (``add_missing``, which never overwrites a position set meanwhile), and
+``end_refill`` records that it was done. The state lives with the positions (in Redis, a key
+beside them), so whatever empties the index forgets it too.
 """
 
 from __future__ import annotations
@@ -49,8 +56,27 @@ class GeoIndex(Protocol):
         """Members within ``radius_m`` of ``center``, nearest first, at most ``limit``."""
         ...
 
+    async def add_missing(self, items: Sequence[tuple[str, float, float]]) -> int:
+        """Insert the members that have no position, leaving the others as they are (a position
+        set meanwhile is newer than a refill's); returns how many were added. Atomic per
+        member against a concurrent ``set``."""
+        ...
+
+    async def claim_refill(self, ttl_seconds: float) -> str | None:
+        """A claim to refill the index, or None: when it was filled since it was last empty,
+        or another claim younger than ``ttl_seconds`` holds (its process is filling it, or
+        died doing so: the claim then expires)."""
+        ...
+
+    async def end_refill(self, claim: str, *, filled: bool) -> bool:
+        """Record the index as filled (``filled``), or give the claim up so that the next
+        ``claim_refill`` succeeds. False when the claim no longer held: the index was emptied
+        meanwhile (it must be filled again) or the claim expired."""
+        ...
+
     async def count(self) -> int: ...
 
     async def clear(self) -> None:
-        """Remove every member (tests and reindexing)."""
+        """Remove every member, as if the index were new: it is no longer filled, so running
+        processes refill it from the database (tests, rebuilding the live map)."""
         ...

@@ -10,16 +10,26 @@ Latitudes are clamped to +-``MAX_LAT`` when stored, in this index as in the Redi
 commands refuse anything beyond), so every implementation answers alike. Positions that far north
 or south are polar and never a vendor's.
 
-``storable`` and ``circle_rects`` are shared by every geo index implementation.
+``storable`` is shared by every geo index implementation (and ``circle_rects``, kept in
+``venta_core.domain.geo`` because the database's geo filter uses it too).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 
-from venta_core.domain.geo import EARTH_RADIUS_M, BoundingBox, Location, haversine_raw
+from venta_core.domain.geo import (
+    EARTH_RADIUS_M,
+    BoundingBox,
+    Location,
+    Rect,
+    circle_rects,
+    haversine_raw,
+)
 from venta_core.ports.geo import GeoHit
 
 __all__ = ["BUCKET_DEG", "MAX_LAT", "MemoryGeoIndex", "Rect", "circle_rects", "storable"]
@@ -29,7 +39,6 @@ MAX_LAT = 85.05112878
 #: Grid bucket edge in degrees (~1.1 km of latitude): tens of members per bucket in a dense city.
 BUCKET_DEG = 0.01
 
-Rect = tuple[float, float, float, float]  # min_lat, min_long, max_lat, max_long
 _Cell = tuple[int, int]
 _Entry = tuple[float, float, float, float, float]  # lat, long, then the unit vector x, y, z
 
@@ -41,25 +50,6 @@ def storable(lat: float, long: float) -> tuple[float, float]:
     if not (-90.0 <= lat <= 90.0 and -180.0 <= long <= 180.0):
         raise ValueError(f"coordinates out of range: lat={lat}, long={long}")
     return max(-MAX_LAT, min(MAX_LAT, lat)), long
-
-
-def circle_rects(lat: float, long: float, radius_m: float) -> list[Rect]:
-    """Rectangles (split at the antimeridian) that together cover a spherical circle."""
-    angle = radius_m / EARTH_RADIUS_M
-    if angle >= math.pi:
-        return [(-90.0, -180.0, 90.0, 180.0)]
-    dlat = math.degrees(angle) * (1 + 1e-9) + 1e-9
-    south, north = lat - dlat, lat + dlat
-    ratio = math.sin(angle) / math.cos(math.radians(lat)) if abs(lat) < 90 else 2.0
-    if south <= -90 or north >= 90 or ratio >= 1:  # a pole is inside: every longitude
-        return [(max(south, -90.0), -180.0, min(north, 90.0), 180.0)]
-    dlon = math.degrees(math.asin(ratio)) * (1 + 1e-9) + 1e-9
-    west, east = long - dlon, long + dlon
-    if west < -180:
-        return [(south, west + 360, north, 180.0), (south, -180.0, north, east)]
-    if east > 180:
-        return [(south, west, north, 180.0), (south, -180.0, north, east - 360)]
-    return [(south, west, north, east)]
 
 
 def _unit(lat: float, long: float) -> tuple[float, float, float]:
@@ -78,6 +68,8 @@ class MemoryGeoIndex:
         self.name = name
         self._where: dict[str, tuple[_Cell, _Entry]] = {}
         self._grid: dict[_Cell, dict[str, _Entry]] = {}
+        self._filled = False
+        self._claim: tuple[str, float] | None = None  # token, monotonic time it expires
 
     async def start(self) -> None:
         return None
@@ -143,12 +135,37 @@ class MemoryGeoIndex:
         best = heapq.nsmallest(limit, found) if limit * 8 < len(found) else sorted(found)
         return [GeoHit(m, lat, long, d) for d, m, lat, long in best[:limit]]
 
+    async def add_missing(self, items: Sequence[tuple[str, float, float]]) -> int:
+        added = 0
+        for member, lat, long in items:
+            if member not in self._where:
+                self._put(member, lat, long)
+                added += 1
+        return added
+
+    async def claim_refill(self, ttl_seconds: float) -> str | None:
+        now = time.monotonic()
+        if self._filled or (self._claim is not None and self._claim[1] > now):
+            return None
+        token = uuid.uuid4().hex
+        self._claim = (token, now + ttl_seconds)
+        return token
+
+    async def end_refill(self, claim: str, *, filled: bool) -> bool:
+        if self._claim is None or self._claim[0] != claim:
+            return False
+        self._claim = None
+        self._filled = filled
+        return True
+
     async def count(self) -> int:
         return len(self._where)
 
     async def clear(self) -> None:
         self._where.clear()
         self._grid.clear()
+        self._filled = False
+        self._claim = None
 
     # -- internals -------------------------------------------------------------------------
 

@@ -57,42 +57,55 @@ position does not see the member yet (for one round trip); no query shows it whe
 
 The two layouts do not mix: a deployment moving from a single primary to a cluster points at a
 new, empty Redis, and the location service refills an empty index from the database.
+
+Refills (``add_missing``, ``claim_refill``, ``end_refill``; see ``venta_core.ports.geo``): the
+claim is one key beside the bookkeeping (``P:refill``, hash-tagged with it on a cluster, see
+``refill_claim``), so an empty Redis has none; ``add_missing`` adds a member only where
+``where`` has no entry, in the same script (single primary) or through the usual settling of
+region keys (cluster). On a cluster the claim key shares the bookkeeping's shard: a region
+shard that loses its data alone is not noticed (its members come back as they move).
+
+Neighbouring modules: ``geo_redis_lua`` holds the scripts, ``geo_redis_search`` the GEOSEARCH
+shapes and how Redis's approximate answers are judged.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-from venta_core.domain.cells import cell_bounds, cells_covering, encode
-from venta_core.domain.geo import EARTH_RADIUS_M, BoundingBox, Location, haversine_raw
+from venta_core.domain.cells import cell_grid, cells_covering, encode, grid_span
+from venta_core.domain.geo import BoundingBox, Location, haversine_raw
+from venta_core.ports import geo_redis_lua as lua
 from venta_core.ports.geo import GeoHit
 from venta_core.ports.geo_memory import MAX_LAT, Rect, circle_rects, storable
-from venta_core.ports.redis_conn import RedisConnection
+from venta_core.ports.geo_redis_search import (
+    EDGE_M,
+    MARGIN_M,
+    SCALE,
+    Query,
+    Search,
+    Shape,
+    box_shape,
+    geo_point,
+    roughly_in_box,
+)
+from venta_core.ports.redis_conn import RedisConnection, guarded
+from venta_core.ports.refill_claim import RedisRefillClaim
 
 __all__ = ["RedisGeoIndex"]
 
 logger = logging.getLogger(__name__)
 
-#: Earth radius Redis GEO measures with; its distances are ours times ``_SCALE``.
-REDIS_EARTH_RADIUS_M = 6372797.560856
-_SCALE = REDIS_EARTH_RADIUS_M / EARTH_RADIUS_M
-#: Redis returns coordinates within ~3e-6 degrees / 0.3 m; closer than this to an edge is unsure.
-_EDGE_DEG = 1e-5
-_EDGE_M = 1.0
-#: Added to every Redis search shape so members on an edge are never cut by rounding.
-_MARGIN_M = 2.0
 #: Ties closer than this (metres) may be broken either way when a truncated search is judged.
 _TIE_M = 0.01
 #: The same on a cluster, where hits are ranked on exact coordinates while a search's unreturned
 #: members are known only by Redis's distances (within ~0.3 m of theirs): without the margin,
 #: half the truncated searches would be run again for a tie Redis cannot resolve.
-_CLUSTER_TIE_M = _EDGE_M
+_CLUSTER_TIE_M = EDGE_M
 #: A box covering more region cells than this is intersected with the non-empty regions.
 _MAX_COVER = 64
 _CHUNK = 1000
@@ -100,121 +113,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 #: Rounds of "act, read back" a cluster write runs while concurrent writes keep overtaking it.
 _SETTLE_ROUNDS = 8
 
-# Single primary: drop members from one region key unless ``where`` says they are (again) in
-# that region, then forget the region when its key is gone. KEYS: region key, regions set,
-# where hash. ARGV: region, member...
-_PRUNE_LUA = """
-local gone = 0
-for i = 2, #ARGV do
-  local v = redis.call('HGET', KEYS[3], ARGV[i])
-  if not v or string.match(v, '^%S+') ~= ARGV[1] then
-    gone = gone + redis.call('ZREM', KEYS[1], ARGV[i])
-  end
-end
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[2], ARGV[1])
-end
-return gone
-"""
-
-# Single primary: one member's move in one round trip, atomically: record the new region and
-# exact position, add it to its region key, and drop it from its previous region key if that
-# changed. KEYS: where hash, regions set, new region key. ARGV: member, region, where value,
-# long, lat, key base (the old region key is derived from it: a single primary only).
-_SET_LUA = """
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('GEOADD', KEYS[3], ARGV[4], ARGV[5], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[2])
-if old then
-  local previous = string.match(old, '^%S+')
-  if previous ~= ARGV[2] then
-    local old_key = ARGV[6] .. ':r:' .. previous
-    redis.call('ZREM', old_key, ARGV[1])
-    if redis.call('EXISTS', old_key) == 0 then
-      redis.call('SREM', KEYS[2], previous)
-    end
-  end
-end
-return 1
-"""
-
-# Redis Cluster, bookkeeping slot (a cluster's MULTI is costly in redis-py; a script is one
-# command). Swap members' ``where`` values and return the previous ones (nil: none).
-# KEYS: where hash. ARGV: member1, value1, member2, value2, ... (an empty value removes).
-_SWAP_LUA = """
-local old = {}
-for i = 1, #ARGV, 2 do
-  old[#old + 1] = redis.call('HGET', KEYS[1], ARGV[i])
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-  else
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  end
-end
-return old
-"""
-
-# Redis Cluster, bookkeeping slot: record regions just added to, then read members' values.
-# KEYS: where hash, regions set. ARGV: n, region1 .. region_n, member...
-_READ_BACK_LUA = """
-local n = tonumber(ARGV[1])
-if n > 0 then
-  redis.call('SADD', KEYS[2], unpack(ARGV, 2, n + 1))
-end
-return redis.call('HMGET', KEYS[1], unpack(ARGV, n + 2))
-"""
-
 _Hit = tuple[float, str, float, float]  # distance to the query centre, member, lat, long
 _Regions = set[str]
 #: (member, region) -> the ``where`` value the region key must agree with (None: no entry).
 _Pending = dict[tuple[str, str], str | None]
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """A GEOSEARCH shape in metres (Redis's earth): a radius, or a width and a height."""
-
-    radius: float | None = None
-    width: float | None = None
-    height: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Query:
-    center: Location  # distances (and the order of hits) are measured from here
-    limit: int
-    matches: Callable[[float, float], bool]  # the exact rule, on stored coordinates
-    # The same rule on coordinates as Redis returns them: None when too close to an edge to say.
-    roughly: Callable[[float, float], bool | None]
-
-
-@dataclass(slots=True)
-class _Search:
-    """One GEOSEARCH on one region key, re-run with a larger COUNT while it might hide hits."""
-
-    key: str
-    lat: float
-    long: float
-    shape: _Shape
-    offset_m: float  # from this search's centre to the query's centre
-    count: int | None
-    raw: list[Any] = field(default_factory=list)
-
-    @property
-    def truncated(self) -> bool:
-        return self.count is not None and len(self.raw) >= self.count
-
-    def may_hide(self, kth: float | None, tie_m: float) -> bool:
-        """Could a member this search did not return rank before the current k-th hit (by more
-        than ``tie_m``)?"""
-        if not self.truncated:
-            return False
-        if kth is None:
-            return True
-        # Unreturned members are at least the last one's distance from this search's centre.
-        nearest_unseen = float(self.raw[-1][1]) / _SCALE - self.offset_m
-        return nearest_unseen + tie_m < kth
 
 
 class RedisGeoIndex:
@@ -241,6 +143,7 @@ class RedisGeoIndex:
         meta = f"{{{self._base}}}" if self._cluster else self._base
         self._where = f"{meta}:where"
         self._regions = f"{meta}:regions"
+        self._refill = RedisRefillClaim(conn, f"{meta}:refill")
         self._set_script: Any = None
         self._scripts: dict[str, Any] = {}
 
@@ -258,21 +161,23 @@ class RedisGeoIndex:
 
     # -- writes ----------------------------------------------------------------------------
 
+    @guarded
     async def set(self, member: str, lat: float, long: float) -> None:
-        """The hot path of a live update: one EVALSHA round trip (see ``_SET_LUA``); on a
+        """The hot path of a live update: one EVALSHA round trip (see ``lua.SET``); on a
         cluster, per-slot steps (see the module docstring)."""
         lat, long = storable(lat, long)
         if self._cluster:
             await self._write_cluster({member: (lat, long)})
             return
         region = encode(lat, long, self._precision)
-        geo_lat, geo_long = _geo_point(lat, long)
+        geo_lat, geo_long = geo_point(lat, long)
         if self._set_script is None:
-            self._set_script = self._conn.client.register_script(_SET_LUA)
+            self._set_script = self._conn.client.register_script(lua.SET)
         keys = [self._where, self._regions, self._key(region)]
-        value = f"{region} {lat!r} {long!r}"
+        value = _where_value(region, lat, long)
         await self._set_script(keys, [member, region, value, geo_long, geo_lat, self._base])
 
+    @guarded
     async def set_many(self, items: Sequence[tuple[str, float, float]]) -> None:
         latest = {member: storable(lat, long) for member, lat, long in items}  # last one wins
         members = list(latest)
@@ -288,8 +193,8 @@ class RedisGeoIndex:
         where: list[str] = []
         by_region: dict[str, list[Any]] = {}
         for m, (lat, long) in positions.items():
-            where += (m, f"{regions[m]} {lat!r} {long!r}")
-            geo_lat, geo_long = _geo_point(lat, long)
+            where += (m, _where_value(regions[m], lat, long))
+            geo_lat, geo_long = geo_point(lat, long)
             by_region.setdefault(regions[m], []).extend((geo_long, geo_lat, m))
         async with self._conn.client.pipeline(transaction=True) as pipe:
             pipe.hmget(self._where, members)
@@ -312,12 +217,13 @@ class RedisGeoIndex:
         async with client.pipeline(transaction=False) as pipe:
             for region, members in by_region.items():
                 keys = [self._key(region), self._regions, self._where]
-                pipe.eval(_PRUNE_LUA, len(keys), *keys, region, *members)
+                pipe.eval(lua.PRUNE, len(keys), *keys, region, *members)
             await pipe.execute()
 
+    @guarded
     async def remove(self, member: str) -> bool:
         if self._cluster:
-            (old,) = await self._script(_SWAP_LUA, [self._where], [member, ""])
+            (old,) = await self._script(lua.SWAP, [self._where], [member, ""])
             if old is None:
                 return False
             await self._settle({(member, _region(old)): None})
@@ -338,9 +244,9 @@ class RedisGeoIndex:
         members = list(positions)
         values: dict[str, str] = {}
         for m, (lat, long) in positions.items():
-            values[m] = f"{encode(lat, long, self._precision)} {lat!r} {long!r}"
+            values[m] = _where_value(encode(lat, long, self._precision), lat, long)
         swap = [x for pair in values.items() for x in pair]
-        old_values = await self._script(_SWAP_LUA, [self._where], swap)
+        old_values = await self._script(lua.SWAP, [self._where], swap)
         pending: _Pending = {}
         for m, old in zip(members, old_values, strict=True):
             value = values[m]
@@ -363,7 +269,7 @@ class RedisGeoIndex:
             members = sorted({m for m, _ in pending})
             # Regions are recorded after their GEOADDs: see _forget.
             args = [len(added), *sorted(added), *members]
-            values = await self._script(_READ_BACK_LUA, [self._where, self._regions], args)
+            values = await self._script(lua.READ_BACK, [self._where, self._regions], args)
             now = dict(zip(members, values, strict=True))
             pending = {k: now[k[0]] for k, v in pending.items() if now[k[0]] != v}
             if not pending:
@@ -384,7 +290,7 @@ class RedisGeoIndex:
         drops: dict[str, list[str]] = {}
         for (member, region), value in pending.items():
             if value is not None and _region(value) == region:
-                geo_lat, geo_long = _geo_point(*_exact(value))
+                geo_lat, geo_long = geo_point(*_exact(value))
                 adds.setdefault(region, []).extend((geo_long, geo_lat, member))
             else:
                 drops.setdefault(region, []).append(member)
@@ -426,9 +332,57 @@ class RedisGeoIndex:
         if refilled:
             await client.sadd(self._regions, *refilled)
 
+    @guarded
+    # -- refills (see venta_core.ports.geo and refill_claim) ----------------------------------
+
+    @guarded
+    async def add_missing(self, items: Sequence[tuple[str, float, float]]) -> int:
+        latest = {member: storable(lat, long) for member, lat, long in items}  # last one wins
+        members = list(latest)
+        add = self._add_missing_cluster if self._cluster else self._add_missing
+        added = 0
+        for i in range(0, len(members), _CHUNK):
+            added += await add({m: latest[m] for m in members[i : i + _CHUNK]})
+        return added
+
+    async def _add_missing(self, positions: dict[str, tuple[float, float]]) -> int:
+        """Single primary: one script per chunk, atomic against a concurrent ``set``."""
+        args: list[Any] = [self._base]
+        for member, (lat, long) in positions.items():
+            region = encode(lat, long, self._precision)
+            geo_lat, geo_long = geo_point(lat, long)
+            args += (member, region, _where_value(region, lat, long), geo_long, geo_lat)
+        return int(await self._script(lua.ADD_MISSING, [self._where, self._regions], args))
+
+    async def _add_missing_cluster(self, positions: dict[str, tuple[float, float]]) -> int:
+        """Cluster: record ``where`` for the members that have none, then settle their region
+        keys like any write (a concurrent ``set`` of one of them overtakes this one there)."""
+        values = {
+            member: _where_value(encode(lat, long, self._precision), lat, long)
+            for member, (lat, long) in positions.items()
+        }
+        flat = [x for pair in values.items() for x in pair]
+        recorded = await self._script(lua.CLAIM_MISSING, [self._where], flat)
+        pending: _Pending = {
+            (m, _region(v)): v for (m, v), new in zip(values.items(), recorded, strict=True) if new
+        }
+        if pending:
+            await self._settle(pending)
+        return len(pending)
+
+    @guarded
+    async def claim_refill(self, ttl_seconds: float) -> str | None:
+        return await self._refill.claim(ttl_seconds)
+
+    @guarded
+    async def end_refill(self, claim: str, *, filled: bool) -> bool:
+        return await self._refill.end(claim, filled=filled)
+
+    @guarded
     async def clear(self) -> None:
         client = self._conn.client
-        batch: list[str] = [self._where, self._regions]  # hash-tagged on a cluster
+        # hash-tagged on a cluster, so not matched by the scan below
+        batch: list[str] = [self._where, self._regions, self._refill.key]
         async for key in client.scan_iter(match=_glob_escape(self._base) + ":*", count=1000):
             batch.append(key)
             if len(batch) >= 500:
@@ -439,6 +393,7 @@ class RedisGeoIndex:
 
     # -- reads -----------------------------------------------------------------------------
 
+    @guarded
     async def get(self, member: str) -> GeoHit | None:
         value = await self._conn.client.hget(self._where, member)
         if value is None:
@@ -446,51 +401,54 @@ class RedisGeoIndex:
         lat, long = _exact(value)
         return GeoHit(member, lat, long)
 
+    @guarded
     async def count(self) -> int:
         return int(await self._conn.client.hlen(self._where))
 
+    @guarded
     async def in_box(self, box: BoundingBox, limit: int) -> list[GeoHit]:
         if limit <= 0:
             return []
         center = box.center
-        searches: list[_Search] = []
+        searches: list[Search] = []
         known: _Regions | None = None
         for rect in box.parts():
             south, west, north, east = rect
             south, north = max(south, -MAX_LAT), min(north, MAX_LAT)
             if south > north:
                 continue
-            lat, long = _geo_point((south + north) / 2, (west + east) / 2)
-            shape = _box_shape(south, west, north, east)
+            lat, long = geo_point((south + north) / 2, (west + east) / 2)
+            shape = box_shape(south, west, north, east)
             offset = haversine_raw(center.lat, center.long, lat, long)
             regions, known = await self._regions_for((south, west, north, east), known)
             searches += [
-                _Search(self._key(r), lat, long, shape, offset, limit) for r in sorted(regions)
+                Search(self._key(r), lat, long, shape, offset, limit) for r in sorted(regions)
             ]
-        query = _Query(center, limit, box.contains, lambda la, lo: _roughly_in_box(box, la, lo))
+        query = Query(center, limit, box.contains, lambda la, lo: roughly_in_box(box, la, lo))
         return await self._run(searches, query)
 
+    @guarded
     async def near(self, center: Location, radius_m: float, limit: int) -> list[GeoHit]:
         if limit <= 0 or radius_m < 0:
             return []
-        lat, long = _geo_point(max(-MAX_LAT, min(MAX_LAT, center.lat)), center.long)
+        lat, long = geo_point(max(-MAX_LAT, min(MAX_LAT, center.lat)), center.long)
         offset = haversine_raw(center.lat, center.long, lat, long)
-        shape = _Shape(radius=(radius_m + offset) * _SCALE + _MARGIN_M)
+        shape = Shape(radius=(radius_m + offset) * SCALE + MARGIN_M)
         regions: _Regions = set()
         known: _Regions | None = None
         for rect in circle_rects(center.lat, center.long, radius_m):
             found, known = await self._regions_for(rect, known)
             regions |= found
-        searches = [_Search(self._key(r), lat, long, shape, offset, limit) for r in sorted(regions)]
+        searches = [Search(self._key(r), lat, long, shape, offset, limit) for r in sorted(regions)]
 
         def distance(la: float, lo: float) -> float:
             return haversine_raw(center.lat, center.long, la, lo)
 
         def roughly(la: float, lo: float) -> bool | None:
             d = distance(la, lo)
-            return None if abs(d - radius_m) <= _EDGE_M else d < radius_m
+            return None if abs(d - radius_m) <= EDGE_M else d < radius_m
 
-        query = _Query(center, limit, lambda la, lo: distance(la, lo) <= radius_m, roughly)
+        query = Query(center, limit, lambda la, lo: distance(la, lo) <= radius_m, roughly)
         return await self._run(searches, query)
 
     async def _regions_for(
@@ -507,9 +465,11 @@ class RedisGeoIndex:
             return set(cells), known
         if known is None:
             known = {_text(r) for r in await self._conn.client.smembers(self._regions)}
-        return {r for r in known if _intersects(cell_bounds(r), (south, west, north, east))}, known
+        r0, c0, r1, c1 = grid_span(south, west, north, east, self._precision)
+        inside = {r for r in known if _within(cell_grid(r), r0, c0, r1, c1)}
+        return inside, known
 
-    async def _run(self, searches: list[_Search], query: _Query) -> list[GeoHit]:
+    async def _run(self, searches: list[Search], query: Query) -> list[GeoHit]:
         """Run the searches, re-running with a larger COUNT those that might hide a better hit,
         and merge their matches nearest to the query's centre first."""
         limit = query.limit
@@ -525,7 +485,7 @@ class RedisGeoIndex:
                 s.count = None if s.count is None or s.count >= 16 * limit else s.count * 4
         return [GeoHit(m, lat, long, d) for d, m, lat, long in hits[:limit]]
 
-    async def _fetch(self, searches: list[_Search]) -> None:
+    async def _fetch(self, searches: list[Search]) -> None:
         async with self._conn.client.pipeline(transaction=False) as pipe:
             for s in searches:
                 pipe.geosearch(
@@ -544,7 +504,7 @@ class RedisGeoIndex:
             for s, raw in zip(searches, await pipe.execute(), strict=True):
                 s.raw = raw
 
-    async def _matches(self, searches: Sequence[_Search], query: _Query) -> list[_Hit]:
+    async def _matches(self, searches: Sequence[Search], query: Query) -> list[_Hit]:
         """Members the searches returned that match, sorted by (distance, member), deduplicated.
 
         Judged on their exact stored coordinates (from ``where``): members too close to an edge
@@ -579,47 +539,15 @@ class RedisGeoIndex:
         return hits
 
 
-def _box_shape(south: float, west: float, north: float, east: float) -> _Shape:
-    """BYBOX width and height (metres, Redis's earth) centred on the rectangle that cover it all.
-
-    Redis measures a member's east-west offset along the member's own latitude, so the width must
-    cover the rectangle where it is widest: at the latitude nearest the equator."""
-    half_lat = math.radians(north - south) / 2
-    half_long = math.radians(east - west) / 2
-    widest = 0.0 if south <= 0 <= north else min(abs(south), abs(north))
-    chord = min(1.0, math.cos(math.radians(widest)) * math.sin(half_long / 2))
-    half_width = 2 * REDIS_EARTH_RADIUS_M * math.asin(chord)
-    return _Shape(
-        width=2 * (half_width + _MARGIN_M),
-        height=2 * (REDIS_EARTH_RADIUS_M * half_lat + _MARGIN_M),
-    )
+def _within(cell: tuple[int, int], r0: int, c0: int, r1: int, c1: int) -> bool:
+    """Whether a region's grid position lies in a ``grid_span`` (exactly as ``encode`` places
+    members: a cell's geometric bounds would miss one rounded onto its edge)."""
+    return r0 <= cell[0] <= r1 and c0 <= cell[1] <= c1
 
 
-def _roughly_in_box(box: BoundingBox, lat: float, long: float) -> bool | None:
-    """Box membership of a position known to within ``_EDGE_DEG``; None when too close to call."""
-    inside_lat = min(lat - box.sw.lat, box.ne.lat - lat)
-    if box.crosses_antimeridian:
-        inside_long = max(long - box.sw.long, box.ne.long - long)
-    else:
-        inside_long = min(long - box.sw.long, box.ne.long - long)
-    margin = min(inside_lat, inside_long)
-    if margin >= _EDGE_DEG:
-        return True
-    if margin < -_EDGE_DEG:
-        return False
-    return None
-
-
-def _geo_point(lat: float, long: float) -> tuple[float, float]:
-    """A position as handed to Redis GEO: a hair inside the northern and eastern limits.
-
-    Redis encodes latitude 85.05112878 and longitude 180 as geohashes one bit too long, which
-    GEOPOS still decodes but GEOSEARCH never finds. Exact positions stay in ``where``."""
-    return min(lat, MAX_LAT - 1e-9), min(long, 180.0 - 1e-9)
-
-
-def _intersects(a: Rect, b: Rect) -> bool:
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+def _where_value(region: str, lat: float, long: float) -> str:
+    """A ``where`` value: the member's region and its exact stored coordinates."""
+    return f"{region} {lat!r} {long!r}"
 
 
 def _text(value: bytes | str) -> str:

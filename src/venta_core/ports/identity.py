@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import jwt
 
+from venta_core.domain.text import is_storable
 from venta_core.domain.users import Identity
 from venta_core.errors import Unauthenticated
 from venta_core.settings import AuthSettings
@@ -71,6 +72,12 @@ class DevTokenProvider:
             reason = type(exc).__name__
             raise Unauthenticated("Invalid token", details={"reason": reason}) from None
         subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject or len(subject) > 255:
+        # A subject the database cannot store (NUL, unpaired surrogates) names nobody.
+        if (
+            not isinstance(subject, str)
+            or not subject
+            or len(subject) > 255
+            or not is_storable(subject)
+        ):
             raise Unauthenticated("Invalid token", details={"reason": "bad subject"})
         return Identity(subject=subject, provider=self.name, claims=claims)

@@ -17,7 +17,7 @@ from typing import Any
 
 from venta_core.ports.kv import RateDecision
 from venta_core.ports.kv_memory import rate_decision, validate_ttl, window_of
-from venta_core.ports.redis_conn import RedisConnection
+from venta_core.ports.redis_conn import RedisConnection, guarded
 
 __all__ = ["RedisKeyValue"]
 
@@ -50,6 +50,7 @@ class RedisKeyValue:
     async def check(self) -> None:
         await self._conn.check()
 
+    @guarded
     async def hit(self, key: str, limit: int, window_seconds: int) -> RateDecision:
         now = time.time()
         window, reset_after = window_of(window_seconds, now)
@@ -59,15 +60,18 @@ class RedisKeyValue:
         count = await self._hit_script([counter], [math.ceil(now + reset_after) + 1])
         return rate_decision(int(count), limit, reset_after)
 
+    @guarded
     async def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
         validate_ttl(ttl_seconds)
         px = None if ttl_seconds is None else max(1, math.ceil(ttl_seconds * 1000))
         await self._conn.client.set(self._key(key), value, px=px)
 
+    @guarded
     async def get(self, key: str) -> str | None:
         value = await self._conn.client.get(self._key(key))
         return value if value is None or isinstance(value, str) else value.decode()
 
+    @guarded
     async def delete(self, key: str) -> bool:
         return bool(await self._conn.client.delete(self._key(key)))
 

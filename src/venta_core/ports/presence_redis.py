@@ -19,7 +19,7 @@ from typing import Any
 
 from venta_core.ports.presence import MAX_TAKE
 from venta_core.ports.presence_memory import check_take_limit, check_ttl
-from venta_core.ports.redis_conn import RedisConnection
+from venta_core.ports.redis_conn import RedisConnection, guarded
 
 __all__ = ["RedisPresence"]
 
@@ -108,6 +108,7 @@ class RedisPresence:
             script = self._scripts[source] = self._conn.client.register_script(source)
         return await script(keys=self._keys, args=list(args))
 
+    @guarded
     async def hold(self, holders: Mapping[str, str], ttl_seconds: float) -> None:
         check_ttl(ttl_seconds, "ttl_seconds")
         items = list(holders.items())
@@ -115,14 +116,17 @@ class RedisPresence:
             flat = [part for pair in items[start : start + _HOLD_BATCH] for part in pair]
             await self._run(_HOLD, _ms(ttl_seconds), *flat)
 
+    @guarded
     async def let_go(self, vendor_id: str, holder: str, after_seconds: float) -> bool:
         check_ttl(after_seconds, "after_seconds")
         return bool(await self._run(_LET_GO, vendor_id, holder, _ms(after_seconds)))
 
+    @guarded
     async def holder(self, vendor_id: str) -> str | None:
         value = await self._run(_HOLDER, vendor_id)
         return value if value is None or isinstance(value, str) else str(value)
 
+    @guarded
     async def take_expired(self, limit: int = MAX_TAKE) -> list[str]:
         check_take_limit(limit)
         ids = await self._run(_TAKE, limit)

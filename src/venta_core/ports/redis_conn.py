@@ -11,26 +11,47 @@ The connection owns the client's lifecycle; the ports only borrow ``client`` and
 ``cluster`` when they must lay out keys differently. Responses are decoded to ``str``.
 Connecting is lazy: ``start()`` builds the client and ``check()`` (PING; on a cluster, after
 discovering its nodes and slots) proves it works.
+
+The connection also owns the ``Dependency`` of Redis (``venta_core.outages``): the ports run
+every public method under ``@guarded``, so a Redis that cannot be reached (refused, timed out,
+loading its data, failing over) raises ``ServiceUnavailable`` in every one of them, and the
+outage is logged once for all of them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.typing import EncodableT
 
-__all__ = ["ClusterUrl", "RedisConnection", "parse_cluster_url", "redact_url"]
+from venta_core.outages import Dependency
+
+__all__ = [
+    "ClusterUrl",
+    "RedisConnection",
+    "guarded",
+    "parse_cluster_url",
+    "redact_url",
+    "redis_unavailable",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Seconds allowed to open a socket; without it an unroutable host blocks for minutes.
 CONNECT_TIMEOUT_S = 5.0
+#: Seconds a command may wait for its answer: a Redis that hangs (rather than refusing
+#: connections) answers 503 after this, instead of holding requests forever. Every command the
+#: ports send takes milliseconds.
+SOCKET_TIMEOUT_S = 10.0
 DEFAULT_PORT = 6379
 #: Cluster URL scheme -> the plain scheme redis-py parses for credentials and options.
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -52,6 +73,26 @@ def redact_url(url: str) -> str:
     if netloc == parts.netloc and query == parts.query:
         return url
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+#: Errors that mean Redis cannot be reached or cannot serve now: refused or dropped connections,
+#: timeouts, a server loading its data after a restart, a replica promoted read-only, a cluster
+#: re-sharding or with a slot that no node serves.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ClusterError,
+    redis_errors.ReadOnlyError,
+    redis_errors.TryAgainError,
+    redis_errors.SlotNotCoveredError,
+    OSError,
+    TimeoutError,
+)
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (raised by redis-py) means Redis cannot be reached."""
+    return isinstance(exc, _UNAVAILABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +169,7 @@ class RedisConnection:
         self._url = url
         self._cluster_url = parse_cluster_url(url)
         self._client: Redis | RedisCluster | None = None
+        self.dependency = Dependency("redis", redis_unavailable, shown=redact_url(url))
 
     def __repr__(self) -> str:
         return f"RedisConnection({redact_url(self._url)!r})"
@@ -149,7 +191,10 @@ class RedisConnection:
         parsed = self._cluster_url
         if parsed is None:
             self._client = Redis.from_url(
-                self._url, decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT_S
+                self._url,
+                decode_responses=True,
+                socket_connect_timeout=CONNECT_TIMEOUT_S,
+                socket_timeout=SOCKET_TIMEOUT_S,
             )
             return
         # from_url takes the first node (and credentials, options) from the URL; the other
@@ -159,6 +204,7 @@ class RedisConnection:
             startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes[1:]],
             decode_responses=True,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=SOCKET_TIMEOUT_S,
         )
 
     async def stop(self) -> None:
@@ -172,3 +218,27 @@ class RedisConnection:
 
     async def check(self) -> None:
         await self.client.ping()
+
+
+class _UsesRedis(Protocol):
+    @property
+    def _conn(self) -> RedisConnection: ...
+
+
+S = TypeVar("S", bound=_UsesRedis)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(
+    method: Callable[Concatenate[S, P], Awaitable[R]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+    """Run a port method under its connection's ``Dependency`` guard: Redis being unreachable
+    raises ``ServiceUnavailable`` (see the module docstring)."""
+
+    async def call(port: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with port._conn.dependency.guard():
+            return await method(port, *args, **kwargs)
+
+    functools.update_wrapper(call, method)
+    return call

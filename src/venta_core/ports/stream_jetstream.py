@@ -7,6 +7,14 @@ stored once. Batches are pipelined (``publish_async``): sent in order on one con
 the acknowledgements are awaited together. Consumers are durable pull consumers with explicit
 acknowledgement. While NATS is unreachable, publish and fetch raise ``ConnectionError`` or
 ``TimeoutError``; the client reconnects by itself.
+
+A fetch that waits out its deadline is an idle poll, not a fault: nats-py reports it with its own
+``nats.errors.TimeoutError`` or, on some paths of a batch fetch, the builtin ``TimeoutError``,
+which since Python 3.11 is an ``OSError``. Timeouts are therefore told apart before any check for
+``OSError`` ("unreachable"). A consumer that idles keeps asking, every
+``CONSUMER_CHECK_SECONDS``, whether its durable still exists: a broker that lost its storage
+comes back without it, and pull requests to a missing consumer simply go unanswered, so only
+this check turns that into a ``ConnectionError`` (the caller binds again, which creates it).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,7 +54,11 @@ _RETENTION = {
     "workqueue": api.RetentionPolicy.WORK_QUEUE,
 }
 _STORAGE = {"file": api.StorageType.FILE, "memory": api.StorageType.MEMORY}
+#: How often an idle consumer checks that its durable still exists on the server.
+CONSUMER_CHECK_SECONDS = 10.0
 #: Errors meaning "NATS is not reachable right now" rather than "this request is wrong".
+#: ``OSError`` includes the builtin ``TimeoutError``: catch timeouts first where they mean
+#: something else (see the module docstring).
 _UNREACHABLE = (
     nats.errors.ConnectionClosedError,
     nats.errors.ConnectionReconnectingError,
@@ -104,15 +117,34 @@ class _JsConsumer:
         self._js = js
         self._stream = stream
         self._sub = sub
+        self._checked_at = time.monotonic()
 
     async def fetch(self, batch: int, max_wait: float) -> list[StreamMessage]:
         try:
             msgs = await self._sub.fetch(batch, timeout=max(max_wait, 0.01))
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats-py's and the builtin one alike: nothing came in time
+            await self._check_exists()
             return []
         except _UNREACHABLE as exc:
             raise ConnectionError(f"JetStream fetch failed: {type(exc).__name__}") from exc
+        self._checked_at = time.monotonic()
         return [_JsMessage(m) for m in msgs]
+
+    async def _check_exists(self) -> None:
+        """After an idle poll, at most every ``CONSUMER_CHECK_SECONDS``: raise
+        ``ConnectionError`` when the server no longer knows this consumer."""
+        now = time.monotonic()
+        if now - self._checked_at < CONSUMER_CHECK_SECONDS:
+            return
+        self._checked_at = now
+        try:
+            await self._js.consumer_info(self._stream, self.durable, timeout=2.0)
+        except nats.js.errors.NotFoundError:
+            raise ConnectionError(
+                f"JetStream consumer {self.durable} no longer exists on stream {self._stream}"
+            ) from None
+        except Exception as exc:  # unreachable, or slow: the next fetch tells
+            log.debug("checking consumer %s failed: %r", self.durable, exc)
 
     async def state(self) -> ConsumerState:
         try:

@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 
 from venta_core.domain import Actor, BoundingBox, Location, VendorPosition
 from venta_core.domain.cells import encode
-from venta_core.errors import Forbidden, LocationNotFound, ValidationFailed, VendorNotFound
+from venta_core.errors import (
+    Forbidden,
+    LocationNotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+    VendorNotFound,
+)
 from venta_core.events import EventEnvelope, event_subject, gone_subject, live_subject
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.ports.geo import GeoHit, GeoIndex
@@ -120,12 +126,24 @@ class LocalLocationService:
             "at": _rfc3339(now),
         }
         body = json.dumps(payload).encode()
-        await self._bus.publish(live_subject(self._prefix, cell, vendor_id), body)
+        subjects = [live_subject(self._prefix, cell, vendor_id)]
         if previous is not None and previous != cell:
             # Watchers of the old cell learn that the vendor left it (see docs/realtime.md).
-            await self._bus.publish(live_subject(self._prefix, previous, vendor_id), body)
+            subjects.append(live_subject(self._prefix, previous, vendor_id))
+        await self._announce(subjects, body)
         self._remember_cell(vendor_id, cell)
         return VendorPosition(id=vendor_id, location=location, updated_at=now)
+
+    async def _announce(self, subjects: list[str], body: bytes) -> None:
+        """Publish a live position (or a vendor's going offline), softly: with the bus
+        unreachable the position is stored all the same (geo index, write-behind) and only this
+        message is lost; watchers catch up at the vendor's next update or the real-time
+        gateways' re-sync. The bus logs its outage once."""
+        for subject in subjects:
+            try:
+                await self._bus.publish(subject, body)
+            except ServiceUnavailable:
+                return
 
     async def _cell_in_index(self, vendor_id: str) -> str | None:
         """The cell of the vendor's current position; read once per vendor and process."""
@@ -177,7 +195,10 @@ class LocalLocationService:
     async def remove_vendor_location(self, actor: Actor, vendor_id: str) -> None:
         await self._authorize(actor, vendor_id)
         cell = self._cells.pop(vendor_id, None) or await self._cell_in_index(vendor_id)
-        self._vendor_positions.forget(vendor_id)
-        if await self._geo.remove(vendor_id) and cell is not None:
+        removed = await self._geo.remove(vendor_id)
+        # After the index (an unreachable one raises first): the database learns that the
+        # vendor is no longer live, so no refill of the index brings it back.
+        self._vendor_positions.record_offline(vendor_id)
+        if removed and cell is not None:
             body = json.dumps({"vendorId": vendor_id, "at": _rfc3339(datetime.now(UTC))})
-            await self._bus.publish(gone_subject(self._prefix, cell, vendor_id), body.encode())
+            await self._announce([gone_subject(self._prefix, cell, vendor_id)], body.encode())

@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 
 from venta_core.domain import Subscription, SubscriptionUpdate, User, VendorSummary
-from venta_core.errors import AccountDeleted, UserNotFound
+from venta_core.domain.text import is_storable, unstorable_reason
+from venta_core.errors import AccountDeleted, UserNotFound, ValidationFailed
 from venta_core.events import UserEventData, VendorDeletedData
 from venta_core.ports.geo import GeoIndex
 from venta_core.services.ids import is_uuid
@@ -35,6 +36,12 @@ class LocalUserService:
     async def ensure_user(self, external_id: str) -> User:
         """The user of ``external_id``, created on first sight; ``AccountDeleted`` when the
         identity was deleted."""
+        reason = unstorable_reason(external_id)
+        if reason is not None:  # from any identity provider, or a gRPC caller
+            raise ValidationFailed(
+                f"externalId: {reason}",
+                details={"errors": [{"field": "externalId", "message": reason}]},
+            )
         async with self._db.connect() as conn:
             user = await rows.select_user_by_external_id(conn, external_id)
             deleted = await identities.is_tombstoned(conn, external_id)
@@ -72,6 +79,8 @@ class LocalUserService:
         return user
 
     async def find_by_external_id(self, external_id: str) -> User | None:
+        if not is_storable(external_id):
+            return None  # no row can hold it
         async with self._db.connect() as conn:
             return await rows.select_user_by_external_id(conn, external_id)
 

@@ -112,24 +112,33 @@ class LocalVendorService:
         return updated
 
     async def delete_vendor(self, actor: Actor, vendor_id: str) -> None:
+        """The live position goes first, then the row: with the geo index unreachable nothing
+        is deleted (``ServiceUnavailable``), rather than a deleted vendor left on the map.
+        (A position set between the two is removed on ``vendor.deleted``, see the location
+        service.)"""
         if not is_uuid(vendor_id):
             raise VendorNotFound(vendor_id)
+        self._check_owner(actor, vendor_id, await self.owner_of(vendor_id))
+        await self._geo.remove(vendor_id)
         async with self._db.begin() as conn:
             current = await rows.select_vendor(conn, vendor_id, for_update=True)
             if current is None:
                 raise VendorNotFound(vendor_id)
             owner_id = current.owner_id
-            if not actor.may_act_for(owner_id):
-                raise Forbidden(
-                    "Only the vendor's owner may delete it", details={"vendorId": vendor_id}
-                )
+            self._check_owner(actor, vendor_id, owner_id)
             await conn.execute(vendors.delete().where(vendors.c.id == vendor_id))
             deleted = VendorDeletedData(
                 id=vendor_id, owner_id=owner_id, primary_image=current.primary_image
             )
             await outbox.add_event(conn, "vendor.deleted", deleted)
         self.owners.discard(vendor_id)
-        await self._geo.remove(vendor_id)
+
+    @staticmethod
+    def _check_owner(actor: Actor, vendor_id: str, owner_id: str) -> None:
+        if not actor.may_act_for(owner_id):
+            raise Forbidden(
+                "Only the vendor's owner may delete it", details={"vendorId": vendor_id}
+            )
 
     async def owner_of(self, vendor_id: str) -> str:
         if not is_uuid(vendor_id):

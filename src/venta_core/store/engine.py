@@ -1,22 +1,78 @@
-"""The database component: one async engine per process, SQLite or PostgreSQL."""
+"""The database component: one async engine per process, SQLite or PostgreSQL.
+
+Every connection and transaction the store opens (``Database.connect`` / ``begin``) runs under
+the database's ``Dependency`` (``venta_core.outages``): a database that cannot be reached raises
+``ServiceUnavailable`` (503) instead of a driver error, and its outage is logged once.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from venta_core.outages import Dependency
 from venta_core.settings import Settings
 
-__all__ = ["Database", "redact_url"]
+__all__ = ["Database", "database_unavailable", "redact_url", "statement_unavailable"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds allowed to open a PostgreSQL connection (asyncpg waits 60 by default): an unreachable
+#: server answers 503 after this rather than holding the request for a minute.
+CONNECT_TIMEOUT_S = 5.0
+#: PostgreSQL error classes that mean "cannot serve now": connection exceptions (08), operator
+#: intervention (57P: shutting down, crashed, starting up) and too many connections (53300).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+#: SQLite errors that mean the database file cannot be used now (not a broken query).
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk i/o error")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, the driver error it wraps, and their causes (a few levels at most)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo and len(seen) < 8:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [e for e in (getattr(current, "orig", None), current.__cause__) if e is not None]
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc``, raised while opening a connection, means the database cannot be
+    reached."""
+    for e in _chain(exc):
+        if isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated:
+            return True  # the connection broke mid-statement
+        if isinstance(e, sa_exc.TimeoutError | OSError | TimeoutError):
+            return True  # refused, reset, unreachable; or no pooled connection came free
+        sqlstate = getattr(e, "sqlstate", None) or getattr(e, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        if isinstance(e, sqlite3.OperationalError) and str(e).lower().startswith(
+            _SQLITE_UNAVAILABLE
+        ):
+            return True
+    return False
+
+
+def statement_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc``, raised while a connection is in use, means the database cannot be
+    reached: a driver error (SQLAlchemy wraps every one) saying so. A bare ``OSError`` or
+    timeout there comes from other work inside the block (a publish to the broker, say), and
+    must not be taken for a database outage."""
+    return isinstance(exc, sa_exc.DBAPIError) and database_unavailable(exc)
 
 
 def redact_url(url: str) -> str:
@@ -43,6 +99,8 @@ class Database:
         self.url = settings.database_url
         self._pool_size = settings.database_pool_size
         self._engine: AsyncEngine | None = None
+        self.dependency = Dependency("database", database_unavailable, shown=redact_url(self.url))
+        self._in_use = self.dependency.guard(statement_unavailable)
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,6 +122,7 @@ class Database:
             pool_size=self._pool_size,
             max_overflow=self._pool_size,
             pool_pre_ping=True,
+            connect_args={"timeout": CONNECT_TIMEOUT_S},
         )
 
     async def start(self) -> None:
@@ -81,10 +140,18 @@ class Database:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A transaction: committed on normal exit, rolled back on an exception."""
-        async with self.engine.begin() as conn:
-            yield conn
+        async with self.connect() as conn:
+            with self._in_use:
+                async with conn.begin():
+                    yield conn
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+        """A connection under the database's guard: a failure to open it that means the
+        database is unreachable, and driver errors saying so while it is in use, raise
+        ``ServiceUnavailable``."""
+        with self._in_use:
+            async with AsyncExitStack() as stack:
+                with self.dependency.guard():
+                    conn = await stack.enter_async_context(self.engine.connect())
+                yield conn

@@ -32,15 +32,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from venta_core.settings import Settings
-from venta_core.store.engine import redact_url
+from venta_core.startup import Backend, BackendUnreachableError, StartupError
+from venta_core.store.engine import Database, redact_url
 
 __all__ = [
     "MIGRATIONS_DIR",
     "DatabaseUnreachableError",
     "MigrationError",
+    "SchemaNotCurrentError",
     "connect",
     "current",
     "downgrade",
+    "ensure_current",
     "heads",
     "is_up_to_date",
     "revision",
@@ -61,11 +64,30 @@ class MigrationError(Exception):
     """A migration command failed; ``str()`` is one line and never shows the password."""
 
 
-class DatabaseUnreachableError(MigrationError):
+class DatabaseUnreachableError(MigrationError, BackendUnreachableError):
     """The database could not be connected to (refused, timed out, bad credentials, missing)."""
 
-    def __init__(self, url: str, reason: BaseException) -> None:
-        super().__init__(f"cannot connect to database {redact_url(url)}: {_reason(reason, url)}")
+    def __init__(self, url: str, reason: BaseException, timeout: float | None = None) -> None:
+        BackendUnreachableError.__init__(self, Backend.database(url), reason, timeout)
+
+
+class SchemaNotCurrentError(MigrationError, StartupError):
+    """The database is not at the newest revision shipped in the package (``venta db
+    migrate`` brings it there), or at one this package does not know (a newer venta wrote it)."""
+
+    exit_code = 2
+
+    def __init__(self, found: Sequence[str]) -> None:
+        at = ", ".join(found) or "base"
+        newest = ", ".join(heads())
+        known = {script.revision for script in _script().walk_revisions()}
+        if set(found) - known:
+            super().__init__(
+                f"database is at {at}, which this venta does not know (newest is {newest})",
+                hint="run the venta version that migrated it, or downgrade the database with it",
+            )
+        else:
+            super().__init__(f"database is at {at}, newest is {newest}: run `venta db migrate`")
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
@@ -96,6 +118,21 @@ def current(settings: Settings) -> str | None:
 def heads() -> list[str]:
     """The newest revision(s) shipped in the package."""
     return list(_script().get_heads())
+
+
+async def ensure_current(database: Database, within: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    """Start-up check of a database that is not migrated at start: it answers ``within``
+    seconds (else ``DatabaseUnreachableError``) and is at the shipped heads (else
+    ``SchemaNotCurrentError``). A SQLite file that does not exist is at base (and not created)."""
+    found: tuple[str, ...] = ()
+    if (path := _sqlite_file(database.url)) is None or path.exists():
+        try:
+            async with asyncio.timeout(within), database.connect() as connection:
+                found = await connection.run_sync(_read_heads)
+        except Exception as exc:
+            raise DatabaseUnreachableError(database.url, exc, within) from exc
+    if set(found) != set(heads()):
+        raise SchemaNotCurrentError(found)
 
 
 async def is_up_to_date(settings: Settings) -> bool:
@@ -135,7 +172,7 @@ async def connect(url: str) -> AsyncIterator[AsyncConnection]:
             _ensure_sqlite_directory(url)
             connection = await engine.connect()
         except Exception as exc:
-            raise DatabaseUnreachableError(url, exc) from exc
+            raise DatabaseUnreachableError(url, exc, CONNECT_TIMEOUT_SECONDS) from exc
         try:
             yield connection
         finally:

@@ -20,11 +20,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from venta_core.domain.geo import haversine_raw
+from venta_core.errors import ServiceUnavailable
 from venta_core.events import VendorMovedData
 from venta_core.settings import LocationSettings
 from venta_core.store import outbox
@@ -34,7 +36,9 @@ __all__ = ["MAX_REMEMBERED_MOVES", "MovedEvents", "PositionWriteBehind"]
 
 log = logging.getLogger(__name__)
 
-Pending = dict[str, tuple[float, float, datetime]]
+#: member -> its newest position (lat, long, at), or None: its live position was removed.
+Pending = dict[str, tuple[float, float, datetime] | None]
+Positions = dict[str, tuple[float, float, datetime]]
 #: A position due for a ``vendor.moved`` event: (vendor id, lat, long, at).
 Move = tuple[str, float, float, datetime]
 
@@ -95,15 +99,18 @@ class PositionWriteBehind:
         self._emitted: dict[str, tuple[float, float, float]] = {}
         self.written = 0
         self.events = 0
-        self._stmt = (
-            table.update()
-            .where(table.c.id == sa.bindparam("member_id"))
-            .values(
-                lat=sa.bindparam("p_lat"),
-                long=sa.bindparam("p_long"),
-                location_updated_at=sa.bindparam("p_at"),
-            )
-        )
+        #: A table with a ``live`` column (vendors) records whether the position is on the map.
+        self._live = "live" in table.c
+        where = table.c.id == sa.bindparam("member_id")
+        values: dict[str, Any] = {
+            "lat": sa.bindparam("p_lat"),
+            "long": sa.bindparam("p_long"),
+            "location_updated_at": sa.bindparam("p_at"),
+        }
+        if self._live:
+            values["live"] = True
+        self._stmt = table.update().where(where).values(**values)
+        self._offline_stmt = table.update().where(where).values(live=False)
 
     @property
     def pending(self) -> int:
@@ -114,6 +121,19 @@ class PositionWriteBehind:
         self._pending[member_id] = (lat, long, at)
         if len(self._pending) >= self._max_pending:
             self._wake.set()
+
+    def record_offline(self, member_id: str) -> None:
+        """The member's live position was removed (it went offline): the next flush marks its
+        row not live, keeping its last position, unless a newer position is recorded first.
+        Its last emitted position is forgotten: when it is live again, its first flush emits
+        ``vendor.moved`` at once. Wakes the flush at once (going offline is rare, and the
+        sooner the database knows, the less a refill of the geo index can bring the vendor
+        back)."""
+        if not self._live:
+            raise ValueError(f"{self._table.name} has no live column")
+        self._pending[member_id] = None
+        self._emitted.pop(member_id, None)
+        self._wake.set()
 
     def forget(self, member_id: str) -> None:
         """Drop the pending position of ``member_id`` (deleted, or gone offline) and its last
@@ -143,6 +163,8 @@ class PositionWriteBehind:
             self._wake.clear()
             try:
                 await self.flush()
+            except ServiceUnavailable:
+                pass  # kept for the next flush; the database's outage is logged once by its guard
             except Exception:
                 log.exception("position flush failed; will retry")
 
@@ -153,14 +175,19 @@ class PositionWriteBehind:
             if not self._pending:
                 return 0
             batch, self._pending = self._pending, {}
+            positions: Positions = {m: p for m, p in batch.items() if p is not None}
             params = [
                 {"member_id": mid, "p_lat": lat, "p_long": long, "p_at": at}
-                for mid, (lat, long, at) in batch.items()
+                for mid, (lat, long, at) in positions.items()
             ]
-            due = self._due(batch)
+            offline = [{"member_id": mid} for mid, p in batch.items() if p is None]
+            due = self._due(positions)
             try:
                 async with self._db.begin() as conn:
-                    await conn.execute(self._stmt, params)
+                    if params:
+                        await conn.execute(self._stmt, params)
+                    if offline:
+                        await conn.execute(self._offline_stmt, offline)
                     emitted = await self._emit(conn, due) if due else []
             except BaseException:
                 for mid, value in batch.items():
@@ -169,11 +196,11 @@ class PositionWriteBehind:
             # Only once committed: a failed flush is retried with its events.
             for mid, lat, long, at in emitted:
                 self._remember(mid, lat, long, at.timestamp())
-            self.written += len(params)
+            self.written += len(batch)
             self.events += len(emitted)
-            return len(params)
+            return len(batch)
 
-    def _due(self, batch: Pending) -> list[Move]:
+    def _due(self, batch: Positions) -> list[Move]:
         """The positions of ``batch`` that get a ``vendor.moved`` event (no I/O)."""
         moved = self._moved
         if moved is None:

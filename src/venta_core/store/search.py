@@ -13,7 +13,6 @@ freshest position there is. The geo filter uses it too.
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from venta_core.domain import Location, Vendor
-from venta_core.domain.geo import EARTH_RADIUS_M, haversine_raw
+from venta_core.domain.geo import EARTH_RADIUS_M, circle_rects, haversine_raw
 from venta_core.store.engine import Database
 from venta_core.store.tables import vendors
 from venta_core.store.vendors import row_to_vendor
@@ -204,28 +203,42 @@ def _hit(row: Any) -> Vendor:
 
 
 def _box(center: Location, radius_m: float) -> dict[str, float]:
-    """Latitude and longitude bounds around a circle (longitude omitted near the poles or
-    across the antimeridian, where a simple range would be wrong)."""
-    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
-    bounds = {"lat_min": center.lat - dlat, "lat_max": center.lat + dlat}
-    cos_lat = math.cos(math.radians(min(89.0, abs(center.lat) + dlat)))
-    dlong = dlat / cos_lat if cos_lat > 0.01 else 360.0
-    if center.long - dlong >= -180 and center.long + dlong <= 180:
-        bounds |= {"long_min": center.long - dlong, "long_max": center.long + dlong}
+    """Bounds of the rectangles covering a circle (``circle_rects``: split at the antimeridian,
+    every longitude when a pole is inside), as bind parameters ``s0, w0, n0, e0, s1, ...``."""
+    bounds: dict[str, float] = {}
+    for i, rect in enumerate(circle_rects(center.lat, center.long, radius_m)):
+        bounds |= dict(zip((f"s{i}", f"w{i}", f"n{i}", f"e{i}"), rect, strict=True))
     return bounds
 
 
 def _box_sql(bounds: dict[str, float]) -> str:
-    sql = " AND v.lat BETWEEN :lat_min AND :lat_max"
-    if "long_min" in bounds:
-        sql += " AND v.long BETWEEN :long_min AND :long_max"
-    return sql
+    rects = [
+        f"(v.lat BETWEEN :s{i} AND :n{i} AND v.long BETWEEN :w{i} AND :e{i})"
+        for i in range(len(bounds) // 4)
+    ]
+    return f" AND ({' OR '.join(rects)})"
+
+
+#: Degrees (about 0.1 µm) below which a coordinate or a difference of two counts as 0 in the
+#: PostgreSQL distance. PostgreSQL raises "value out of range: underflow" where a product or
+#: quotient of non-zero floats rounds to zero (1e-200 squared, or radians(5e-324)); with every
+#: input 0 or at least this large, no step of the formula comes near the smallest float.
+PG_TINY_DEG = 1e-12
+
+
+def _pg_degrees(expr: str) -> str:
+    return f"(CASE WHEN abs({expr}) < {PG_TINY_DEG!r} THEN 0.0 ELSE {expr} END)"
+
+
+def _pg_center(value: float) -> float:
+    return 0.0 if abs(value) < PG_TINY_DEG else value
 
 
 _PG_DISTANCE = (
     f"(2 * {EARTH_RADIUS_M} * asin(least(1.0, sqrt("
-    "power(sin(radians(v.lat - :lat) / 2), 2) + "
-    "cos(radians(:lat)) * cos(radians(v.lat)) * power(sin(radians(v.long - :long) / 2), 2)"
+    f"power(sin(radians({_pg_degrees('v.lat - :lat')}) / 2), 2) + "
+    f"cos(radians(:lat)) * cos(radians({_pg_degrees('v.lat')})) * "
+    f"power(sin(radians({_pg_degrees('v.long - :long')}) / 2), 2)"
     "))))"
 )
 
@@ -246,7 +259,8 @@ async def _search_postgresql(
     distance, where = "NULL::float8", ""
     if center is not None and radius_m is not None:
         bounds = _box(center, radius_m)
-        params |= bounds | {"lat": center.lat, "long": center.long, "radius": radius_m}
+        params |= bounds | {"radius": radius_m}
+        params |= {"lat": _pg_center(center.lat), "long": _pg_center(center.long)}
         distance = _PG_DISTANCE
         where = _box_sql(bounds) + f" AND {_PG_DISTANCE} <= :radius"
     sql = f"""

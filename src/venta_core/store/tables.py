@@ -61,6 +61,8 @@ vendors = sa.Table(
     sa.Column("lat", sa.Float, nullable=True),
     sa.Column("long", sa.Float, nullable=True),
     sa.Column("location_updated_at", Timestamp, nullable=True),
+    # Whether lat/long are on the live map (cleared when the vendor goes offline; migration 0005)
+    sa.Column("live", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
 )

@@ -14,8 +14,8 @@ from venta_core.store.tables import vendors
 __all__ = [
     "image_in_use",
     "row_to_vendor",
+    "select_live_positions",
     "select_owner",
-    "select_positions",
     "select_vendor",
 ]
 
@@ -54,10 +54,11 @@ async def select_owner(conn: AsyncConnection, vendor_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
-async def select_positions(conn: AsyncConnection) -> list[tuple[str, float, float]]:
+async def select_live_positions(conn: AsyncConnection) -> list[tuple[str, float, float]]:
+    """The last known positions of the vendors that are live (not gone offline since)."""
     rows = await conn.execute(
         sa.select(vendors.c.id, vendors.c.lat, vendors.c.long).where(
-            vendors.c.lat.is_not(None), vendors.c.long.is_not(None)
+            vendors.c.live.is_(True), vendors.c.lat.is_not(None), vendors.c.long.is_not(None)
         )
     )
     return [(r.id, r.lat, r.long) for r in rows]

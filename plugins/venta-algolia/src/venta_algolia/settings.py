@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
-
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from venta_core.settings_types import CommaList
 
 __all__ = ["AlgoliaSettings"]
 
@@ -19,7 +17,7 @@ class AlgoliaSettings(BaseSettings):
         None, description="Key with search, addObject, deleteObject, settings and browse rights."
     )
     index_name: str = Field("vendors", min_length=1, description="Index holding the vendors.")
-    hosts: Annotated[list[str], NoDecode] = Field(
+    hosts: CommaList[str] = Field(
         default_factory=list,
         description="Replace Algolia's hosts (comma list or JSON list of URLs); for tests.",
     )
@@ -34,15 +32,6 @@ class AlgoliaSettings(BaseSettings):
     apply_settings: bool = Field(
         True, description="Write the index settings (searchable attributes, facets) at start."
     )
-
-    @field_validator("hosts", mode="before")
-    @classmethod
-    def _comma_or_json(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return json.loads(value)
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @property
     def configured(self) -> bool:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from venta_core.settings import SettingsError
+from venta_core.settings_types import CommaList
 
 __all__ = ["ClerkSettings", "load_clerk_settings"]
-
-StrList = Annotated[list[str], NoDecode]
 
 
 class ClerkSettings(BaseSettings):
@@ -30,12 +28,12 @@ class ClerkSettings(BaseSettings):
     jwks_url: str | None = Field(
         None, description="JWKS URL; unset: `<issuer>/.well-known/jwks.json`."
     )
-    audience: StrList = Field(
+    audience: CommaList[str] = Field(
         default_factory=list,
         description="Accepted `aud` values (comma list). Empty: `aud` is not checked "
         "(Clerk session tokens have none unless a JWT template adds it).",
     )
-    authorized_parties: StrList = Field(
+    authorized_parties: CommaList[str] = Field(
         default_factory=list,
         description="Accepted `azp` values: the origins of your front ends (comma list). "
         "A token whose `azp` is not listed is refused. Empty: `azp` is not checked.",
@@ -68,15 +66,6 @@ class ClerkSettings(BaseSettings):
         description="Largest age (or clock lead) of a webhook's svix-timestamp, in seconds; "
         "svix itself never accepts more than 300.",
     )
-
-    @field_validator("audience", "authorized_parties", mode="before")
-    @classmethod
-    def _comma_or_json_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return json.loads(value)
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @field_validator("issuer", "jwks_url")
     @classmethod

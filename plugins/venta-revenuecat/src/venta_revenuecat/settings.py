@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from venta_core.settings import SettingsError
+from venta_core.settings_types import CommaList
 
 __all__ = ["RevenueCatSettings", "load_revenuecat_settings"]
 
@@ -33,21 +33,12 @@ class RevenueCatSettings(BaseSettings):
         description="Create the user of an event whose ids match no user (as a first "
         "authenticated request would). Off: such an event answers 404 so RevenueCat retries.",
     )
-    entitlement_ids: Annotated[list[str], NoDecode] = Field(
+    entitlement_ids: CommaList[str] = Field(
         default_factory=list,
         description="Entitlements that make a subscription (comma list); events for other "
         "entitlements are ignored. Empty: every entitlement counts.",
     )
     accept_sandbox: bool = Field(True, description="Apply SANDBOX events (turn off in production).")
-
-    @field_validator("entitlement_ids", mode="before")
-    @classmethod
-    def _comma_or_json_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return json.loads(value)
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @field_validator("webhook_auth", "user_attribute", mode="before")
     @classmethod

@@ -2,19 +2,23 @@
 
 One ``grpc.aio`` channel per address (HTTP/2 multiplexes every call over it), created lazily
 inside the running event loop, with keepalive and reconnect options from ``GrpcSettings``, TLS
-credentials when ``tls_ca_file`` is set, and the identity interceptor.
+credentials when ``tls_ca_file`` is set, and the identity interceptor. A channel balances round
+robin over the servers its address resolves to and watches each one's standard health service
+(``healthCheckConfig``): a server that turns NOT_SERVING (it is stopping, see ``drain``) gets no
+new calls while the others do.
 
 ``RpcCaller`` makes one logical call: a deadline that covers the retries, and retries with
-exponential backoff and full jitter on a transport-level ``UNAVAILABLE`` (no venta trailers:
-the peer is down or restarting), for idempotent calls only. Any other failure is raised at once
-as the ``VentaError`` it stands for. Each logical call is counted and timed in the pool's
-``GrpcClientMetrics`` (final status code, retries included); a process exposes them by
-registering ``ChannelPool.metrics`` in the registry of its ``/metrics``.
+exponential backoff and full jitter on a transport-level ``UNAVAILABLE`` or ``CANCELLED`` (no
+venta trailers: the peer is down, restarting or stopping), for idempotent calls only. Any other
+failure is raised at once as the ``VentaError`` it stands for. Each logical call is counted and
+timed in the pool's ``GrpcClientMetrics`` (final status code, retries included); a process
+exposes them by registering ``ChannelPool.metrics`` in the registry of its ``/metrics``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -28,7 +32,7 @@ from venta_core.context import RequestContext, current, new_request_id, request_
 from venta_core.domain import Actor
 from venta_core.errors import InternalError, ServiceUnavailable, ValidationFailed, VentaError
 from venta_core.observability.grpc_metrics import GrpcClientMetrics
-from venta_core.transports.grpc.errors import error_from_rpc, is_transport_failure
+from venta_core.transports.grpc.errors import error_from_rpc, is_retryable
 from venta_core.transports.grpc.metadata import (
     IdentityClientInterceptor,
     IdentitySigner,
@@ -36,7 +40,7 @@ from venta_core.transports.grpc.metadata import (
 )
 from venta_core.transports.grpc.settings import GrpcSettings
 
-__all__ = ["ChannelPool", "RpcCaller", "channel_options", "signer_from"]
+__all__ = ["SERVICE_CONFIG", "ChannelPool", "RpcCaller", "channel_options", "signer_from"]
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +55,18 @@ def signer_from(settings: GrpcSettings) -> IdentitySigner:
     )
 
 
+#: Client-side health checking: each server's overall health (``""``) is watched, and one that
+#: is NOT_SERVING gets no calls. A server without the health service counts as healthy.
+SERVICE_CONFIG = json.dumps({"healthCheckConfig": {"serviceName": ""}})
+
+
 def channel_options(settings: GrpcSettings) -> list[tuple[str, int | str]]:
     reconnect_ms = int(settings.reconnect_max_backoff_seconds * 1000)
     return [
         # An address resolving to several servers (dns:///vendor:5005 on a headless Service)
         # spreads calls over all of them; a single address behaves as before.
         ("grpc.lb_policy_name", "round_robin"),
+        ("grpc.service_config", SERVICE_CONFIG),
         ("grpc.keepalive_time_ms", int(settings.keepalive_seconds * 1000)),
         ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_seconds * 1000)),
         ("grpc.keepalive_permit_without_calls", 0),
@@ -204,10 +214,7 @@ class RpcCaller:
             except grpc.aio.AioRpcError as exc:
                 delay = self._backoff(attempt)
                 if not (
-                    attempt < attempts
-                    and exc.code() == grpc.StatusCode.UNAVAILABLE
-                    and is_transport_failure(exc)
-                    and loop.time() + delay < deadline
+                    attempt < attempts and is_retryable(exc) and loop.time() + delay < deadline
                 ):
                     raise _CallFailed(exc.code().name, error_from_rpc(exc, self.service)) from None
                 self._pool.metrics.retried(self._full_service, name)

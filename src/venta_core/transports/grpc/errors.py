@@ -11,7 +11,10 @@ Any other exception becomes ``INTERNAL`` with a generic message; its traceback i
 server and never sent. A client rebuilds the same error class from the trailers, so a
 ``VENDOR_NOT_FOUND`` raised in the vendor process reaches the caller as ``VendorNotFound``.
 A status without venta trailers comes from gRPC itself (the peer is down, the deadline passed,
-a proxy refused): ``UNAVAILABLE`` and ``DEADLINE_EXCEEDED`` become ``ServiceUnavailable``.
+a proxy refused): ``UNAVAILABLE``, ``CANCELLED`` and ``DEADLINE_EXCEEDED`` become
+``ServiceUnavailable``. ``CANCELLED`` is one of them because a client never sees its own
+cancellation as a status (the awaiting task is cancelled instead): a ``CANCELLED`` status means
+the server or a proxy dropped the call, typically while stopping.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "MESSAGE_KEY",
     "abort_with",
     "error_from_rpc",
+    "is_retryable",
     "is_transport_failure",
     "rebuild_error",
     "status_of",
@@ -65,6 +69,7 @@ _ID_ERRORS: dict[str, type[VentaError]] = {
 #: Fallback for statuses that carry no venta trailers.
 _BY_STATUS: dict[grpc.StatusCode, type[VentaError]] = {
     grpc.StatusCode.UNAVAILABLE: ServiceUnavailable,
+    grpc.StatusCode.CANCELLED: ServiceUnavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: ServiceUnavailable,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.PERMISSION_DENIED: Forbidden,
@@ -151,6 +156,17 @@ def _details(raw: str | bytes | None) -> dict[str, Any]:
 def is_transport_failure(exc: grpc.aio.AioRpcError) -> bool:
     """True when the status came from gRPC, not from a venta service (no venta trailers)."""
     return CODE_KEY not in _trailers(exc)
+
+
+#: Transport statuses after which an idempotent call may be tried again: the peer is down,
+#: restarting or stopping (a stopping venta server answers UNAVAILABLE; gRPC itself may answer
+#: CANCELLED to calls it accepted but never ran).
+_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
+
+
+def is_retryable(exc: grpc.aio.AioRpcError) -> bool:
+    """True when an idempotent call that failed with ``exc`` may be tried again."""
+    return exc.code() in _RETRYABLE and is_transport_failure(exc)
 
 
 def error_from_rpc(exc: grpc.aio.AioRpcError, service: str) -> VentaError:

@@ -23,7 +23,13 @@ import grpc.aio
 
 from venta_core.observability.grpc_metrics import GrpcServerMetrics, split_method
 
-__all__ = ["AccessLogServerInterceptor", "MetricsServerInterceptor", "status_name"]
+__all__ = [
+    "AccessLogServerInterceptor",
+    "Behaviour",
+    "MetricsServerInterceptor",
+    "status_name",
+    "wrap_unary",
+]
 
 access_log = logging.getLogger("venta.grpc.access")
 
@@ -45,7 +51,7 @@ def status_name(context: grpc.aio.ServicerContext, error: BaseException | None) 
     return "OK"
 
 
-def _wrap(handler: Any, around: Callable[[Behaviour], Behaviour]) -> Any:
+def wrap_unary(handler: Any, around: Callable[[Behaviour], Behaviour]) -> Any:
     """``handler`` with its unary-unary behaviour wrapped by ``around``; others unchanged."""
     if handler is None or handler.unary_unary is None:
         return handler
@@ -87,7 +93,7 @@ class MetricsServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
 
             return behaviour
 
-        return _wrap(handler, around)
+        return wrap_unary(handler, around)
 
 
 class AccessLogServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -124,4 +130,4 @@ class AccessLogServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
 
             return behaviour
 
-        return _wrap(handler, around)
+        return wrap_unary(handler, around)

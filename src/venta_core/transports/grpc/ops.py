@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from venta_core.observability.health import ReadinessProbe, liveness, readiness
 from venta_core.observability.metrics import render
+from venta_core.transports.listener import HeadLimits, http_config
 
 __all__ = [
     "PURPOSE",
@@ -103,24 +104,26 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class OpsServer:
-    """``/health``, ``/ready`` and ``/metrics`` on ``host:port`` (0: any free port).
+    """``/health``, ``/ready`` and ``/metrics`` on ``host:port`` (0: any free port), request
+    heads bounded by ``limits`` (``transports.listener``).
 
     ``await start()`` serves in a background task; ``await stop()`` is bounded, never raises.
     """
 
     def __init__(
-        self, probe: ReadinessProbe, registry: CollectorRegistry, host: str, port: int
+        self,
+        probe: ReadinessProbe,
+        registry: CollectorRegistry,
+        host: str,
+        port: int,
+        *,
+        limits: HeadLimits | None = None,
     ) -> None:
         self.host = host
         self._socket = _bind(host, port)
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(
-            create_ops_app(probe, registry),
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=1,
+        config = http_config(
+            create_ops_app(probe, registry), limits or HeadLimits(), timeout_graceful_shutdown=1
         )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
@@ -141,7 +144,7 @@ class OpsServer:
             if loop.time() > deadline:
                 raise OpsServerError(f"the HTTP side port {self.port} did not start")
             await asyncio.sleep(0.01)
-        log.info("gRPC process health and metrics on %s", self.url)
+        log.debug("gRPC process health and metrics on %s", self.url)
 
     async def stop(self) -> None:
         task, self._task = self._task, None

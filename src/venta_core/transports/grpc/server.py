@@ -2,12 +2,14 @@
 behind ``grpc.reflection``, server reflection.
 
 Health: each hosted service (``venta.v1.UserService``, ...) and the overall status ``""`` are
-``SERVING`` once started and ``NOT_SERVING`` from the moment a stop begins, so load balancers
-and Kubernetes probes stop sending traffic while in-flight calls finish within the grace period.
+``SERVING`` once started and ``NOT_SERVING`` from the moment a stop begins, so clients, load
+balancers and Kubernetes probes stop sending traffic; ``stop`` then drains, refuses new calls and
+lets in-flight calls finish within the grace period (see ``drain``).
 
 Interceptors, outermost first: metrics (when ``metrics`` is given), the identity check, any
-extra ``interceptors``, then the access log (see ``interceptors``). A port that is already taken
-is reported as a one-line ``GrpcServerError`` before gRPC tries to bind it.
+extra ``interceptors``, the access log (see ``interceptors``), then the in-flight call tracker
+that a stop waits for. A port that is already taken is reported as a one-line
+``GrpcServerError`` before gRPC tries to bind it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from venta_core.transports.grpc.clients import (
     GrpcUserClient,
     GrpcVendorClient,
 )
+from venta_core.transports.grpc.drain import InFlightCalls, stop_gracefully
 from venta_core.transports.grpc.interceptors import (
     AccessLogServerInterceptor,
     MetricsServerInterceptor,
@@ -147,14 +150,17 @@ class GrpcServer:
         host: str,
         services: Sequence[str],
         health_servicer: health.aio.HealthServicer,
-        grace_seconds: float,
+        calls: InFlightCalls,
+        settings: GrpcSettings,
     ) -> None:
         self.server = server
         self.port = port
         self.host = host
         self.services = list(services)
         self.health = health_servicer
-        self.grace_seconds = grace_seconds
+        self.calls = calls
+        self.grace_seconds = settings.shutdown_grace_seconds
+        self.drain_seconds = settings.shutdown_drain_seconds
         self._started = False
         self._stopped = False
 
@@ -173,18 +179,24 @@ class GrpcServer:
         for name in ["", *(SERVICE_NAMES[s] for s in self.services)]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._started = True
-        log.info("gRPC %s serving on %s", ",".join(self.services), self.address)
+        log.debug("gRPC %s serving on %s", ",".join(self.services), self.address)
 
-    async def stop(self, grace: float | None = None) -> None:
+    async def stop(self, grace: float | None = None, *, drain: float | None = None) -> None:
+        """NOT_SERVING, ``drain`` seconds still serving, then refuse new calls and give those
+        in flight ``grace`` seconds; calls still running are answered UNAVAILABLE. Both default
+        to the settings (``shutdown_drain_seconds``, ``shutdown_grace_seconds``); a server that
+        never started is not drained."""
         if self._stopped:
             return
         self._stopped = True
-        grace = self.grace_seconds if grace is None else grace
-        try:
-            await self.health.enter_graceful_shutdown()
-            await self.server.stop(grace)
-        except Exception:
-            log.exception("stopping the gRPC server on %s failed", self.address)
+        await stop_gracefully(
+            self.server,
+            self.health.enter_graceful_shutdown,
+            self.calls,
+            drain=(self.drain_seconds if drain is None else drain) if self._started else 0.0,
+            grace=self.grace_seconds if grace is None else grace,
+            name=f"gRPC server on {self.address}",
+        )
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
@@ -245,7 +257,8 @@ def build_grpc_server(
     ensure_port_free(host, port_wanted)
     chain: list[Any] = [] if metrics is None else [MetricsServerInterceptor(metrics)]
     chain += [IdentityServerInterceptor(signer_from(settings)), *interceptors]
-    chain.append(AccessLogServerInterceptor())
+    calls = InFlightCalls()
+    chain += [AccessLogServerInterceptor(), calls]
     server = grpc.aio.server(interceptors=chain, options=_server_options(settings))
     for service in services:
         _register(server, app, service)
@@ -265,6 +278,4 @@ def build_grpc_server(
         raise GrpcServerError(f"cannot listen on {address}: {exc}") from None
     if not port:
         raise GrpcServerError(f"cannot listen on {address}")
-    return GrpcServer(
-        server, port, host, services, health_servicer, settings.shutdown_grace_seconds
-    )
+    return GrpcServer(server, port, host, services, health_servicer, calls, settings)

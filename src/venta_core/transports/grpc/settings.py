@@ -16,6 +16,7 @@ __all__ = [
     "METRICS_PORT_OFFSET",
     "GrpcSettings",
     "placeholder_secret_error",
+    "placeholder_secret_warning",
 ]
 
 GRPC_SECRET_PLACEHOLDER = "venta-development-grpc-secret-change-me"  # noqa: S105 - documented
@@ -101,8 +102,18 @@ class GrpcSettings(BaseModel):
     reflection: bool = Field(
         False, description="Serve the gRPC reflection service (for grpcurl and the like)."
     )
+    shutdown_drain_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="On SIGTERM, how long a server keeps answering calls after its health "
+        "turned NOT_SERVING, so clients move to other replicas before it refuses new calls.",
+    )
     shutdown_grace_seconds: float = Field(
-        10.0, ge=0, description="On SIGTERM, how long in-flight calls may finish."
+        10.0,
+        ge=0,
+        description="On SIGTERM, how long in-flight calls may finish (after the drain); calls "
+        "still running are then answered UNAVAILABLE.",
     )
     tls_cert_file: Path | None = Field(
         None,
@@ -149,6 +160,19 @@ class GrpcSettings(BaseModel):
     @property
     def uses_placeholder_secret(self) -> bool:
         return self.identity_secret.get_secret_value() == GRPC_SECRET_PLACEHOLDER
+
+
+def placeholder_secret_warning(settings: GrpcSettings, environment: str) -> str | None:
+    """What to log at start of a process that talks gRPC with the placeholder secret outside
+    production (where ``placeholder_secret_error`` refuses it), or None."""
+    if environment != "production" and settings.uses_placeholder_secret:
+        return (
+            "grpc.identity_secret is the development placeholder, so anyone who can reach a gRPC "
+            "port can act as any user; set VENTA_GRPC__IDENTITY_SECRET to the same random value "
+            "in every venta process (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            "; production refuses the placeholder"
+        )
+    return None
 
 
 def placeholder_secret_error(settings: GrpcSettings, environment: str) -> str | None:

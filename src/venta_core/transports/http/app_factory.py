@@ -24,11 +24,12 @@ from venta_core.transports.http.middleware import (
     REQUEST_ID_HEADER,
     BodyLimitMiddleware,
     ErrorMiddleware,
+    HeadMiddleware,
     MetricsMiddleware,
     RequestContextMiddleware,
 )
 from venta_core.transports.http.ratelimit import RateLimiter, RateLimitMiddleware
-from venta_core.transports.http.routers import health, locations, me, seed, vendors
+from venta_core.transports.http.routers import docs, health, locations, me, seed, vendors
 
 __all__ = ["create_http_app", "plugin_routers"]
 
@@ -53,7 +54,7 @@ def create_http_app(app: VentaApp, *, registry: CollectorRegistry | None = None)
         title="venta",
         version=_version(),
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc are served offline by routers.docs
         redoc_url=None,
         openapi_url="/openapi.json",
         redirect_slashes=False,
@@ -66,6 +67,7 @@ def create_http_app(app: VentaApp, *, registry: CollectorRegistry | None = None)
     api.state.identity_cache = IdentityCache(app.settings.auth.identity_cache_seconds)
     install_error_handlers(api)
     routes = _include_routers(api, app)
+    api.state.route_table = routes
     _install_middleware(api, app.settings.http, metrics, limiter, routes, _upload_limits(app))
     _install_openapi(api)
     return api
@@ -91,7 +93,14 @@ def _include_routers(api: FastAPI, app: VentaApp) -> list[BaseRoute]:
     """Mount the built-in and plugin routers; return every route as one flat table (in
     matching order) for labelling requests answered before routing."""
     # locations before vendors: "/v1/vendors/nearby" must match before "/v1/vendors/{id}".
-    builtin = [health.router, me.router, locations.router, vendors.router, seed.router]
+    builtin = [
+        health.router,
+        docs.router,
+        me.router,
+        locations.create_router(app.settings.location),
+        vendors.router,
+        seed.router,
+    ]
     routers = [*builtin, *plugin_routers(app)]
     for router in routers:
         api.include_router(router)
@@ -109,6 +118,7 @@ def _install_middleware(
     body_limits: dict[str, int],
 ) -> None:
     """Added innermost first (``add_middleware`` wraps what is already there)."""
+    api.add_middleware(HeadMiddleware)
     api.add_middleware(BodyLimitMiddleware, max_bytes=http.max_body_bytes, per_path=body_limits)
     api.add_middleware(
         RateLimitMiddleware, limiter=limiter, trust_forwarded_for=http.trust_forwarded_for

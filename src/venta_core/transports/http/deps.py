@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from venta_core.domain import Actor, User
 from venta_core.errors import VendorNotFound
+from venta_core.services.ids import canonical_uuid
 from venta_core.transports import VentaApp
 from venta_core.transports.http.auth import authenticate
 
@@ -18,6 +19,7 @@ __all__ = [
     "CurrentUser",
     "Services",
     "VendorId",
+    "VendorIdConvertor",
     "get_venta",
     "vendor_id",
 ]
@@ -32,15 +34,33 @@ async def current_actor(user: Annotated[User, Depends(authenticate)]) -> Actor:
     return Actor.for_user(user)
 
 
+class VendorIdConvertor(StringConvertor):
+    """A ``{vendor_id}`` path segment: any segment but ``nearby``, so ``/v1/vendors/nearby``
+    belongs to the nearby query alone (``PUT /v1/vendors/nearby`` is a 405, not a vendor
+    named "nearby" that is not found)."""
+
+    regex = r"(?!nearby(?:/|$))[^/]+"
+
+
+#: Routes write the segment as ``{vendor_id:vendor_id}``; OpenAPI shows ``{vendor_id}``.
+register_url_convertor("vendor_id", VendorIdConvertor())
+
+
 def vendor_id(
-    vendor_id: Annotated[str, Path(description="Vendor id (UUID).")],
+    vendor_id: Annotated[
+        str,
+        Path(
+            description="Vendor id (UUID). A malformed id names no vendor: 404.",
+            json_schema_extra={"format": "uuid"},
+        ),
+    ],
 ) -> str:
     """The id in canonical form. A malformed id names no vendor, so it is a 404
     ``VENDOR_NOT_FOUND`` like any unknown id (see docs/api.md)."""
-    try:
-        return str(uuid.UUID(vendor_id))
-    except ValueError:
-        raise VendorNotFound(vendor_id[:100]) from None
+    canonical = canonical_uuid(vendor_id)
+    if canonical is None:
+        raise VendorNotFound(vendor_id[:100])
+    return canonical
 
 
 #: Router/route dependency: authentication required (resolved once, before other parameters).

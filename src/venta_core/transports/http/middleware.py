@@ -1,5 +1,6 @@
 """Pure ASGI middleware of the HTTP gateway (outermost first, see ``app_factory``):
-errors -> request context -> metrics and access log -> CORS -> rate limit -> body limit.
+errors -> request context -> metrics and access log -> CORS -> rate limit -> body limit ->
+HEAD as GET.
 
 Pure ASGI classes (not ``BaseHTTPMiddleware``) keep one task and one contextvars context per
 request, so the request context set here is the one route handlers and loggers see.
@@ -25,6 +26,7 @@ from venta_core.transports.http.errors import error_response, internal_error_res
 __all__ = [
     "BodyLimitMiddleware",
     "ErrorMiddleware",
+    "HeadMiddleware",
     "MetricsMiddleware",
     "RequestContextMiddleware",
     "route_template",
@@ -228,3 +230,25 @@ class BodyLimitMiddleware:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         err = PayloadTooLarge(details={"maxBytes": limit})
         await error_response(err)(scope, receive, send)
+
+
+class HeadMiddleware:
+    """``HEAD`` wherever ``GET`` is routed (RFC 9110, section 9.3.2): the request is routed
+    and answered as ``GET``, with the same status and headers (``Content-Length`` included),
+    and the body is dropped. Innermost, so metrics, logs and rate limits still see ``HEAD``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        # A copy: the server keeps its own scope saying HEAD, and writes no body for it.
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)

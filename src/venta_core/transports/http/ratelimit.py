@@ -3,7 +3,9 @@ authenticated routes, counted in the shared key-value store (fixed windows).
 
 Both decisions of a request are kept in ``scope["state"]``; the middleware reports the tighter
 one in ``X-RateLimit-*`` headers. When the key-value store fails the request is let through
-(fail open) and a warning is logged at most every ``_WARN_EVERY_SECONDS``.
+(fail open: an outage of the rate-limit store must not take the API down with it, as API
+gateways do). An outage of the store (``ServiceUnavailable``) is logged once by the store's
+connection; any other failure here at most every ``_WARN_EVERY_SECONDS``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from venta_core.errors import RateLimited
+from venta_core.errors import RateLimited, ServiceUnavailable
 from venta_core.ports.kv import KeyValueStore, RateDecision
 from venta_core.settings import RateLimitSettings
 from venta_core.transports.http.errors import error_response
@@ -107,6 +109,8 @@ class RateLimiter:
             return None
         try:
             return await self.kv.hit(key, limit, self.settings.window_seconds)
+        except ServiceUnavailable:
+            return None  # fail open; the outage is logged once by the store's connection
         except Exception as exc:
             self._warn(exc)
             return None

@@ -5,6 +5,12 @@ recipient that is two attribute loads, a buffer-size check and ``transport.write
 no queue, no task. Sessions without a usable websocket (still on long-polling, mid-upgrade, or
 on a server where raw writes are not safe) take ``push``, which goes through python-socketio's
 Engine.IO queue, as a stock emit would.
+
+Both ways are counted in ``venta_ws_deliveries_total{path="direct"|"queued"}``: websocket
+watchers counted as ``queued`` mean the direct path is not in use (a library upgrade changed
+what ``wire.raw_transport`` recognises), and the fan-out has silently become the slow one.
+The hot loop adds nothing per recipient for this: it counts the rare other cases and derives
+the direct writes once per call.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from prometheus_client import Counter
 
 from venta_core.transports.realtime.protocol import Outgoing
 from venta_core.transports.realtime.session import Session
@@ -30,12 +38,16 @@ class Sender:
         wires: WireRegistry,
         max_buffer_bytes: int,
         on_slow: Callable[[Session], None],
+        deliveries: Counter,
     ) -> None:
-        """``eio``: python-engineio's ``AsyncServer`` (for sessions not on a websocket)."""
+        """``eio``: python-engineio's ``AsyncServer`` (for sessions not on a websocket);
+        ``deliveries``: the counter of deliveries by ``path``."""
         self._eio = eio
         self._wires = wires
         self._max_buffer = max_buffer_bytes
         self._on_slow = on_slow
+        self._direct = deliveries.labels(path="direct")
+        self._queued = deliveries.labels(path="queued")
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def deliver(self, sessions: Iterable[Session], out: Outgoing) -> int:
@@ -43,6 +55,7 @@ class Sender:
         frame = out.frame
         limit = self._max_buffer
         count = 0
+        other = 0  # not written here: pushed (and counted there), or closed under us
         for session in sessions:
             count += 1
             transport = session.wire.transport
@@ -52,8 +65,12 @@ class Sender:
                         transport.write(frame)
                         continue
                 except (RuntimeError, OSError):  # closed under us: the disconnect follows
+                    other += 1
                     continue
+            other += 1
             self.push(session, out)
+        if count > other:
+            self._direct.inc(count - other)
         return count
 
     def push(self, session: Session, out: Outgoing) -> None:
@@ -71,7 +88,10 @@ class Sender:
                 transport.write(out.frame)
             except (RuntimeError, OSError):
                 log.debug("write to closed session %s dropped", session.sid)
+            else:
+                self._direct.inc()
             return
+        self._queued.inc()
         task = asyncio.ensure_future(self._eio.send_packet(session.eio_sid, out.eio_packet()))
         self._tasks.add(task)
         task.add_done_callback(self._done)

@@ -22,6 +22,7 @@ from venta_core.errors import (
     Forbidden,
     InternalError,
     LocationNotFound,
+    ServiceUnavailable,
     Unauthenticated,
     ValidationFailed,
     VendorNotFound,
@@ -32,16 +33,18 @@ from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.ports.presence import PresenceStore
 from venta_core.transports import VentaApp
 from venta_core.transports.http.auth import IdentityCache
-from venta_core.transports.realtime.auth import Refused, token_from
+from venta_core.transports.realtime.auth import Refused, expiry_from, token_from
+from venta_core.transports.realtime.edge import SocketIOEdge, guard_messages
 from venta_core.transports.realtime.fanout import Sender
 from venta_core.transports.realtime.hub import CellHub
-from venta_core.transports.realtime.limits import IdentityLimits
+from venta_core.transports.realtime.limits import ConnectRate, IdentityLimits
 from venta_core.transports.realtime.metrics import RealtimeMetrics
 from venta_core.transports.realtime.presence import Presence
 from venta_core.transports.realtime.protocol import (
     USER_NS,
     VENDOR_NS,
     Outgoing,
+    StrictPacket,
     UserLocationMessage,
     VendorLocationMessage,
     error_payload,
@@ -86,11 +89,15 @@ class RealtimeGateway:
             ping_interval=rt.ping_interval_seconds,
             ping_timeout=rt.ping_timeout_seconds,
             max_http_buffer_size=rt.max_payload_bytes,
+            serializer=StrictPacket,
             logger=False,
             engineio_logger=False,
         )
+        guard_messages(self.sio)  # a malformed packet ends its connection (see edge)
         self.wires = WireRegistry()
-        self.sender = Sender(self.sio.eio, self.wires, rt.max_send_buffer_bytes, self._too_slow)
+        self.sender = Sender(
+            self.sio.eio, self.wires, rt.max_send_buffer_bytes, self._too_slow, metrics.deliveries
+        )
         self.hub = CellHub(
             bus=app.bus,
             locations=app.locations,
@@ -127,7 +134,15 @@ class RealtimeGateway:
     def asgi(self, other: Any = None) -> Any:
         """The ASGI app: Socket.IO at ``/socket.io/``, everything else to ``other``."""
         inner = socketio.ASGIApp(self.sio, other_asgi_app=other, socketio_path="socket.io")
-        return self.wires.wrap(inner)
+        per_ip = self._rt.connects_per_ip_per_minute
+        return SocketIOEdge(
+            self.wires.wrap(inner),
+            eio=self.sio.eio,
+            max_payload_bytes=self._rt.max_payload_bytes,
+            connects=ConnectRate(self.app.kv, per_ip) if per_ip else None,
+            trust_forwarded_for=self.app.settings.http.trust_forwarded_for,
+            on_refused=lambda error: self.metrics.refused.labels(error.code).inc(),
+        )
 
     async def start(self) -> None:
         """Subscribe to what this process needs from the bus (after the application started)."""
@@ -162,6 +177,8 @@ class RealtimeGateway:
             await asyncio.sleep(every)
             try:
                 repairs = await self.hub.resync()
+            except ServiceUnavailable:
+                continue  # the geo index's outage is logged once by its connection
             except Exception:
                 log.warning("re-sync of watched cells failed", exc_info=True)
                 continue
@@ -205,13 +222,13 @@ class RealtimeGateway:
                 "A token is required: auth {token}, Authorization: Bearer, or ?token="
             )
         identity = await self.app.identity.verify(token)
+        expires_at = expiry_from(identity.claims)  # an exp that is no time: refused
         user = self.identities.get(identity.subject)
         if user is None:
             user = await self.app.users.ensure_user(identity.subject)
             if self.identities.is_deleted(user.id):  # deleted while it was being looked up
                 raise AccountDeleted()
             self.identities.put(identity.subject, user)
-        exp = identity.claims.get("exp")
         limiter = self.limits.open(ns, user.id)  # past the connection cap: RateLimited
         return Session(
             sid=sid,
@@ -220,7 +237,7 @@ class RealtimeGateway:
             user_id=user.id,
             subject=identity.subject,
             actor=Actor.for_user(user),
-            expires_at=float(exp) if isinstance(exp, int | float) else None,
+            expires_at=expires_at,
             limiter=limiter,
         )
 
@@ -260,13 +277,15 @@ class RealtimeGateway:
         return on_event
 
     def _unknown_handler(self, ns: str) -> Callable[..., Awaitable[None]]:
-        async def unknown(event: str, sid: str, *data: Any) -> None:
+        async def unknown(event: Any, sid: str, *data: Any) -> None:
             session = self.sessions.get((ns, sid))
             if session is None:
                 return
             self.metrics.messages_in.labels(ns, "other").inc()
 
             async def reject(_: Session, __: Any) -> None:
+                if not isinstance(event, str):  # the protocol lets a client send a number
+                    raise ValidationFailed(f"Event names are strings, got {str(event)[:64]}")
                 raise ValidationFailed(f'Unknown event "{event[:64]}" on {ns}')
 
             await self._guarded(session, reject, None)
@@ -301,7 +320,7 @@ class RealtimeGateway:
         """Store the position; the location service publishes it on its cell (and on the cell
         it left, if it changed), which is how every watcher, on any process, hears of it."""
         message = parse(VendorLocationMessage, data)
-        vendor_id = message.vendorId or await self._default_vendor(session)
+        vendor_id = message.vendor_id() or await self._default_vendor(session)
         first = vendor_id not in session.vendors
         await self.app.locations.update_vendor_location(session.actor, vendor_id, message.location)
         session.vendors.add(vendor_id)

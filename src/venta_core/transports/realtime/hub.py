@@ -29,7 +29,7 @@ from typing import Any
 from venta_core.domain import BoundingBox, Location
 from venta_core.domain.cells import cell_bounds, cells_covering, encode
 from venta_core.domain.geo import haversine_raw
-from venta_core.errors import ValidationFailed
+from venta_core.errors import ServiceUnavailable, ValidationFailed
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.services.protocols import LocationService
 from venta_core.transports.realtime.fanout import Sender
@@ -245,6 +245,8 @@ class CellHub:
             for hit in await self._locations.vendors_in_box(cell.box(), self._max_vendors):
                 if cell.contains(hit.location.lat, hit.location.long):
                     self._arrive(cell, hit.id, hit.location.lat, hit.location.long)
+        except ServiceUnavailable:
+            pass  # logged once by the geo index's connection; re-sync fills the cell later
         except Exception:
             log.warning(
                 "loading cell %s failed; it fills from live messages", cell.name, exc_info=True
@@ -272,6 +274,8 @@ class CellHub:
             cell.touched = set()
             try:
                 hits = await self._locations.vendors_in_box(cell.box(), self._max_vendors)
+            except ServiceUnavailable:
+                continue  # logged once by the geo index's connection
             except Exception:
                 log.warning("re-sync of cell %s failed", cell.name, exc_info=True)
                 continue

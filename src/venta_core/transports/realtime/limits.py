@@ -1,20 +1,34 @@
-"""Per-identity limits of one ws process: open connections, and one message window per identity.
+"""Limits of the ws role: per identity in one process, and new connections per client IP.
 
-Counting per identity rather than per connection means that opening more connections buys no
-more messages, and a user cannot hold an unbounded number of sockets. The counts are local to
-the process (a connection lives in one process; a shared store would cost a network round trip
-per message): behind a load balancer an identity spread over N processes gets at most N times
-the budget, which is bounded and small.
+``IdentityLimits``: open connections, and one message window per identity. Counting per identity
+rather than per connection means that opening more connections buys no more messages, and a
+user cannot hold an unbounded number of sockets. The counts are local to the process (a
+connection lives in one process; a shared store would cost a network round trip per message):
+behind a load balancer an identity spread over N processes gets at most N times the budget,
+which is bounded and small.
+
+``ConnectRate``: new connections (Engine.IO handshakes) per client IP and minute, counted in the
+key-value store, the primitive the HTTP per-IP limit uses, so every ws process shares one count
+(a handshake is rare enough for the round trip). It is checked before a token is verified or a
+session exists, which is what makes it a defence against connection floods. When the store
+fails, connections are let through (fail open) and a warning is logged at most every 30 s.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 
 from venta_core.errors import RateLimited
+from venta_core.ports.kv import KeyValueStore
 from venta_core.transports.realtime.session import WindowLimiter
 
-__all__ = ["IdentityLimits"]
+__all__ = ["ConnectRate", "IdentityLimits"]
+
+log = logging.getLogger(__name__)
+
+_WARN_EVERY_SECONDS = 30.0
 
 Key = tuple[str, str]  # (namespace, user id)
 
@@ -76,3 +90,34 @@ class IdentityLimits:
                 break
             del self._idle[key]
             self._limiters.pop(key, None)
+
+
+class ConnectRate:
+    """New connections per client IP in a fixed one-minute window (see the module docstring)."""
+
+    window_seconds = 60
+
+    def __init__(self, kv: KeyValueStore, per_minute: int) -> None:
+        self._kv = kv
+        self._limit = per_minute
+        self._last_warning = -math.inf
+
+    async def hit(self, ip: str) -> RateLimited | None:
+        """Count one connection from ``ip``; the error to refuse it with, if over the limit."""
+        try:
+            decision = await self._kv.hit(f"ratelimit:ws:connect:{ip}", self._limit, 60)
+        except Exception as exc:
+            now = time.monotonic()
+            if now - self._last_warning >= _WARN_EVERY_SECONDS:
+                self._last_warning = now
+                log.warning(
+                    "Socket.IO connect limit skipped: key-value store failed (%s: %s)",
+                    *(type(exc).__name__, exc),
+                )
+            return None
+        if decision.allowed:
+            return None
+        return RateLimited(
+            max(1, math.ceil(decision.reset_after)),
+            f"More than {self._limit} new connections per minute from this address",
+        )

@@ -43,6 +43,14 @@ class RealtimeMetrics:
             ("event",),
             registry=registry,
         )
+        self.deliveries = Counter(
+            "venta_ws_deliveries",
+            "Events written to clients, by path: `direct` (the pre-built frame written to the "
+            "websocket) or `queued` (python-socketio's per-client queue: long-polling, an "
+            "upgrade in progress, or a server where direct writes are not safe).",
+            ("path",),
+            registry=registry,
+        )
         self.errors = Counter(
             "venta_ws_errors", "`error` events sent to clients.", ("code",), registry=registry
         )

@@ -20,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
+from venta_core.errors import ServiceUnavailable
 from venta_core.ports.presence import MAX_TAKE, PresenceStore
 from venta_core.transports.realtime.session import Session
 
@@ -81,6 +82,8 @@ class Presence:
         for vendor_id in session.vendors:
             try:
                 await self._store.let_go(vendor_id, session.presence_token, self._grace)
+            except ServiceUnavailable:
+                pass  # the hold expires with its TTL instead; the outage is logged once
             except Exception:  # the hold expires with its TTL instead
                 log.warning("releasing vendor %s failed", vendor_id, exc_info=True)
 
@@ -104,6 +107,8 @@ class Presence:
             await asyncio.sleep(self._ttl / 3)
             try:
                 await self.renew()
+            except ServiceUnavailable:
+                pass  # the store's outage is logged once by its connection; renewed next time
             except Exception:
                 log.warning("renewing vendor presence failed", exc_info=True)
 
@@ -116,6 +121,8 @@ class Presence:
         while True:
             try:
                 await self.sweep()
+            except ServiceUnavailable:
+                pass  # as above: swept next time
             except Exception:
                 log.warning("sweeping expired vendors failed", exc_info=True)
             await asyncio.sleep(self._sweep_every)

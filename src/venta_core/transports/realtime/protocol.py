@@ -5,6 +5,10 @@ text frame: ``4`` (Engine.IO MESSAGE) + ``2`` (Socket.IO EVENT) + ``/user,`` (na
 array ``["vendor_sync", {...}]``. ``Outgoing`` builds that once, as the socket.io text (for the
 Engine.IO queue of clients still on long-polling) and as the complete websocket frame (for
 every client on a websocket), so a fan-out does no per-client encoding.
+
+Incoming packets are decoded by ``StrictPacket``: python-socketio's decoder plus the payload
+rules of the reference parser (socket.io-parser), so a packet the reference server would refuse
+as a parse error never reaches a handler (see ``edge``).
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ import struct
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from socketio import packet as sio_packet
 
-from venta_core.domain import BoundingBox, Location
-from venta_core.errors import ValidationFailed, VentaError
+from venta_core.domain import BoundingBox, Location, Text
+from venta_core.errors import ValidationFailed, VendorNotFound, VentaError
+from venta_core.services.ids import canonical_uuid
 
 __all__ = [
     "USER_NS",
     "VENDOR_NS",
     "Outgoing",
+    "StrictPacket",
     "UserLocationMessage",
     "VendorLocationMessage",
     "error_payload",
@@ -49,13 +56,23 @@ class LatLong(_Message):
 class VendorLocationMessage(_Message):
     """``updateVendorLocation``: ``vendorId`` may be left out by the owner of one vendor."""
 
-    vendorId: str | None = Field(None, min_length=1, max_length=64)
+    vendorId: Text | None = Field(None, min_length=1, max_length=64)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     long: float = Field(ge=-180, le=180, allow_inf_nan=False)
 
     @property
     def location(self) -> Location:
         return Location(lat=self.lat, long=self.long)
+
+    def vendor_id(self) -> str | None:
+        """``vendorId`` as stored (a lower-case UUID), the way REST paths are read; an id that is
+        no UUID names no vendor: ``VENDOR_NOT_FOUND``, as on REST."""
+        if self.vendorId is None:
+            return None
+        canonical = canonical_uuid(self.vendorId)
+        if canonical is None:
+            raise VendorNotFound(self.vendorId)
+        return canonical
 
 
 class UserLocationMessage(_Message):
@@ -127,3 +144,41 @@ class Outgoing:
 
             self._eio = eio_packet.Packet(eio_packet.MESSAGE, self.text)
         return self._eio
+
+
+#: Event names a client may not send (socket.io-parser's ``RESERVED_EVENTS``); python-socketio
+#: would hand ``connect`` and ``disconnect`` to the connection handlers.
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
+
+
+def _event_name_ok(name: Any) -> bool:
+    if isinstance(name, str):
+        return name not in RESERVED_EVENTS
+    return isinstance(name, int | float) and not isinstance(name, bool)
+
+
+class StrictPacket(sio_packet.Packet):  # type: ignore[misc]  # socketio ships no type hints
+    """A Socket.IO packet decoded with socket.io-parser's payload rules: CONNECT carries an object
+    or nothing, DISCONNECT nothing, EVENT an array whose first element is the event name (a
+    string that is not reserved, or a number: the gateway answers that with VALIDATION_ERROR),
+    ACK an array; a client never sends CONNECT_ERROR. Anything else raises ``ValueError``."""
+
+    def decode(self, encoded_packet: Any) -> int:
+        attachments: int = super().decode(encoded_packet)
+        kind, data = self.packet_type, self.data
+        if kind == sio_packet.CONNECT:
+            valid = data is None or isinstance(data, dict)
+        elif kind == sio_packet.DISCONNECT:
+            valid = data is None
+        elif kind in (sio_packet.EVENT, sio_packet.BINARY_EVENT):
+            valid = isinstance(data, list) and bool(data) and _event_name_ok(data[0])
+        elif kind in (sio_packet.ACK, sio_packet.BINARY_ACK):
+            valid = isinstance(data, list)
+        else:
+            valid = False
+        if not valid:
+            name = sio_packet.packet_names[kind] if kind in range(7) else repr(kind)[:20]
+            raise ValueError(f"invalid {name} packet")
+        return attachments

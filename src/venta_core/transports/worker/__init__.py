@@ -4,8 +4,9 @@ own durable consumer of the event stream.
 ``EventWorker`` is a component: ``start`` binds one consumer per handler and begins fetching;
 ``stop`` drains (events being handled get ``worker.drain_timeout_seconds`` to finish; the rest
 are handed back for redelivery). Delivery is at least once: handlers are idempotent.
-Given the database, the worker also runs the periodic ``Housekeeping`` (old webhook delivery
-ids are deleted).
+Given the webhook deliveries service, the worker also runs the periodic ``Housekeeping`` (old
+webhook delivery ids are deleted). Like every transport, it reaches the database only through
+services.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from venta_core.transports.worker.housekeeping import Housekeeping
 from venta_core.transports.worker.metrics import WorkerMetrics
 
 if TYPE_CHECKING:
-    from venta_core.store.engine import Database
+    from venta_core.services.webhooks import WebhookDeliveries
 
 __all__ = ["EventWorker", "HandlerRunner", "Housekeeping", "WorkerMetrics"]
 
@@ -46,11 +47,11 @@ class EventWorker:
         settings: WorkerSettings,
         metrics: WorkerMetrics,
         volatile: bool = False,
-        database: Database | None = None,
+        deliveries: WebhookDeliveries | None = None,
     ) -> None:
         """``volatile``: the stream keeps events in this process only (no NATS), so ``stop``
         first handles what is stored, within the drain time, instead of leaving it behind.
-        ``database``: run the housekeeping on it while the worker runs."""
+        ``deliveries``: purge its old delivery ids (the housekeeping) while the worker runs."""
         self._volatile = volatile
         names = [h.name for h in handlers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -71,8 +72,8 @@ class EventWorker:
         ]
         self._started: list[HandlerRunner] = []
         self.housekeeping = (
-            Housekeeping(database, settings, purged=metrics.webhook_claims_purged)
-            if database is not None
+            Housekeeping(deliveries, settings, purged=metrics.webhook_claims_purged)
+            if deliveries is not None
             else None
         )
 

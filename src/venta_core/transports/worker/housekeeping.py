@@ -1,6 +1,7 @@
 """Periodic clean-up run by the worker role: webhook delivery ids older than
 ``worker.webhook_retention_days`` are deleted every ``worker.housekeeping_interval_seconds``.
 
+It reaches the database only through the ``WebhookDeliveries`` service it is given.
 Every worker replica runs it; no lock is needed, as deleting rows older than a time is
 idempotent. A failed pass is logged and the next one comes at the next interval. Permanent
 markers (clerk's tombstones) and claims being handled are kept (see
@@ -18,7 +19,6 @@ from prometheus_client import Counter
 
 from venta_core.services.webhooks import WebhookDeliveries
 from venta_core.settings import WorkerSettings
-from venta_core.store.engine import Database
 
 __all__ = ["Housekeeping"]
 
@@ -31,9 +31,13 @@ class Housekeeping:
     name = "housekeeping"
 
     def __init__(
-        self, db: Database, settings: WorkerSettings, *, purged: Counter | None = None
+        self,
+        deliveries: WebhookDeliveries,
+        settings: WorkerSettings,
+        *,
+        purged: Counter | None = None,
     ) -> None:
-        self._deliveries = WebhookDeliveries(db)
+        self._deliveries = deliveries
         self._retention = timedelta(days=settings.webhook_retention_days)
         self._interval = settings.housekeeping_interval_seconds
         self._purged = purged

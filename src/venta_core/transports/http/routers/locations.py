@@ -6,8 +6,9 @@ so the literal path is never taken for a ``{vendor_id}``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
@@ -25,18 +26,7 @@ from venta_core.transports.http.schemas import (
     error_responses,
 )
 
-__all__ = ["NearbyQuery", "nearby_query", "router"]
-
-router = APIRouter(tags=["locations"], responses=AUTHENTICATED_ERRORS, dependencies=[Authenticated])
-
-
-def _lat(alias: str) -> Any:
-    return Query(alias=alias, ge=-90, le=90, allow_inf_nan=False)
-
-
-def _long(alias: str) -> Any:
-    return Query(alias=alias, ge=-180, le=180, allow_inf_nan=False)
-
+__all__ = ["NearbyQuery", "create_router", "nearby_openapi", "nearby_query_dependency"]
 
 _BOX = ("swLat", "swLong", "neLat", "neLong")
 _CIRCLE = ("lat", "long", "radius")
@@ -79,36 +69,83 @@ def _chosen_form(values: dict[str, float | None]) -> tuple[str, ...]:
     return form
 
 
-def nearby_query(
-    services: Services,
-    sw_lat: Annotated[float | None, _lat("swLat")] = None,
-    sw_long: Annotated[float | None, _long("swLong")] = None,
-    ne_lat: Annotated[float | None, _lat("neLat")] = None,
-    ne_long: Annotated[float | None, _long("neLong")] = None,
-    lat: Annotated[float | None, _lat("lat")] = None,
-    long: Annotated[float | None, _long("long")] = None,
-    radius: Annotated[float | None, Query(gt=0, allow_inf_nan=False, description="Metres.")] = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
-) -> NearbyQuery:
-    """Checks the query is exactly one complete form, in range (limits from settings)."""
-    values = {"swLat": sw_lat, "swLong": sw_long, "neLat": ne_lat, "neLong": ne_long}
-    form = _chosen_form({**values, "lat": lat, "long": long, "radius": radius})
-    settings = services.settings.location
-    size = _limit(settings, limit)
-    if form == _CIRCLE:
-        assert lat is not None and long is not None and radius is not None
-        if radius > settings.max_radius_m:
-            raise _invalid("radius", f"must be at most {settings.max_radius_m:g} metres")
-        return NearbyQuery(limit=size, center=Location(lat=lat, long=long), radius_m=radius)
-    return NearbyQuery(limit=size, box=_box(values))
+def nearby_query_dependency(settings: LocationSettings) -> Callable[..., NearbyQuery]:
+    """The query of ``GET /v1/vendors/nearby`` with the limits of ``settings``.
+
+    The seven area parameters are left out of the generated OpenAPI parameters and described
+    instead as one form-exploded object that is a box or a circle (``nearby_openapi``): the
+    rule "exactly one complete form" is then part of the schema."""
+
+    def area(alias: str, low: float, high: float) -> Any:
+        return Query(
+            None, alias=alias, ge=low, le=high, allow_inf_nan=False, include_in_schema=False
+        )
+
+    def nearby_query(
+        sw_lat: float | None = area("swLat", -90, 90),
+        sw_long: float | None = area("swLong", -180, 180),
+        ne_lat: float | None = area("neLat", -90, 90),
+        ne_long: float | None = area("neLong", -180, 180),
+        lat: float | None = area("lat", -90, 90),
+        long: float | None = area("long", -180, 180),
+        radius: float | None = Query(
+            None, gt=0, le=settings.max_radius_m, allow_inf_nan=False, include_in_schema=False
+        ),
+        limit: int | None = Query(
+            None,
+            ge=1,
+            le=settings.max_limit,
+            description=f"Most vendors answered (default {settings.default_limit}).",
+        ),
+    ) -> NearbyQuery:
+        """Checks the query is exactly one complete form, south below north."""
+        values = {"swLat": sw_lat, "swLong": sw_long, "neLat": ne_lat, "neLong": ne_long}
+        form = _chosen_form({**values, "lat": lat, "long": long, "radius": radius})
+        size = settings.default_limit if limit is None else limit
+        if form == _CIRCLE:
+            assert lat is not None and long is not None and radius is not None
+            return NearbyQuery(limit=size, center=Location(lat=lat, long=long), radius_m=radius)
+        return NearbyQuery(limit=size, box=_box(values))
+
+    return nearby_query
 
 
-def _limit(settings: LocationSettings, limit: int | None) -> int:
-    if limit is None:
-        return settings.default_limit
-    if limit > settings.max_limit:
-        raise _invalid("limit", f"must be at most {settings.max_limit}")
-    return limit
+def _coordinate(low: float, high: float) -> dict[str, Any]:
+    return {"type": "number", "minimum": low, "maximum": high}
+
+
+def nearby_openapi(settings: LocationSettings) -> dict[str, Any]:
+    """The area parameter of the nearby query for the OpenAPI document: a box or a circle."""
+    lat, long = _coordinate(-90, 90), _coordinate(-180, 180)
+    box = {
+        "title": "box",
+        "type": "object",
+        "properties": {"swLat": lat, "swLong": long, "neLat": lat, "neLong": long},
+        "required": list(_BOX),
+        "additionalProperties": False,
+        "description": "South-west and north-east corners; swLat must not exceed neLat. "
+        "swLong above neLong crosses the antimeridian.",
+    }
+    radius = {"type": "number", "exclusiveMinimum": 0, "maximum": settings.max_radius_m}
+    circle = {
+        "title": "circle",
+        "type": "object",
+        "properties": {"lat": lat, "long": long, "radius": radius},
+        "required": list(_CIRCLE),
+        "additionalProperties": False,
+        "description": "A centre and a radius in metres; results nearest first, with distance.",
+    }
+    parameter = {
+        "name": "area",
+        "in": "query",
+        "required": True,
+        "style": "form",
+        "explode": True,
+        "description": "Exactly one of: a box (swLat, swLong, neLat, neLong) or a circle "
+        "(lat, long, radius). The parameters are given by these names; there is no `area`.",
+        "schema": {"oneOf": [box, circle]},
+    }
+    return {"parameters": [parameter]}
 
 
 def _box(values: dict[str, float | None]) -> BoundingBox:
@@ -122,41 +159,49 @@ def _box(values: dict[str, float | None]) -> BoundingBox:
         raise _invalid("swLat", "must not exceed neLat") from None
 
 
-@router.get(
-    "/v1/vendors/nearby",
-    response_model_exclude_none=True,
-    summary="Vendors in a box (swLat, swLong, neLat, neLong) or a circle (lat, long, radius)",
-)
-async def nearby(
-    query: Annotated[NearbyQuery, Depends(nearby_query)], services: Services
-) -> NearbyResponse:
-    if query.box is not None:
-        found = await services.locations.vendors_in_box(query.box, query.limit)
-    else:
-        assert query.center is not None
-        found = await services.locations.vendors_near(query.center, query.radius_m, query.limit)
-    return NearbyResponse(vendors=[NearbyVendor.of(p) for p in found])
+def create_router(settings: LocationSettings) -> APIRouter:
+    """The live-position routes, with the nearby limits of ``settings``."""
+    router = APIRouter(
+        tags=["locations"], responses=AUTHENTICATED_ERRORS, dependencies=[Authenticated]
+    )
+    nearby_query = nearby_query_dependency(settings)
 
+    @router.get(
+        "/v1/vendors/nearby",
+        response_model_exclude_none=True,
+        summary="Vendors in a box (swLat, swLong, neLat, neLong) or a circle (lat, long, radius)",
+        openapi_extra=nearby_openapi(settings),
+    )
+    async def nearby(
+        query: NearbyQuery = Depends(nearby_query), *, services: Services
+    ) -> NearbyResponse:
+        if query.box is not None:
+            found = await services.locations.vendors_in_box(query.box, query.limit)
+        else:
+            assert query.center is not None
+            found = await services.locations.vendors_near(query.center, query.radius_m, query.limit)
+        return NearbyResponse(vendors=[NearbyVendor.of(p) for p in found])
 
-@router.put(
-    "/v1/vendors/{vendor_id}/location",
-    response_model_exclude_none=True,
-    responses=error_responses(403, 404, 413),
-    summary="Set a vendor's live position (owner)",
-)
-async def put_vendor_location(
-    body: LocationBody, actor: CurrentActor, vendor_id: VendorId, services: Services
-) -> VendorLocationOut:
-    location = Location(lat=body.lat, long=body.long)
-    position = await services.locations.update_vendor_location(actor, vendor_id, location)
-    return VendorLocationOut.of(position)
+    @router.put(
+        "/v1/vendors/{vendor_id:vendor_id}/location",
+        response_model_exclude_none=True,
+        responses=error_responses(403, 404, 413),
+        summary="Set a vendor's live position (owner)",
+    )
+    async def put_vendor_location(
+        body: LocationBody, actor: CurrentActor, vendor_id: VendorId, services: Services
+    ) -> VendorLocationOut:
+        location = Location(lat=body.lat, long=body.long)
+        position = await services.locations.update_vendor_location(actor, vendor_id, location)
+        return VendorLocationOut.of(position)
 
+    @router.get(
+        "/v1/vendors/{vendor_id:vendor_id}/location",
+        response_model_exclude_none=True,
+        responses=error_responses(404),
+        summary="A vendor's last known live position (404 LOCATION_NOT_FOUND when unknown)",
+    )
+    async def get_vendor_location(vendor_id: VendorId, services: Services) -> VendorLocationOut:
+        return VendorLocationOut.of(await services.locations.get_vendor_location(vendor_id))
 
-@router.get(
-    "/v1/vendors/{vendor_id}/location",
-    response_model_exclude_none=True,
-    responses=error_responses(404),
-    summary="A vendor's last known live position (404 LOCATION_NOT_FOUND when unknown)",
-)
-async def get_vendor_location(vendor_id: VendorId, services: Services) -> VendorLocationOut:
-    return VendorLocationOut.of(await services.locations.get_vendor_location(vendor_id))
+    return router

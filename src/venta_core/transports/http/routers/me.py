@@ -1,8 +1,8 @@
-"""The caller: ``/v1/me`` and the vendors they own."""
+"""The caller: ``/v1/me``, the vendors they own, and deleting their account."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response, status
 
 from venta_core.errors import AccountDeleted, UserNotFound
 from venta_core.transports.http.auth import forget_deleted_caller
@@ -28,3 +28,16 @@ async def get_me(request: Request, user: CurrentUser, services: Services) -> MeR
 @router.get("/v1/me/vendors", summary="Vendors the caller owns")
 async def list_my_vendors(user: CurrentUser, services: Services) -> list[VendorSummaryOut]:
     return [VendorSummaryOut.of(v) for v in await services.users.list_user_vendors(user.id)]
+
+
+@router.delete(
+    "/v1/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete the caller's account: the user, their vendors and live positions, "
+    "their subscription",
+)
+async def delete_me(request: Request, user: CurrentUser, services: Services) -> None:
+    await services.users.delete_user(user.id)
+    # This process forgets the subject now; the others when `user.deleted` reaches them.
+    forget_deleted_caller(request, user)

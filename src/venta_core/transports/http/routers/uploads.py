@@ -15,7 +15,13 @@ from fastapi import APIRouter, File, Path, Request, UploadFile, status
 from fastapi.responses import Response
 
 from venta_core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from venta_core.ports.uploads import StoredUpload, UploadStore, new_key, sniff_image_type
+from venta_core.ports.uploads import (
+    KEY_PATTERN,
+    StoredUpload,
+    UploadStore,
+    new_key,
+    sniff_image_type,
+)
 from venta_core.settings import UploadSettings
 from venta_core.transports.http.deps import Authenticated, CurrentUser
 from venta_core.transports.http.schemas import ErrorResponse, PublicModel, error_responses
@@ -55,8 +61,9 @@ class UploadCreated(PublicModel):
     url: str
 
 
-def create_router(store: UploadStore, settings: UploadSettings) -> APIRouter:
-    """The upload routes, writing to ``store`` under the limits of ``settings``."""
+def create_router(store: UploadStore, settings: UploadSettings, base_url: str) -> APIRouter:
+    """The upload routes, writing to ``store`` under the limits of ``settings``; the URLs of
+    images the gateway serves itself start with ``base_url`` (``http.base_url``)."""
     router = APIRouter(tags=["uploads"])
 
     async def upload(request: Request, file: UploadFile, user_id: str) -> UploadCreated:
@@ -64,7 +71,7 @@ def create_router(store: UploadStore, settings: UploadSettings) -> APIRouter:
         stored = await store.put(new_key(content_type), data, content_type)
         extra = {"key": stored.key, "bytes": stored.size, "user_id": user_id, "store": store.name}
         logger.info("image stored", extra=extra)
-        return UploadCreated(url=_public_url(request, stored))
+        return UploadCreated(url=_public_url(request, stored, base_url))
 
     @router.post(
         "/v1/uploads/images",
@@ -101,7 +108,13 @@ def create_router(store: UploadStore, settings: UploadSettings) -> APIRouter:
         summary="A stored image (public; names are unguessable)",
     )
     async def get_image(
-        name: Annotated[str, Path(description="The name in the URL an upload answered.")],
+        name: Annotated[
+            str,
+            Path(
+                description="The name in the URL an upload answered; any other name: 404.",
+                json_schema_extra={"pattern": KEY_PATTERN.pattern},
+            ),
+        ],
     ) -> Response:
         image = await store.get(name)
         if image is None:
@@ -144,7 +157,10 @@ async def _read_limited(file: UploadFile, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _public_url(request: Request, stored: StoredUpload) -> str:
+def _public_url(request: Request, stored: StoredUpload, base_url: str) -> str:
+    """The store's own URL, else the route's path under the configured base URL (never the
+    client's ``Host`` header, which would let a client have links to any host handed out)."""
     if stored.url is not None:
         return stored.url
-    return str(request.url_for(IMAGE_ROUTE_NAME, name=stored.key))
+    path = request.app.url_path_for(IMAGE_ROUTE_NAME, name=stored.key)
+    return f"{base_url}{path}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from venta_core.domain import VendorCreate, VendorUpdate
@@ -20,11 +22,34 @@ router = APIRouter(tags=["vendors"], responses=AUTHENTICATED_ERRORS, dependencie
 _OWNER_ERRORS = error_responses(403, 404, 413)
 
 
+def _vendor_links() -> dict[str, Any]:
+    """OpenAPI links from a created vendor's ``id`` to the routes that take it, so clients
+    (and fuzzers) can follow them. Not to ``GET .../location``: a new vendor has no position
+    (404 LOCATION_NOT_FOUND) until one is set."""
+    targets = {
+        "GetVendor": ("/v1/vendors/{vendor_id}", "get"),
+        "UpdateVendor": ("/v1/vendors/{vendor_id}", "put"),
+        "DeleteVendor": ("/v1/vendors/{vendor_id}", "delete"),
+        "SetVendorLocation": ("/v1/vendors/{vendor_id}/location", "put"),
+        "SeedGetVendor": ("/vendor/{vendor_id}", "get"),
+        "SeedUpdateVendor": ("/vendor/{vendor_id}", "put"),
+    }
+    links = {
+        name: {
+            "operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + verb,
+            "parameters": {"vendor_id": "$response.body#/id"},
+        }
+        for name, (path, verb) in targets.items()
+    }
+    return {"responses": {"201": {"links": links}}}
+
+
 @router.post(
     "/v1/vendors",
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(413),
     summary="Create a vendor owned by the caller",
+    openapi_extra=_vendor_links(),
 )
 async def create_vendor(
     body: VendorCreate, actor: CurrentActor, services: Services, response: Response
@@ -34,13 +59,13 @@ async def create_vendor(
     return VendorCreated(id=vendor.id)
 
 
-@router.get("/v1/vendors/{vendor_id}", responses=error_responses(404), summary="A vendor")
+@router.get("/v1/vendors/{vendor_id:vendor_id}", responses=error_responses(404), summary="A vendor")
 async def get_vendor(vendor_id: VendorId, services: Services) -> VendorOut:
     return VendorOut.of(await services.vendors.get_vendor(vendor_id))
 
 
 @router.put(
-    "/v1/vendors/{vendor_id}",
+    "/v1/vendors/{vendor_id:vendor_id}",
     responses=_OWNER_ERRORS,
     summary="Update a vendor (owner): only the fields sent change; null clears one",
 )
@@ -51,7 +76,7 @@ async def update_vendor(
 
 
 @router.delete(
-    "/v1/vendors/{vendor_id}",
+    "/v1/vendors/{vendor_id:vendor_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=error_responses(403, 404),

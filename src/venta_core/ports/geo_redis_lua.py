@@ -1,0 +1,102 @@
+"""The Lua scripts of the Redis geo index (``geo_redis``); see its module docstring for the key
+layout and why a single primary and a cluster write differently.
+
+A script runs atomically on one Redis node. On a single primary a script may name keys it was
+not given (the region keys are derived from the key base), which a cluster forbids: the
+cluster scripts touch only the hash-tagged bookkeeping slot.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ADD_MISSING", "CLAIM_MISSING", "PRUNE", "READ_BACK", "SET", "SWAP"]
+
+# Single primary: drop members from one region key unless ``where`` says they are (again) in
+# that region, then forget the region when its key is gone. KEYS: region key, regions set,
+# where hash. ARGV: region, member...
+PRUNE = """
+local gone = 0
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[3], ARGV[i])
+  if not v or string.match(v, '^%S+') ~= ARGV[1] then
+    gone = gone + redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+return gone
+"""
+
+# Single primary: one member's move in one round trip, atomically: record the new region and
+# exact position, add it to its region key, and drop it from its previous region key if that
+# changed. KEYS: where hash, regions set, new region key. ARGV: member, region, where value,
+# long, lat, key base (the old region key is derived from it: a single primary only).
+SET = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('GEOADD', KEYS[3], ARGV[4], ARGV[5], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+if old then
+  local previous = string.match(old, '^%S+')
+  if previous ~= ARGV[2] then
+    local old_key = ARGV[6] .. ':r:' .. previous
+    redis.call('ZREM', old_key, ARGV[1])
+    if redis.call('EXISTS', old_key) == 0 then
+      redis.call('SREM', KEYS[2], previous)
+    end
+  end
+end
+return 1
+"""
+
+# Redis Cluster, bookkeeping slot (a cluster's MULTI is costly in redis-py; a script is one
+# command). Swap members' ``where`` values and return the previous ones (nil: none).
+# KEYS: where hash. ARGV: member1, value1, member2, value2, ... (an empty value removes).
+SWAP = """
+local old = {}
+for i = 1, #ARGV, 2 do
+  old[#old + 1] = redis.call('HGET', KEYS[1], ARGV[i])
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return old
+"""
+
+# Redis Cluster, bookkeeping slot: record regions just added to, then read members' values.
+# KEYS: where hash, regions set. ARGV: n, region1 .. region_n, member...
+READ_BACK = """
+local n = tonumber(ARGV[1])
+if n > 0 then
+  redis.call('SADD', KEYS[2], unpack(ARGV, 2, n + 1))
+end
+return redis.call('HMGET', KEYS[1], unpack(ARGV, n + 2))
+"""
+
+# Single primary: add members that have no ``where`` entry yet (a refill; a member that has one
+# was set meanwhile, by a newer write). KEYS: where hash, regions set. ARGV: key base, then
+# member, region, where value, long, lat for each member. Returns how many were added.
+ADD_MISSING = """
+local added = 0
+for i = 2, #ARGV, 5 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 2]) == 1 then
+    redis.call('GEOADD', ARGV[1] .. ':r:' .. ARGV[i + 1], ARGV[i + 3], ARGV[i + 4], ARGV[i])
+    redis.call('SADD', KEYS[2], ARGV[i + 1])
+    added = added + 1
+  end
+end
+return added
+"""
+
+# Redis Cluster, bookkeeping slot: record ``where`` values for members that have none yet.
+# KEYS: where hash. ARGV: member1, value1, member2, value2, ... Returns 1 per member recorded,
+# 0 per member that already had one (the region keys are then settled like any write).
+CLAIM_MISSING = """
+local set = {}
+for i = 1, #ARGV, 2 do
+  set[#set + 1] = redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return set
+"""

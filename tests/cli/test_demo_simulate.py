@@ -1,0 +1,128 @@
+"""`venta demo simulate` as a real process against a running `venta serve all`: it removes the
+users and vendors it created when it ends, also on Ctrl-C, and keeps them with ``--keep``."""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+
+from tests.cli.demo_server import assert_lines, count_rows, problems, run_venta, serve_all
+from tests.e2e.processes import VentaProcess, clean_env, free_port, wait_until
+
+SIM_USERS = "SELECT count(*) FROM users WHERE external_id LIKE 'sim-%'"
+SIM_VENDORS = "SELECT count(*) FROM vendors WHERE name = 'Simulated vendor'"
+VENDORS, USERS = 2, 3
+
+
+def _args(base: str, duration: float, *extra: str) -> list[str]:
+    return [
+        "demo",
+        "simulate",
+        "--url",
+        base,
+        "--vendors",
+        str(VENDORS),
+        "--users",
+        str(USERS),
+        "--duration",
+        str(duration),
+        "--interval",
+        "0.5",
+        *extra,
+    ]
+
+
+def _report(base: str, duration: float, last: str, *, interrupted: bool = False) -> list[str]:
+    """The lines simulate prints (no errors expected), as regular expressions."""
+    return [
+        re.escape(
+            f"Simulating {VENDORS} vendors and {USERS} watching users against {base} for "
+            f"{duration:g} s (Ctrl-C stops early)."
+        ),
+        *(["Interrupted."] if interrupted else []),
+        r"vendor updates sent:  \d+",
+        r"deliveries:           \d+ \(\d+\.\d/s\)",
+        r"latency p50 / p99:    (n/a|\d+\.\d ms / \d+\.\d ms)",
+        last,
+    ]
+
+
+def test_simulate_removes_the_users_and_vendors_it_created(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_all(tmp_path, port) as server:
+        result = run_venta(_args(base, 2), tmp_path)
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stderr == ""
+        removed = re.escape(f"removed:              {VENDORS} vendors, {VENDORS + USERS} users")
+        matches = assert_lines(result.stdout, _report(base, 2, removed))
+        assert int(matches[1].group(0).split()[-1]) > 0  # it did drive the vendors
+        assert count_rows(tmp_path / "venta.db", SIM_USERS) == 0
+        assert count_rows(tmp_path / "venta.db", SIM_VENDORS) == 0
+        assert problems(server.output()) == []
+
+
+def test_simulate_keeps_them_with_keep(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_all(tmp_path, port) as server:
+        result = run_venta(_args(base, 1, "--keep"), tmp_path)
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stderr == ""
+        kept = (
+            re.escape(f"kept:                 {VENDORS} vendors, {VENDORS + USERS} users ")
+            + r"\(subjects sim-\*-(\d+-\d+)-<n>\)"
+        )
+        run = assert_lines(result.stdout, _report(base, 1, kept))[-1].group(1)
+        assert count_rows(tmp_path / "venta.db", SIM_VENDORS) == VENDORS
+        owners = f"SELECT count(*) FROM users WHERE external_id LIKE 'sim-owner-{run}-%'"
+        watchers = f"SELECT count(*) FROM users WHERE external_id LIKE 'sim-user-{run}-%'"
+        assert count_rows(tmp_path / "venta.db", owners) == VENDORS
+        assert count_rows(tmp_path / "venta.db", watchers) == USERS
+        assert problems(server.output()) == []
+
+
+def test_ctrl_c_stops_the_simulation_and_removes_what_it_created(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    database = tmp_path / "venta.db"
+    with serve_all(tmp_path, port) as server:
+        simulation = VentaProcess(
+            "simulate", _args(base, 600), clean_env(), tmp_path, tmp_path / "simulate.log"
+        ).start()
+        try:
+            wait_until(
+                "the simulated users and vendors",
+                lambda: (
+                    count_rows(database, SIM_USERS) == VENDORS + USERS
+                    and count_rows(database, SIM_VENDORS) == VENDORS
+                ),
+                60,
+                watch=[simulation],
+            )
+            simulation.send(signal.SIGINT)
+            code = simulation.wait(60)
+            output = simulation.output()
+        finally:
+            simulation.stop()
+
+        assert code == 130, output
+        removed = re.escape(f"removed:              {VENDORS} vendors, {VENDORS + USERS} users")
+        stopping = re.escape("Stopping; removing what it created (Ctrl-C again leaves it).")
+        report = _report(base, 600, removed, interrupted=True)
+        # stdout and stderr share the log: the note on stderr comes when Ctrl-C arrives
+        assert_lines(
+            output,
+            [
+                re.escape(f"----- start: venta {' '.join(_args(base, 600))}"),
+                report[0],
+                stopping,
+                *report[1:],
+            ],
+        )
+        assert count_rows(database, SIM_USERS) == 0
+        assert count_rows(database, SIM_VENDORS) == 0
+        assert problems(server.output()) == []
