@@ -12,10 +12,10 @@ The dependency also remembers whether the backend was last seen up, so an outage
 and not once per request: the first failure after success logs one WARNING (naming the backend,
 never its credentials), the first success after failures one INFO. Before the backend was ever
 reached there is no outage to announce: a process proves each backend as it starts, and a
-backend it cannot reach then ends the start with one error line of its own (``startup.py``). Loops that retry on their own
-(write-behind, presence, relays) catch ``ServiceUnavailable`` and stay quiet: the dependency has
-said it already. Listeners registered with ``on_recovery`` are called when the backend is back
-(the geo index checks then whether it came back empty).
+backend it cannot reach then ends the start with one error line of its own (``startup.py``).
+Loops that retry on their own (write-behind, presence, relays) catch ``ServiceUnavailable`` and
+stay quiet: the dependency has said it already. Listeners registered with ``on_recovery`` are
+called when the backend is back (the geo index checks then whether it came back empty).
 
 Recovery needs no probe of its own: the next call that succeeds marks the backend up, and
 processes call their backends all the time (readiness checks, write-behind flushes, the geo
