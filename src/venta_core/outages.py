@@ -10,10 +10,12 @@ driver's exception type, so they cannot disagree about what an outage is.
 
 The dependency also remembers whether the backend was last seen up, so an outage is logged once
 and not once per request: the first failure after success logs one WARNING (naming the backend,
-never its credentials), the first success after failures one INFO. Loops that retry on their own
-(write-behind, presence, relays) catch ``ServiceUnavailable`` and stay quiet: the dependency has
-said it already. Listeners registered with ``on_recovery`` are called when the backend is back
-(the geo index checks then whether it came back empty).
+never its credentials), the first success after failures one INFO. Before the backend was ever
+reached there is no outage to announce: a process proves each backend as it starts, and a
+backend it cannot reach then ends the start with one error line of its own (``startup.py``).
+Loops that retry on their own (write-behind, presence, relays) catch ``ServiceUnavailable`` and
+stay quiet: the dependency has said it already. Listeners registered with ``on_recovery`` are
+called when the backend is back (the geo index checks then whether it came back empty).
 
 Recovery needs no probe of its own: the next call that succeeds marks the backend up, and
 processes call their backends all the time (readiness checks, write-behind flushes, the geo
@@ -48,7 +50,9 @@ class Dependency:
         ``unavailable``: whether an exception means the backend cannot be reached.
         ``shown``: where it is, for the log (a URL with its password hidden)."""
         self.name = name
-        self.available = True
+        #: False until the backend was first reached, and during an outage.
+        self.available = False
+        self._reached = False
         #: Outages seen since the process started.
         self.outages = 0
         self._unavailable = unavailable
@@ -58,7 +62,7 @@ class Dependency:
         self._guard = _Guard(self)
 
     def __repr__(self) -> str:
-        state = "available" if self.available else "unavailable"
+        state = "available" if self.available else "unavailable" if self._reached else "unseen"
         return f"Dependency({self.name!r}, {state})"
 
     def guard(self, unavailable: Callable[[BaseException], bool] | None = None) -> _Guard:
@@ -78,8 +82,8 @@ class Dependency:
         )
 
     def failed(self, exc: BaseException) -> ServiceUnavailable:
-        """Record that a call could not reach the backend (one WARNING per outage) and return
-        the error to raise."""
+        """Record that a call could not reach the backend (one WARNING per outage, none before
+        it was ever reached) and return the error to raise."""
         if self.available:
             self.available = False
             self.outages += 1
@@ -96,6 +100,9 @@ class Dependency:
         if self.available:
             return
         self.available = True
+        if not self._reached:  # the first contact: nothing was down
+            self._reached = True
+            return
         log.info(
             "%s is available again after %.1f s", self.name, time.monotonic() - self._down_since
         )

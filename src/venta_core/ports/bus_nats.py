@@ -123,6 +123,7 @@ class NatsEventBus:
             ) from reason
         self._nc = nc
         self._connected = True
+        self.dependency.succeeded()  # reached: a disconnection from now on is an outage
 
     async def stop(self) -> None:
         nc, self._nc = self._nc, None

@@ -217,7 +217,8 @@ class RedisConnection:
             logger.warning("closing Redis at %s failed", redact_url(self._url), exc_info=True)
 
     async def check(self) -> None:
-        await self.client.ping()
+        with self.dependency.guard():  # the start-up proof and /ready count as contact
+            await self.client.ping()
 
 
 class _UsesRedis(Protocol):
