@@ -11,18 +11,20 @@ import hmac
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import cloudinary.utils
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from venta_core.app import Venta
 from venta_core.ports.uploads import IMAGE_EXTENSIONS, sniff_image_type
 
 from venta_cloudinary import CloudinarySettings
@@ -171,3 +173,7 @@ def closed_port() -> int:
     port: int = sock.getsockname()[1]
     sock.close()
     return port
+
+
+#: ``async with make_app(...) as (app, client)``: the fixture type of conftest.make_app.
+AppFactory = Callable[..., AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]]

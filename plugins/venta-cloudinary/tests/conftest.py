@@ -4,8 +4,7 @@ started venta application (with its worker) whose upload store is the plugin's, 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from importlib.metadata import entry_points
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -16,15 +15,11 @@ from venta_core.settings import Settings, WorkerSettings
 from venta_core.testing import embedded_settings
 from venta_core.transports.http import create_http_app
 
-from cloudinary_stub import CloudinaryStub
+from cloudinary_stub import AppFactory, CloudinaryStub
 from venta_cloudinary import CloudinaryPlugin, CloudinarySettings
 
-# venta's fixtures, loaded explicitly; unless an installed venta still registers them as a
-# pytest11 entry point, since pytest refuses to register one module twice.
-_AUTOLOADED = any(e.value == "venta_core.testing" for e in entry_points(group="pytest11"))
-pytest_plugins = [] if _AUTOLOADED else ["venta_core.testing"]
+pytest_plugins = ["venta_core.testing"]
 
-AppFactory = Callable[..., AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]]
 
 #: Quick retries, so a redelivered event arrives within a test.
 FAST_WORKER = WorkerSettings(

@@ -15,8 +15,7 @@ import pytest
 from venta_core.domain import Actor, VendorCreate, VendorUpdate
 from venta_core.ports.uploads import KEY_PATTERN
 
-from cloudinary_stub import API_SECRET, CLOUD, CloudinaryStub, closed_port
-from conftest import AppFactory
+from cloudinary_stub import API_SECRET, CLOUD, AppFactory, CloudinaryStub, closed_port
 
 Bearer = Callable[[str], dict[str, str]]
 

@@ -5,8 +5,7 @@ plugin's, on SQLite."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from importlib.metadata import entry_points
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -17,15 +16,11 @@ from venta_core.settings import Settings, WorkerSettings
 from venta_core.testing import embedded_settings
 from venta_core.transports.http import create_http_app
 
-from s3_server import MotoServer
+from s3_server import AppFactory, MotoServer
 from venta_s3 import S3Plugin, S3Settings
 
-# venta's fixtures, loaded explicitly; unless an installed venta still registers them as a
-# pytest11 entry point, since pytest refuses to register one module twice.
-_AUTOLOADED = any(e.value == "venta_core.testing" for e in entry_points(group="pytest11"))
-pytest_plugins = [] if _AUTOLOADED else ["venta_core.testing"]
+pytest_plugins = ["venta_core.testing"]
 
-AppFactory = Callable[..., AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]]
 
 #: Quick retries, so a redelivered event arrives within a test.
 FAST_WORKER = WorkerSettings(

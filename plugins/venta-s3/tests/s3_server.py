@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any
 
 import boto3
+import httpx
+from venta_core.app import Venta
 
 from venta_s3 import S3Settings
 
@@ -191,3 +193,7 @@ async def _read_answer(reader: Any) -> bytes:
     if head.startswith(b"HTTP/1.1 ") and (status in {b"204", b"304"} or length == 0):
         return head
     return head + await reader.readexactly(length)
+
+
+#: ``async with make_app(...) as (app, client)``: the fixture type of conftest.make_app.
+AppFactory = Callable[..., AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]]

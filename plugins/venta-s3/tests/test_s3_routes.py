@@ -15,8 +15,7 @@ import pytest
 from venta_core.domain import Actor, VendorCreate, VendorUpdate
 from venta_core.ports.uploads import KEY_PATTERN
 
-from conftest import AppFactory
-from s3_server import SECRET_KEY, MotoServer, closed_port
+from s3_server import SECRET_KEY, AppFactory, MotoServer, closed_port
 
 Bearer = Callable[[str], dict[str, str]]
 
