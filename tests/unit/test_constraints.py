@@ -23,7 +23,7 @@ CONSTRAINTS = ROOT / "constraints.txt"
 PYPROJECTS = [
     ROOT / "pyproject.toml",
     *sorted((ROOT / "plugins").glob("*/pyproject.toml")),
-    ROOT / "examples" / "custom_plugin" / "pyproject.toml",
+    *sorted((ROOT / "examples").glob("*/pyproject.toml")),
 ]
 #: Libraries the direct websocket writes depend on beyond their public API (docs/realtime.md).
 FAST_PATH_LIBRARIES = ("uvicorn", "python-engineio", "python-socketio", "websockets")
@@ -79,7 +79,7 @@ def test_the_pyprojects_are_read() -> None:
     names = {canonicalize_name(r.name) for _, r in requirements()}
 
     assert {"fastapi", "pytest", "mypy", "svix", "uvicorn"} <= names
-    assert len(PYPROJECTS) == 5 and all(p.is_file() for p in PYPROJECTS)
+    assert len(PYPROJECTS) == 8 and all(p.is_file() for p in PYPROJECTS)
 
 
 @pytest.mark.parametrize(

@@ -108,13 +108,14 @@ async def test_a_presigned_url_fetches_the_object_and_expires_as_configured(
 async def test_in_proxy_mode_the_gateway_serves_the_object(
     make_app: AppFactory, moto: MotoServer, bucket: str, bearer: Bearer
 ) -> None:
-    async with make_app(moto.settings_for(bucket, url_mode="proxy")) as (_, client):
+    async with make_app(moto.settings_for(bucket, url_mode="proxy")) as (app, client):
         created = await upload(client, bearer("alice"))
         url = created.json()["url"]
         served = await client.get(url)
         unknown = await client.get("/v1/uploads/images/" + "x" * 24 + ".png")
 
-    assert url.startswith("http://venta.test/v1/uploads/images/")
+    # the gateway's configured public URL, never the client's Host header
+    assert url.startswith(f"{app.settings.http.base_url}/v1/uploads/images/")
     assert served.status_code == 200
     assert served.content == PNG
     assert served.headers["content-type"] == "image/png"
