@@ -109,3 +109,23 @@ def test_the_fast_path_libraries_are_bounded_above(library: str) -> None:
     upper = [s for s in requirement.specifier if s.operator in {"<", "<="}]
 
     assert upper, f"pyproject.toml: bound {requirement} above (docs/realtime.md)"
+
+
+def test_the_stubs_are_generated_for_the_oldest_grpcio_allowed() -> None:
+    """The build hook's grpcio-tools writes stubs that refuse an older grpcio at import; the
+    build environment is resolved afresh (constraints.txt does not reach it), so the hook pins
+    exactly the oldest grpcio the project allows, and every allowed grpcio imports them."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (tools,) = [
+        Requirement(r) for r in project["tool"]["hatch"]["build"]["hooks"]["custom"]["dependencies"]
+    ]
+    (grpcio,) = [
+        Requirement(r)
+        for r in project["project"]["dependencies"]
+        if Requirement(r).name == "grpcio"
+    ]
+    (pinned,) = [spec for spec in tools.specifier if spec.operator == "=="]
+    (floor,) = [spec for spec in grpcio.specifier if spec.operator == ">="]
+
+    assert tools.name == "grpcio-tools" and len(tools.specifier) == 1
+    assert pinned.version == floor.version
