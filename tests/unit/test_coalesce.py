@@ -145,7 +145,7 @@ async def test_a_caller_cancelled_while_waiting_withdraws_its_item() -> None:
     await asyncio.sleep(0)
     withdrawn.cancel()
     store.gate.set()
-    assert await asyncio.gather(first, keep, keep_too) == [10, 20, 40]
+    assert list(await asyncio.gather(first, keep, keep_too)) == [10, 20, 40]
     assert withdrawn.cancelled()
     assert store.batches == [[("a", 1)], [("b", 2), ("d", 4)]]
     assert "c" not in store.values

@@ -77,9 +77,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from venta_core.domain.cells import cell_grid, cells_covering, encode, grid_span
 from venta_core.domain.geo import BoundingBox, Location, haversine_raw
 from venta_core.ports import geo_redis_lua as lua
+from venta_core.ports.coalesce import Coalescer
 from venta_core.ports.geo import GeoHit
 from venta_core.ports.geo_memory import MAX_LAT, Rect, circle_rects, storable
 from venta_core.ports.geo_redis_search import (
@@ -115,6 +118,7 @@ _SETTLE_ROUNDS = 8
 
 _Hit = tuple[float, str, float, float]  # distance to the query centre, member, lat, long
 _Regions = set[str]
+_Move = tuple[str, float, float]  # member, lat, long (storable)
 #: (member, region) -> the ``where`` value the region key must agree with (None: no entry).
 _Pending = dict[tuple[str, str], str | None]
 
@@ -146,6 +150,9 @@ class RedisGeoIndex:
         self._refill = RedisRefillClaim(conn, f"{meta}:refill")
         self._set_script: Any = None
         self._scripts: dict[str, Any] = {}
+        self._sets: Coalescer[_Move, BaseException | None] = Coalescer(
+            self._flush_sets, name=f"geo:{name}:set"
+        )
 
     def _key(self, region: str) -> str:
         return f"{self._base}:r:{region}"
@@ -163,19 +170,57 @@ class RedisGeoIndex:
 
     @guarded
     async def set(self, member: str, lat: float, long: float) -> None:
-        """The hot path of a live update: one EVALSHA round trip (see ``lua.SET``); on a
-        cluster, per-slot steps (see the module docstring)."""
+        """The hot path of a live update. Concurrent calls are coalesced (``coalesce``): the
+        calls made while a round trip is in flight share the next one. A lone call is one
+        EVALSHA round trip (see ``lua.SET``); on a cluster, per-slot steps (see the module
+        docstring)."""
         lat, long = storable(lat, long)
+        await self._sets.submit((member, lat, long))
+
+    async def _flush_sets(self, moves: list[_Move]) -> list[BaseException | None]:
         if self._cluster:
-            await self._write_cluster({member: (lat, long)})
-            return
+            await self._write_cluster({m: (lat, long) for m, lat, long in moves})  # last wins
+            return [None] * len(moves)
+        if len(moves) == 1:
+            keys, args = self._set_call(*moves[0])
+            await self._set_lua()(keys, args)
+            return [None]
+        return await self._set_pipelined([self._set_call(*move) for move in moves])
+
+    def _set_call(self, member: str, lat: float, long: float) -> tuple[list[str], list[Any]]:
+        """Keys and arguments of ``lua.SET`` for one move."""
         region = encode(lat, long, self._precision)
         geo_lat, geo_long = geo_point(lat, long)
-        if self._set_script is None:
-            self._set_script = self._conn.client.register_script(lua.SET)
         keys = [self._where, self._regions, self._key(region)]
         value = _where_value(region, lat, long)
-        await self._set_script(keys, [member, region, value, geo_long, geo_lat, self._base])
+        return keys, [member, region, value, geo_long, geo_lat, self._base]
+
+    async def _set_pipelined(
+        self, calls: list[tuple[list[str], list[Any]]]
+    ) -> list[BaseException | None]:
+        """Many moves in one round trip: ``lua.SET`` once per move, pipelined in order (two
+        moves of one member apply one after the other: the last one wins, as unbatched). An
+        error of one script (a reply error) fails that move alone."""
+        outcomes = await self._evalsha_each(calls)
+        first = next((i for i, o in enumerate(outcomes) if isinstance(o, NoScriptError)), None)
+        if first is not None:
+            # The script cache was emptied (a restart, SCRIPT FLUSH): load the script and run
+            # again from the first move that missed it, so the moves still apply in order.
+            await self._conn.client.script_load(self._set_lua().script)
+            outcomes[first:] = await self._evalsha_each(calls[first:])
+        return [o if isinstance(o, BaseException) else None for o in outcomes]
+
+    def _set_lua(self) -> Any:
+        if self._set_script is None:
+            self._set_script = self._conn.client.register_script(lua.SET)
+        return self._set_script
+
+    async def _evalsha_each(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        sha = self._set_lua().sha
+        async with self._conn.client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
 
     @guarded
     async def set_many(self, items: Sequence[tuple[str, float, float]]) -> None:
