@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from redis.exceptions import RedisClusterException, ResponseError
 
 from venta_core.domain.cells import encode
 from venta_core.domain.geo import Location
-from venta_core.ports import geo_redis_lua as lua
 from venta_core.ports.geo import GeoHit
 from venta_core.ports.geo_redis import RedisGeoIndex
 from venta_core.ports.redis_conn import RedisConnection
@@ -314,26 +312,6 @@ async def test_a_failing_move_in_a_batch_fails_its_own_caller_only(
     )
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], ResponseError) and "WRONGTYPE" in str(results[1])
-    assert geo.batches == [3]  # one pipeline
+    assert geo.batches == [3]  # one script for the three
     assert await geo.get("c") == GeoHit("c", *PARIS)
     assert names(await geo.near(Location(lat=BERLIN[0], long=BERLIN[1]), 1_000, 10)) == ["a"]
-
-
-async def test_a_batch_loads_its_script_when_redis_lost_it(
-    redis_conn: RedisConnection, prefix: str
-) -> None:
-    """A Redis restarted (or its script cache flushed) answers NOSCRIPT to the pipelined
-    EVALSHAs: the script is loaded and the batch runs again, in order. (A variant of the script
-    that no Redis has seen stands for the lost one: flushing the cache of a shared Redis would
-    disturb its other users.)"""
-    if redis_conn.cluster:
-        pytest.skip("a cluster write runs no pipelined script")
-    geo = Batches(redis_conn, prefix=prefix)
-    fresh = f"{lua.SET}\n-- {uuid.uuid4().hex}\n"
-    geo._set_script = redis_conn.client.register_script(fresh)
-    moves = [BERLIN, PARIS, BERLIN, PARIS]
-    await asyncio.gather(geo.set("other", *BERLIN), *(geo.set("t", *m) for m in moves))
-    assert geo.batches == [5]
-    assert await redis_conn.client.script_exists(geo._set_script.sha) == [True]
-    assert await geo.get("t") == GeoHit("t", *PARIS)
-    assert await geo.count() == 2

@@ -77,7 +77,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import ResponseError
 
 from venta_core.domain.cells import cell_grid, cells_covering, encode, grid_span
 from venta_core.domain.geo import BoundingBox, Location, haversine_raw
@@ -181,46 +181,29 @@ class RedisGeoIndex:
         if self._cluster:
             await self._write_cluster({m: (lat, long) for m, lat, long in moves})  # last wins
             return [None] * len(moves)
-        if len(moves) == 1:
-            keys, args = self._set_call(*moves[0])
-            await self._set_lua()(keys, args)
+        if len(moves) == 1:  # idle: exactly the unbatched path
+            member, lat, long = moves[0]
+            region = encode(lat, long, self._precision)
+            geo_lat, geo_long = geo_point(lat, long)
+            if self._set_script is None:
+                self._set_script = self._conn.client.register_script(lua.SET)
+            keys = [self._where, self._regions, self._key(region)]
+            value = _where_value(region, lat, long)
+            await self._set_script(keys, [member, region, value, geo_long, geo_lat, self._base])
             return [None]
-        return await self._set_pipelined([self._set_call(*move) for move in moves])
+        return await self._set_each(moves)
 
-    def _set_call(self, member: str, lat: float, long: float) -> tuple[list[str], list[Any]]:
-        """Keys and arguments of ``lua.SET`` for one move."""
-        region = encode(lat, long, self._precision)
-        geo_lat, geo_long = geo_point(lat, long)
-        keys = [self._where, self._regions, self._key(region)]
-        value = _where_value(region, lat, long)
-        return keys, [member, region, value, geo_long, geo_lat, self._base]
-
-    async def _set_pipelined(
-        self, calls: list[tuple[list[str], list[Any]]]
-    ) -> list[BaseException | None]:
-        """Many moves in one round trip: ``lua.SET`` once per move, pipelined in order (two
-        moves of one member apply one after the other: the last one wins, as unbatched). An
-        error of one script (a reply error) fails that move alone."""
-        outcomes = await self._evalsha_each(calls)
-        first = next((i for i, o in enumerate(outcomes) if isinstance(o, NoScriptError)), None)
-        if first is not None:
-            # The script cache was emptied (a restart, SCRIPT FLUSH): load the script and run
-            # again from the first move that missed it, so the moves still apply in order.
-            await self._conn.client.script_load(self._set_lua().script)
-            outcomes[first:] = await self._evalsha_each(calls[first:])
-        return [o if isinstance(o, BaseException) else None for o in outcomes]
-
-    def _set_lua(self) -> Any:
-        if self._set_script is None:
-            self._set_script = self._conn.client.register_script(lua.SET)
-        return self._set_script
-
-    async def _evalsha_each(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
-        sha = self._set_lua().sha
-        async with self._conn.client.pipeline(transaction=False) as pipe:
-            for keys, args in calls:
-                pipe.evalsha(sha, len(keys), *keys, *args)
-            return list(await pipe.execute(raise_on_error=False))
+    async def _set_each(self, moves: list[_Move]) -> list[BaseException | None]:
+        """Many moves in one round trip: one ``lua.SET_EACH`` applying them in order (two
+        moves of one member apply one after the other: the last one wins, as unbatched). A
+        move that fails (a reply error) fails alone."""
+        args: list[Any] = [self._base]
+        for member, lat, long in moves:
+            geo_lat, geo_long = geo_point(lat, long)
+            value = _where_value(encode(lat, long, self._precision), lat, long)
+            args += (member, value, geo_long, geo_lat)
+        replies = await self._script(lua.SET_EACH, [self._where, self._regions], args)
+        return [None if r == 1 else ResponseError(_text(r)) for r in replies]
 
     @guarded
     async def set_many(self, items: Sequence[tuple[str, float, float]]) -> None:
