@@ -312,6 +312,6 @@ async def test_a_failing_move_in_a_batch_fails_its_own_caller_only(
     )
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], ResponseError) and "WRONGTYPE" in str(results[1])
-    assert geo.batches == [3]  # one script for the three
+    assert geo.batches == [1, 2]  # "a" alone, then "b" and "c" in one script
     assert await geo.get("c") == GeoHit("c", *PARIS)
     assert names(await geo.near(Location(lat=BERLIN[0], long=BERLIN[1]), 1_000, 10)) == ["a"]

@@ -2,11 +2,12 @@
 out together in the next.
 
 A port whose every call costs a round trip (a Redis geo index write) hands its calls to a
-``Coalescer``: ``await coalescer.submit(item)`` queues the item and returns that item's own
-result. There is no timer. An idle coalescer flushes a lone item at once: one round trip, as
-without it. While a flush is in flight, the items submitted meanwhile wait, and the next flush
-takes them all (up to ``max_batch``). So a batch holds what arrived during one round trip: the
-round trips per item fall as the load rises, and no load waits for a batch to fill.
+``Coalescer``: ``await coalescer.submit(item)`` returns that item's own result. There is no
+timer. An idle coalescer lets the caller flush its lone item itself, at once: one round trip,
+as without it, and no task in between. While a flush is in flight, the items submitted
+meanwhile wait, and the next flush (in a task of the coalescer's) takes them all (up to
+``max_batch``). So a batch holds what arrived during one round trip: the round trips per item
+fall as the load rises, and no load waits for a batch to fill.
 
 The flush function receives the items in submission order and returns one outcome per item, in
 the same order: a result, or an exception instance that fails that item alone. If it raises,
@@ -16,10 +17,11 @@ at a time, so two items for one key are applied in the order they were submitted
 Backpressure: at most ``max_pending`` items wait or are in flight; a further ``submit`` waits for
 room (first come, first served).
 
-Cancellation: the flushes run in a task of their own, never in a caller's. A caller cancelled
-while its item waits withdraws the item (it is never flushed); one cancelled while its item is in
-flight leaves the flush to finish for the others (the item may have been applied, as a call
-cancelled after its request left would be).
+Cancellation: a batch is flushed in a task of its own, never in a caller's; only a lone item
+is flushed by its caller, so cancelling that caller cancels its own flush alone. A caller
+cancelled while its item waits withdraws the item (it is never flushed); one cancelled while its
+item is in flight in a batch leaves the flush to finish for the others (the item may have been
+applied, as a call cancelled after its request left would be).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Coalescer(Generic[T, R]):
         self._room = asyncio.Semaphore(max_pending)
         self._queue: deque[_Waiting[T, R]] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._alone = False  # a caller is flushing its lone item itself
         #: Flushes run and items flushed (for tests, benchmarks and metrics).
         self.flushes = 0
         self.flushed = 0
@@ -73,11 +76,31 @@ class Coalescer(Generic[T, R]):
         """Queue ``item`` and return its outcome once a flush has applied it (or raise the
         exception of its item or batch)."""
         async with self._room:
+            if self._task is None and not self._alone:
+                return await self._flush_alone(item)
+            # A flush is in flight: the one that ends it starts the next (see _flush_alone).
             future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
             self._queue.append((item, future))
-            if self._task is None:
-                self._task = asyncio.create_task(self._drain(), name=self.name)
             return await future
+
+    async def _flush_alone(self, item: T) -> R:
+        """Idle: the caller flushes its item itself; the items submitted meanwhile are flushed
+        by a task started when it returns (or fails, or is cancelled)."""
+        self._alone = True
+        self.flushes += 1
+        self.flushed += 1
+        try:
+            outcomes = await self._flush([item])
+        finally:
+            self._alone = False
+            if self._queue:
+                self._task = asyncio.create_task(self._drain(), name=self.name)
+        if len(outcomes) != 1:
+            raise RuntimeError(f"{self.name}: flush returned {len(outcomes)} outcomes for 1 item")
+        outcome = outcomes[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     async def _drain(self) -> None:
         """Flush batches while items wait; the task ends when the queue is empty."""

@@ -21,9 +21,11 @@ that Redis places within about a metre of an edge is judged on its exact coordin
 progress).
 
 **Single primary.** A move (``set``, the live-update hot path) is one Lua script: one round trip,
-atomic over ``where``, ``regions`` and both region keys. Batches (``set_many``) use MULTI and a
-small Lua script that drops a member from its previous region key unless a concurrent write
-already moved it back.
+atomic over ``where``, ``regions`` and both region keys. Concurrent moves share round trips
+(``coalesce``): the moves made while one is in flight go out next as one script that applies
+them in order (``SET_EACH``), so vendors streaming at once cost one round trip per batch.
+Batches (``set_many``) use MULTI and a small Lua script that drops a member from its previous
+region key unless a concurrent write already moved it back.
 
 **Redis Cluster** (``RedisConnection.cluster``). Region keys keep their names, so they spread
 over the hash slots: a big city's positions are not all on one shard, and a query fans out
