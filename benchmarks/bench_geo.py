@@ -188,12 +188,17 @@ class Workload:
         return cls(fleet, boxes(rng, n_queries), moves(rng, fleet, n_updates))
 
     def streams(self) -> list[Position]:
-        """The updates again, update ``i`` moving vendor ``i % CONCURRENCY``: with
-        ``concurrently`` each worker streams the positions of one vendor."""
-        return [
-            (self.fleet[i % CONCURRENCY][0], lat, long)
-            for i, (_, lat, long) in enumerate(self.updates)
-        ]
+        """``len(updates)`` positions of the first ``CONCURRENCY`` vendors, update ``i`` moving
+        vendor ``i % CONCURRENCY`` up to ``MOVE_M`` from where it started (a vendor streaming its
+        position moves metres at a time): with ``concurrently``, each worker streams one
+        vendor."""
+        rng = random.Random(len(self.fleet) + 1)
+        out = []
+        for i in range(len(self.updates)):
+            member, lat, long = self.fleet[i % CONCURRENCY]
+            north, east = rng.uniform(-MOVE_M, MOVE_M), rng.uniform(-MOVE_M, MOVE_M)
+            out.append((member, *offset(lat, long, north, east)))
+        return out
 
     def batches(self) -> list[list[Position]]:
         return [self.updates[i : i + BATCH] for i in range(0, len(self.updates), BATCH)]
@@ -314,7 +319,8 @@ async def ingest_redis(
     raw_set: Callable[[Position], Awaitable[object]],
 ) -> dict[str, float]:
     """The ingest figures, each the best of ``ROUNDS`` rounds alternating the index and its
-    uncoalesced twin (the machine is shared: the best round is the least disturbed one)."""
+    uncoalesced twin, which goes first in every other round (the machine is shared: the best
+    round is the least disturbed one)."""
     streams = work.streams()
     n = len(streams)
     ids = sorted({m for m, _, _ in streams} | {m for m, _, _ in work.updates})
@@ -326,11 +332,14 @@ async def ingest_redis(
     async def raw(i: int) -> object:
         return await raw_set(streams[i])
 
-    for _ in range(ROUNDS):
+    for r in range(ROUNDS):
+        order = [("_before", before), ("", index)]
+        if r % 2:
+            order.reverse()
         note("raw", await concurrently(raw, n))
-        for name, geo in (("index_before", before), ("index", index)):
-            note(name, await concurrently(lambda i, g=geo: g.set(*streams[i]), n))
-        for suffix, geo in (("_before", before), ("", index)):
+        for suffix, geo in order:
+            note(f"index{suffix}", await concurrently(lambda i, g=geo: g.set(*streams[i]), n))
+        for suffix, geo in order:
             async with location_service(geo, ids) as service:
                 stream, isolated = updater(service, streams), updater(service, work.updates)
 
