@@ -16,7 +16,9 @@ Berlin. Then, in the same run:
 - location ingest on Redis: ``CONCURRENCY`` vendors streaming their positions at once through the
   location service, against as many concurrent bare GEOADDs and a pipelined batch, and the p50
   of an isolated update; each with the index as it is (concurrent writes coalesced into one round
-  trip) and without coalescing (every ``set`` its own round trip: the index before).
+  trip) and without coalescing (every ``set`` its own round trip: the index before); with the
+  live positions published on NATS too, when it answers at VENTA_BENCH_NATS_URL (default
+  nats://127.0.0.1:4222).
 
 Every figure comes from ``measure(fn, n)``, so a new column (e.g. through the location service)
 is one more callable per row. See benchmarks/README.md for what the figures mean.
@@ -45,6 +47,8 @@ except ImportError:  # a source checkout without `pip install -e .`
 from service_harness import OWNER, location_service
 
 from venta_core.domain.geo import BoundingBox, Location, haversine_raw
+from venta_core.ports.bus import EventBus
+from venta_core.ports.bus_nats import NatsEventBus
 from venta_core.ports.geo import GeoIndex
 from venta_core.ports.geo_memory import MemoryGeoIndex, storable
 from venta_core.ports.geo_redis import RedisGeoIndex
@@ -240,7 +244,12 @@ async def bench_memory(size: int, work: Workload) -> list[Row]:
 
 
 async def bench_redis(
-    conn: RedisConnection, prefix: str, size: int, work: Workload, backend: str = "redis"
+    conn: RedisConnection,
+    prefix: str,
+    size: int,
+    work: Workload,
+    backend: str = "redis",
+    nats: EventBus | None = None,
 ) -> tuple[list[Row], Ingest]:
     index = RedisGeoIndex(conn, prefix=prefix, name=f"bench{size}")
     client = conn.client
@@ -279,7 +288,8 @@ async def bench_redis(
         rows = await rows_for(backend, size, index, work, raw)
         before = Uncoalesced(conn, prefix=prefix, name=f"bench{size}")  # the same keys
         pipelined = next(r.values["raw"] for r in rows if r.what.startswith("set_many"))
-        ingest = await ingest_redis(index, before, work, set_one_at)
+        bus = (nats, prefix) if nats is not None else None
+        ingest = await ingest_redis(index, before, work, set_one_at, bus)
         return rows, Ingest(backend, size, pipelined=pipelined, **ingest)
     finally:
         await index.clear()
@@ -310,6 +320,8 @@ class Ingest:
     pipelined: float  # bare GEOADDs, BATCH per pipeline, one pipeline at a time
     p50: float
     p50_before: float
+    nats: float | None = None  # service updates/s with the live positions published on NATS
+    nats_before: float | None = None
 
 
 async def ingest_redis(
@@ -317,6 +329,7 @@ async def ingest_redis(
     before: GeoIndex,
     work: Workload,
     raw_set: Callable[[Position], Awaitable[object]],
+    nats: tuple[EventBus, str] | None = None,
 ) -> dict[str, float]:
     """The ingest figures, each the best of ``ROUNDS`` rounds alternating the index and its
     uncoalesced twin, which goes first in every other round (the machine is shared: the best
@@ -345,6 +358,10 @@ async def ingest_redis(
 
                 note(f"service{suffix}", await concurrently(stream, n))
                 note(f"p50{suffix}", p(await measure(isolated, len(work.updates)), 0.5))
+            if nats is not None:
+                bus, root = nats
+                async with location_service(geo, ids, bus, root) as service:
+                    note(f"nats{suffix}", await concurrently(updater(service, streams), n))
     best = {k: max(v) for k, v in figures.items() if not k.startswith("p50")}
     best.update({k: min(v) for k, v in figures.items() if k.startswith("p50")})
     return best
@@ -452,16 +469,27 @@ def print_ingest(ingests: list[Ingest]) -> None:
     print("-" * len(head))
     for i in ingests:
         lead = f"{i.backend:<7} {i.size:>8,}  "
-        for what, after, before in (
-            (f"service updates/s, x{c}", i.service, i.service_before),
-            (f"index set() updates/s, x{c}", i.index, i.index_before),
-        ):
+        rates = [(f"service updates/s, x{c}", i.service, i.service_before)]
+        if i.nats is not None and i.nats_before is not None:
+            rates.append((f"  the same, NATS bus, x{c}", i.nats, i.nats_before))
+        rates.append((f"index set() updates/s, x{c}", i.index, i.index_before))
+        for what, after, before in rates:
             line = f"{lead}{what:<28} {fmt(after):>9} {fmt(before):>9} {after / before:>6.2f}x"
             print(f"{line} {after / i.raw:>12.2f}x {after / i.pipelined:>10.2f}x")
         print(f"{lead}{f'raw GEOADD updates/s, x{c}':<28} {fmt(i.raw):>9}")
         print(f"{lead}{f'raw GEOADD x{BATCH} pipelined/s':<28} {fmt(i.pipelined):>9}")
         p50 = f"{fmt(i.p50):>9} {fmt(i.p50_before):>9} {i.p50 / i.p50_before:>6.2f}x"
         print(f"{lead}{'service update p50 ms':<28} {p50}")
+
+
+async def connect_nats(url: str) -> EventBus | None:
+    bus = NatsEventBus(url)
+    try:
+        await asyncio.wait_for(bus.start(), timeout=3)
+    except Exception as exc:
+        print(f"nats: skipped, unreachable at {redact_url(url)} ({exc or type(exc).__name__})")
+        return None
+    return bus
 
 
 async def connect_redis(url: str) -> RedisConnection | None:
@@ -485,6 +513,7 @@ async def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     url = os.environ.get("VENTA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     cluster_url = os.environ.get("VENTA_BENCH_REDIS_CLUSTER_URL")
+    nats_url = os.environ.get("VENTA_BENCH_NATS_URL", "nats://127.0.0.1:4222")
     print(
         f"vendors uniform within {SPREAD_M / 1000:g} km of Berlin; boxes {BOX_M[0] / 1000:g} x "
         f"{BOX_M[1] / 1000:g} km, limit {LIMIT}; {args.queries} queries, {args.updates} updates"
@@ -497,12 +526,13 @@ async def main() -> None:
         if conn is not None:
             conns.append((backend, conn))
     prefix = f"venta-bench-{uuid.uuid4().hex[:8]}"
+    nats = await connect_nats(nats_url) if conns else None
     try:
         for size in sizes:
             work = Workload.make(size, args.queries, args.updates)
             rows += await bench_memory(size, work)
             for backend, conn in conns:
-                redis_rows, ingest = await bench_redis(conn, prefix, size, work, backend)
+                redis_rows, ingest = await bench_redis(conn, prefix, size, work, backend, nats)
                 rows += redis_rows
                 ingests.append(ingest)
     finally:
@@ -512,6 +542,8 @@ async def main() -> None:
             if leftovers:
                 await conn.client.unlink(*leftovers)
             await conn.stop()
+        if nats is not None:
+            await nats.stop()
     print()
     print_table(rows)
     if ingests:
