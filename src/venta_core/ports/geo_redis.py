@@ -183,7 +183,7 @@ class RedisGeoIndex:
         if self._cluster:
             await self._write_cluster({m: (lat, long) for m, lat, long in moves})  # last wins
             return [None] * len(moves)
-        if len(moves) == 1:  # idle: exactly the unbatched path
+        if len(moves) == 1:  # a lone move: the single-move script, as unbatched
             member, lat, long = moves[0]
             region = encode(lat, long, self._precision)
             geo_lat, geo_long = geo_point(lat, long)
