@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, ResponseError
 
+from tests.faults import RedisServer, started, warnings_of
 from venta_core.domain.cells import encode
 from venta_core.domain.geo import Location
+from venta_core.errors import ServiceUnavailable
 from venta_core.ports.geo import GeoHit
 from venta_core.ports.geo_redis import RedisGeoIndex
 from venta_core.ports.redis_conn import RedisConnection
@@ -315,3 +318,30 @@ async def test_a_failing_move_in_a_batch_fails_its_own_caller_only(
     assert geo.batches == [1, 2]  # "a" alone, then "b" and "c" in one script
     assert await geo.get("c") == GeoHit("c", *PARIS)
     assert names(await geo.near(Location(lat=BERLIN[0], long=BERLIN[1]), 1_000, 10)) == ["a"]
+
+
+async def test_a_redis_outage_fails_every_caller_of_a_batch_until_it_is_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis of the test's own goes down under concurrent moves: every caller gets
+    ``ServiceUnavailable`` (the outage logged once), none waits forever; when Redis is back
+    (empty, its script cache too) the moves go through in batches again."""
+    with started(RedisServer(tmp_path)) as server:
+        conn = RedisConnection(server.url)
+        await conn.start()
+        try:
+            geo = Batches(conn, prefix="outage")
+            await asyncio.gather(*(geo.set(f"v{i}", *BERLIN) for i in range(20)))
+            server.stop()
+            moves = [geo.set(f"v{i}", *PARIS) for i in range(20)]
+            results = await asyncio.gather(*moves, return_exceptions=True)
+            assert all(isinstance(r, ServiceUnavailable) for r in results), results
+            (warning,) = warnings_of(caplog)
+            assert "redis" in warning
+            server.start()
+            await asyncio.gather(*(geo.set(f"v{i}", *PARIS) for i in range(20)))
+            assert await geo.count() == 20
+            assert await geo.get("v7") == GeoHit("v7", *PARIS)
+            assert sum(geo.batches[-2:]) == 20  # one alone, then the 19 others together
+        finally:
+            await conn.stop()
