@@ -1,6 +1,14 @@
 """Outbox relay: publishes committed outbox rows to the event stream in order, then marks them
 sent.
 
+- Batches: a pass claims up to ``events.relay_batch`` pending rows and publishes them in
+  waves: the first row of each vendor (or user, for subscription events), then the second of
+  each, ... Each wave is written to the stream at once (pipelined on one connection) and its
+  confirmations awaited together; the rows are then marked sent in one statement. A row whose
+  publish failed stays pending, and the later rows of its vendor are not published in that
+  pass: the next pass starts again from it, so a vendor's events are stored in outbox order.
+  Rows of different vendors may be stored in another order than the outbox's.
+
 - Nothing is lost: a row is marked sent only in the transaction that follows a confirmed
   publish, so a crash or a NATS outage delays events and never drops them. A crash between
   publish and mark republishes the row later; the envelope id travels as ``Nats-Msg-Id`` and the
@@ -45,7 +53,15 @@ from venta_core.store import outbox
 from venta_core.store.engine import Database
 from venta_core.store.tables import outbox as outbox_table
 
-__all__ = ["NOTIFY_CHANNEL", "OutboxRelay", "dlq_stream_name", "stream_name", "stream_specs"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "OutboxRelay",
+    "dlq_stream_name",
+    "order_key",
+    "stream_name",
+    "stream_specs",
+    "waves",
+]
 
 log = logging.getLogger(__name__)
 
@@ -270,20 +286,27 @@ class OutboxRelay:
     async def _publish(
         self, pending: list[tuple[int, EventEnvelope]]
     ) -> tuple[list[int], list[EventEnvelope], Exception | None]:
-        """Publish ``pending``; the outbox seqs and envelopes stored, and the first failure."""
-        results = await self._stream.publish_batch(
-            [self._message(envelope) for _, envelope in pending],
-            confirm_within=self._settings.publish_timeout_seconds,
-        )
+        """Publish ``pending`` in waves (see ``waves``); the outbox seqs and envelopes stored,
+        and the first failure. After a failure, the later events of its vendor are held back."""
         sent: list[int] = []
         published: list[EventEnvelope] = []
         failure: Exception | None = None
-        for (seq, envelope), result in zip(pending, results, strict=True):
-            if isinstance(result, PublishAck):
-                sent.append(seq)
-                published.append(envelope)
-            elif failure is None:
-                failure = result
+        held: set[str] = set()
+        for wave in waves(pending):
+            wave = [(seq, envelope) for seq, envelope in wave if order_key(envelope) not in held]
+            if not wave:
+                continue
+            results = await self._stream.publish_batch(
+                [self._message(envelope) for _, envelope in wave],
+                confirm_within=self._settings.publish_timeout_seconds,
+            )
+            for (seq, envelope), result in zip(wave, results, strict=True):
+                if isinstance(result, PublishAck):
+                    sent.append(seq)
+                    published.append(envelope)
+                else:
+                    held.add(order_key(envelope))
+                    failure = failure or result
         return sent, published, failure
 
     @contextlib.asynccontextmanager
@@ -378,6 +401,31 @@ class OutboxRelay:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), timeout=2)
+
+
+def waves(
+    pending: list[tuple[int, EventEnvelope]],
+) -> list[list[tuple[int, EventEnvelope]]]:
+    """The first event of each vendor, in outbox order, then the second of each, ...: each
+    wave is published at once, the next only after it is confirmed, so the events of a vendor
+    are stored in outbox order even when a publish fails."""
+    out: list[list[tuple[int, EventEnvelope]]] = []
+    seen: dict[str, int] = {}
+    for item in pending:
+        key = order_key(item[1])
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(out):
+            out.append([])
+        out[n].append(item)
+    return out
+
+
+def order_key(envelope: EventEnvelope) -> str:
+    """What the events that must keep their order are about: the vendor (``id``) or the user
+    (``userId`` of a subscription event)."""
+    data = envelope.data
+    return str(data.get("id") or data.get("userId") or envelope.id)
 
 
 def _pop_dirty(conn: Any) -> bool:
