@@ -261,21 +261,14 @@ class OutboxRelay:
             async with self._own_transaction() as conn:
                 if not await _lead(conn):
                     return 0, False
-                pending = await outbox.pending_events(conn, batch)
+                # Claimed (read and marked in one statement) before publishing, in the open
+                # transaction (rolled back on error), so that only the commit is left once the
+                # stream confirms: subscribers of the subject see an event as soon as stored.
+                pending = await outbox.claim_pending(conn, batch)
                 if not pending:
                     return 0, False
-                # Marked before publishing, in the open transaction (rolled back on error), so
-                # that only the commit is left once the stream confirms: subscribers of the
-                # subject see an event as soon as it is stored.
-                await outbox.mark_sent(conn, [seq for seq, _ in pending])
                 sent, published, failure = await self._publish(pending)
-                unsent = sorted({seq for seq, _ in pending} - set(sent))
-                if unsent:
-                    await conn.execute(
-                        outbox_table.update()
-                        .where(outbox_table.c.seq.in_(unsent))
-                        .values(sent_at=None)
-                    )
+                await outbox.unmark(conn, sorted({seq for seq, _ in pending} - set(sent)))
         self.published += len(published)
         await self._echo_events(published)
         if failure is not None:
@@ -449,5 +442,12 @@ async def _lead(conn: AsyncConnection) -> bool:
     a copy; it frees the lock sooner and shows the rows as sent sooner."""
     if conn.dialect.name != "postgresql":
         return True
-    await conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-    return bool(await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))))
+    row = await conn.execute(_LEAD, {"key": RELAY_LOCK_KEY})
+    return bool(row.one().locked)
+
+
+#: One round trip: this transaction's commit does not wait for its WAL flush, and the lock.
+_LEAD = sa.text(
+    "SELECT set_config('synchronous_commit', 'off', true) AS setting, "
+    "pg_try_advisory_xact_lock(:key) AS locked"
+)
