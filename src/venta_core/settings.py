@@ -310,6 +310,12 @@ class WorkerSettings(BaseModel):
     concurrency: int = Field(
         16, ge=1, le=1024, description="Events one handler works on at the same time."
     )
+    batch_size: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="Events fetched and handed at once to a handler that takes batches.",
+    )
     ack_wait_seconds: float = Field(
         30, gt=0, description="An unacknowledged event is redelivered after this long."
     )
