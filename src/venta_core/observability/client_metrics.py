@@ -180,7 +180,7 @@ class ClientMetrics(MetricGroup):
         self.webhooks = Counter(
             "venta_webhook_deliveries",
             "Webhook deliveries received, by provider and outcome: processed, duplicate, "
-            "ignored, rejected (bad signature or body), failed (could not be processed now).",
+            "in_progress, rejected (bad signature, credentials or body), failed (not handled).",
             ("provider", "outcome"),
             registry=None,
         )
