@@ -45,12 +45,22 @@ _COMMAND = re.compile(r"[A-Z][A-Z0-9_.-]{0,31}( [A-Z][A-Z0-9_.-]{0,31})?")
 _ERROR = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
+#: Label of each command name seen (names come from the code, so they are few).
+_COMMAND_LABELS: dict[object, str] = {}
+_MAX_CACHED = 512
+
+
 def command_label(command: object) -> str:
     """A Redis command name as a label value (``GEOADD``, ``SCRIPT LOAD``); ``OTHER`` for
     anything that does not look like one, so the label stays bounded."""
-    text = command.decode("ascii", "replace") if isinstance(command, bytes) else str(command)
-    text = text.upper()
-    return text if _COMMAND.fullmatch(text) else "OTHER"
+    label = _COMMAND_LABELS.get(command)
+    if label is None:
+        text = command.decode("ascii", "replace") if isinstance(command, bytes) else str(command)
+        text = text.upper()
+        label = text if _COMMAND.fullmatch(text) else "OTHER"
+        if len(_COMMAND_LABELS) < _MAX_CACHED:
+            _COMMAND_LABELS[command] = label
+    return label
 
 
 def error_label(exc: BaseException) -> str:
@@ -123,6 +133,9 @@ class ClientMetrics(MetricGroup):
             "Requests for a database connection that gave up waiting for a free one.",
             registry=None,
         )
+        # Labelled children looked up once: the hot paths skip the registry lock and lookup.
+        self._redis_children: dict[str, Histogram] = {}
+        self._nats_children: dict[str, Counter] = {}
         self.redis_duration = Histogram(
             "venta_redis_command_duration_seconds",
             "Redis round trips by command (a pipeline or transaction is one), answer included.",
@@ -215,10 +228,27 @@ class ClientMetrics(MetricGroup):
         try:
             yield
         except Exception as exc:
-            self.redis_errors.labels(command, error_label(exc)).inc()
+            self.redis_failed(command, exc)
             raise
         finally:
-            self.redis_duration.labels(command).observe(time.perf_counter() - start)
+            self.redis_observe(command, time.perf_counter() - start)
+
+    def redis_observe(self, command: str, seconds: float) -> None:
+        """One Redis round trip of ``command`` that took ``seconds``."""
+        child = self._redis_children.get(command)
+        if child is None:
+            child = self._redis_children[command] = self.redis_duration.labels(command)
+        child.observe(seconds)
+
+    def redis_failed(self, command: str, exc: BaseException) -> None:
+        self.redis_errors.labels(command, error_label(exc)).inc()
+
+    def nats_publish(self, kind: str) -> None:
+        """One message published on NATS, of ``kind`` (``subject_kind``)."""
+        child = self._nats_children.get(kind)
+        if child is None:
+            child = self._nats_children[kind] = self.nats_published.labels(kind)
+        child.inc()
 
     @contextmanager
     def pool_checkout(self) -> Iterator[None]:

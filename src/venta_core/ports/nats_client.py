@@ -45,7 +45,7 @@ class MeteredClient(Client):
         except Exception as exc:
             CLIENT_METRICS.nats_errors.labels("publish", error_label(exc)).inc()
             raise
-        CLIENT_METRICS.nats_published.labels(subject_kind(subject)).inc()
+        CLIENT_METRICS.nats_publish(subject_kind(subject))
 
     async def request(
         self,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -157,8 +158,15 @@ class _Metered:
     before the redis-py client class."""
 
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
-        with CLIENT_METRICS.redis_round_trip(command_label(args[0]) if args else "OTHER"):
+        label = command_label(args[0]) if args else "OTHER"
+        start = time.perf_counter()
+        try:
             return await super().execute_command(*args, **kwargs)  # type: ignore[misc]
+        except Exception as exc:
+            CLIENT_METRICS.redis_failed(label, exc)
+            raise
+        finally:
+            CLIENT_METRICS.redis_observe(label, time.perf_counter() - start)
 
     def pipeline(self, *args: Any, **kwargs: Any) -> Any:
         pipe = super().pipeline(*args, **kwargs)  # type: ignore[misc]
