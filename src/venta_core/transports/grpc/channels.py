@@ -50,6 +50,7 @@ T = TypeVar("T")
 def signer_from(settings: GrpcSettings) -> IdentitySigner:
     return IdentitySigner(
         settings.secret_bytes,
+        also_accepted=settings.accepted_secret_bytes,
         ttl_seconds=settings.identity_ttl_seconds,
         skew_seconds=settings.clock_skew_seconds,
     )
