@@ -32,6 +32,7 @@ from venta_core.context import RequestContext, current, new_request_id, request_
 from venta_core.domain import Actor
 from venta_core.errors import InternalError, ServiceUnavailable, ValidationFailed, VentaError
 from venta_core.observability.grpc_metrics import GrpcClientMetrics
+from venta_core.observability.tracing import grpc_client_interceptors
 from venta_core.transports.grpc.errors import error_from_rpc, is_retryable
 from venta_core.transports.grpc.metadata import (
     IdentityClientInterceptor,
@@ -97,7 +98,11 @@ class ChannelPool:
 
     def __init__(self, settings: GrpcSettings, *, interceptors: Sequence[Any] = ()) -> None:
         self.settings = settings
-        self._interceptors = [IdentityClientInterceptor(signer_from(settings)), *interceptors]
+        self._interceptors = [
+            *grpc_client_interceptors(),
+            IdentityClientInterceptor(signer_from(settings)),
+            *interceptors,
+        ]
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.metrics = GrpcClientMetrics()
 

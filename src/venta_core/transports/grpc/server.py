@@ -25,6 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from venta_core.observability.grpc_metrics import GrpcServerMetrics
+from venta_core.observability.tracing import grpc_server_interceptors
 from venta_core.services.protocols import LocationService, UserService, VendorService
 from venta_core.transports.grpc.channels import signer_from
 from venta_core.transports.grpc.clients import (
@@ -255,7 +256,9 @@ def build_grpc_server(
     services = list(dict.fromkeys(services))
     host, port_wanted = _split(address)
     ensure_port_free(host, port_wanted)
-    chain: list[Any] = [] if metrics is None else [MetricsServerInterceptor(metrics)]
+    # Tracing outermost, so its span covers the whole call and its context reaches the rest.
+    chain: list[Any] = grpc_server_interceptors()
+    chain += [] if metrics is None else [MetricsServerInterceptor(metrics)]
     chain += [IdentityServerInterceptor(signer_from(settings)), *interceptors]
     calls = InFlightCalls()
     chain += [AccessLogServerInterceptor(), calls]
