@@ -13,6 +13,7 @@ import pytest
 
 from venta_core.observability import tracing
 from venta_core.observability.logging import ContextFilter
+from venta_core.transports.grpc.tracing import client_interceptors, server_interceptors
 
 
 @pytest.mark.parametrize(
@@ -55,8 +56,8 @@ def test_each_role_names_its_service(roles: list[str], services: list[str], name
 def test_without_variables_nothing_is_installed() -> None:
     assert tracing.configure_tracing("venta-gateway", {}) is False
     assert not tracing.active()
-    assert tracing.grpc_server_interceptors() == []
-    assert tracing.grpc_client_interceptors() == []
+    assert server_interceptors() == []
+    assert client_interceptors() == []
     app = object()
     tracing.instrument_http_app(app)  # no-op: nothing to wrap when off
 

@@ -26,16 +26,13 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import grpc.aio
-
 __all__ = [
     "active",
     "configure_tracing",
-    "grpc_client_interceptors",
-    "grpc_server_interceptors",
     "instrument_http_app",
     "instrument_sqlalchemy",
     "process_service_name",
+    "provider",
     "shutdown_tracing",
     "tracing_requested",
 ]
@@ -74,6 +71,11 @@ def tracing_requested(environ: Mapping[str, str] = os.environ) -> bool:
 def active() -> bool:
     """Whether this process installed a tracer provider."""
     return _provider is not None
+
+
+def provider() -> Any:
+    """The tracer provider this process installed, or None when tracing is off."""
+    return _provider
 
 
 def process_service_name(roles: Iterable[str], grpc_services: Sequence[str] = ()) -> str:
@@ -182,39 +184,3 @@ def instrument_sqlalchemy(engine: Any) -> None:
     SQLAlchemyInstrumentor().instrument(
         engine=engine, tracer_provider=_provider, skip_dep_check=True
     )
-
-
-def grpc_server_interceptors() -> list[Any]:
-    """The maintained grpc.aio server interceptor when tracing is on, else nothing."""
-    if _provider is None:
-        return []
-    return [_ServiceCallTracing(_provider)]
-
-
-def grpc_client_interceptors() -> list[Any]:
-    """The maintained grpc.aio client interceptors when tracing is on, else nothing."""
-    if _provider is None:
-        return []
-    from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
-    return list(aio_client_interceptors(tracer_provider=_provider))  # type: ignore[no-untyped-call]
-
-
-class _ServiceCallTracing(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """The maintained grpc.aio server interceptor for venta's own services only.
-
-    The standard health and reflection services are left alone: they are probes, not requests,
-    and the interceptor expects streaming handlers to be async generators, which the health
-    service's ``Watch`` is not (it writes to its context)."""
-
-    _UNTRACED = ("/grpc.health.", "/grpc.reflection.")
-
-    def __init__(self, provider: Any) -> None:
-        from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
-        self._traced = aio_server_interceptor(tracer_provider=provider)  # type: ignore[no-untyped-call]
-
-    async def intercept_service(self, continuation: Any, details: Any) -> Any:
-        if details.method.startswith(self._UNTRACED):
-            return await continuation(details)
-        return await self._traced.intercept_service(continuation, details)

@@ -32,7 +32,6 @@ from venta_core.context import RequestContext, current, new_request_id, request_
 from venta_core.domain import Actor
 from venta_core.errors import InternalError, ServiceUnavailable, ValidationFailed, VentaError
 from venta_core.observability.grpc_metrics import GrpcClientMetrics
-from venta_core.observability.tracing import grpc_client_interceptors
 from venta_core.transports.grpc.errors import error_from_rpc, is_retryable
 from venta_core.transports.grpc.metadata import (
     IdentityClientInterceptor,
@@ -40,6 +39,7 @@ from venta_core.transports.grpc.metadata import (
     acting_as,
 )
 from venta_core.transports.grpc.settings import GrpcSettings
+from venta_core.transports.grpc.tracing import client_interceptors
 
 __all__ = ["SERVICE_CONFIG", "ChannelPool", "RpcCaller", "channel_options", "signer_from"]
 
@@ -99,7 +99,7 @@ class ChannelPool:
     def __init__(self, settings: GrpcSettings, *, interceptors: Sequence[Any] = ()) -> None:
         self.settings = settings
         self._interceptors = [
-            *grpc_client_interceptors(),
+            *client_interceptors(),
             IdentityClientInterceptor(signer_from(settings)),
             *interceptors,
         ]

@@ -25,7 +25,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from venta_core.observability.grpc_metrics import GrpcServerMetrics
-from venta_core.observability.tracing import grpc_server_interceptors
 from venta_core.services.protocols import LocationService, UserService, VendorService
 from venta_core.transports.grpc.channels import signer_from
 from venta_core.transports.grpc.clients import (
@@ -42,6 +41,7 @@ from venta_core.transports.grpc.metadata import IdentityServerInterceptor
 from venta_core.transports.grpc.servicers import LocationServicer, UserServicer, VendorServicer
 from venta_core.transports.grpc.settings import GrpcSettings
 from venta_core.transports.grpc.stubs import location_pb2_grpc, user_pb2_grpc, vendor_pb2_grpc
+from venta_core.transports.grpc.tracing import server_interceptors
 
 __all__ = [
     "SERVICE_NAMES",
@@ -257,7 +257,7 @@ def build_grpc_server(
     host, port_wanted = _split(address)
     ensure_port_free(host, port_wanted)
     # Tracing outermost, so its span covers the whole call and its context reaches the rest.
-    chain: list[Any] = grpc_server_interceptors()
+    chain: list[Any] = server_interceptors()
     chain += [] if metrics is None else [MetricsServerInterceptor(metrics)]
     chain += [IdentityServerInterceptor(signer_from(settings)), *interceptors]
     calls = InFlightCalls()
