@@ -149,7 +149,12 @@ def serve_worker(
     settings = settings.model_copy(update={"worker": settings.worker.model_copy(update=overrides)})
     from venta_core.app import Venta
     from venta_core.observability.logging import configure_logging
+    from venta_core.observability.tracing import configure_tracing, shutdown_tracing
 
     configure_logging(settings.log)
+    configure_tracing("venta-worker")
     with user_errors():
-        asyncio.run(run_worker(Venta(settings)))
+        try:
+            asyncio.run(run_worker(Venta(settings)))
+        finally:
+            shutdown_tracing()

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from venta_core.observability.client_metrics import CLIENT_METRICS
+from venta_core.observability.tracing import instrument_sqlalchemy
 from venta_core.outages import Dependency
 from venta_core.settings import Settings
 
@@ -118,14 +119,16 @@ class Database:
         if self.is_sqlite:
             engine = create_async_engine(self.url, connect_args={"timeout": 30})
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-            return engine
-        return create_async_engine(
-            self.url,
-            pool_size=self._pool_size,
-            max_overflow=self._pool_size,
-            pool_pre_ping=True,
-            connect_args={"timeout": CONNECT_TIMEOUT_S},
-        )
+        else:
+            engine = create_async_engine(
+                self.url,
+                pool_size=self._pool_size,
+                max_overflow=self._pool_size,
+                pool_pre_ping=True,
+                connect_args={"timeout": CONNECT_TIMEOUT_S},
+            )
+        instrument_sqlalchemy(engine.sync_engine)
+        return engine
 
     def pool_status(self) -> tuple[int, int, int] | None:
         """(connections checked out, idle, most the pool opens), for the pool gauges; None
