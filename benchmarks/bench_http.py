@@ -420,7 +420,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, list[Fig
                     load(base, route, token, quick, workdir)
                 for _ in range(args.rounds):  # alternating, so each sees the same machine
                     for name, base in bases.items():
+                        spy = _py_spy(args, processes, route) if name == "venta" else None
                         results[route.name][name].append(load(base, route, token, args, workdir))
+                        if spy is not None:
+                            spy.wait()
                         processes.check()
         except SystemExit:
             for log in sorted(workdir.glob("*.log")):  # what the servers said about it
@@ -429,6 +432,38 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, list[Fig
         finally:
             processes.stop_all()
     return results
+
+
+def _py_spy(
+    args: argparse.Namespace, processes: Processes, route: Route
+) -> subprocess.Popen[bytes] | None:
+    """With ``--profile DIR``: py-spy records the gateway while the route is loaded, as
+    collapsed stacks in DIR (one file per route, summarised by ``--summarise``)."""
+    if not args.profile:
+        return None
+    pid = next(popen.pid for name, popen in processes.running if name == "venta")
+    slug = re.sub(r"[^a-z]+", "-", route.name.lower()).strip("-")
+    out = Path(args.profile) / f"{slug}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = ["py-spy", "record", "--format", "raw", "--nonblocking", "-p", str(pid)]
+    command += ["-d", str(max(1, args.seconds - 1)), "-o", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def summarise(path: Path, top: int = 25) -> None:
+    """Share of samples per function (anywhere on the stack) in a collapsed-stack file."""
+    total = 0
+    inclusive: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples = int(count)
+        total += samples
+        for frame in {f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0] + ")"
+                      for f in stack.split(";")}:  # fmt: skip
+            inclusive[frame] = inclusive.get(frame, 0) + samples
+    print(f"{path.name}: {total} samples")
+    for frame, samples in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {100 * samples / total:5.1f}%  {frame}")
 
 
 def _median(figures: list[Figures]) -> Figures:
@@ -465,11 +500,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--log-level", default="INFO", help="VENTA_LOG__LEVEL of the gateway")
+    parser.add_argument("--profile", help="py-spy the gateway into this directory")
+    parser.add_argument("--summarise", nargs="+", help="print the top of py-spy files, exit")
     parser.add_argument("--serve", choices=("same-work", "constant"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.port)
+        return
+    if args.summarise:
+        for name in args.summarise:
+            summarise(Path(name))
         return
     args.database_url = os.environ.get(
         "VENTA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"

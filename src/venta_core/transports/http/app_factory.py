@@ -22,11 +22,8 @@ from venta_core.transports.http.auth import IdentityCache
 from venta_core.transports.http.errors import install_error_handlers
 from venta_core.transports.http.middleware import (
     REQUEST_ID_HEADER,
-    BodyLimitMiddleware,
-    ErrorMiddleware,
-    HeadMiddleware,
-    MetricsMiddleware,
-    RequestContextMiddleware,
+    GatewayMiddleware,
+    RequestLimitMiddleware,
 )
 from venta_core.transports.http.ratelimit import RateLimiter, RateLimitMiddleware
 from venta_core.transports.http.routers import docs, health, locations, me, seed, vendors
@@ -118,8 +115,7 @@ def _install_middleware(
     body_limits: dict[str, int],
 ) -> None:
     """Added innermost first (``add_middleware`` wraps what is already there)."""
-    api.add_middleware(HeadMiddleware)
-    api.add_middleware(BodyLimitMiddleware, max_bytes=http.max_body_bytes, per_path=body_limits)
+    api.add_middleware(RequestLimitMiddleware, max_bytes=http.max_body_bytes, per_path=body_limits)
     api.add_middleware(
         RateLimitMiddleware, limiter=limiter, trust_forwarded_for=http.trust_forwarded_for
     )
@@ -132,9 +128,7 @@ def _install_middleware(
             expose_headers=_EXPOSED_HEADERS,
             max_age=600,
         )
-    api.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
-    api.add_middleware(RequestContextMiddleware)
-    api.add_middleware(ErrorMiddleware)
+    api.add_middleware(GatewayMiddleware, metrics=metrics, routes=routes)
 
 
 def _install_openapi(api: FastAPI) -> None:

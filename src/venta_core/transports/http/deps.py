@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-def get_venta(request: Request) -> VentaApp:
+async def get_venta(request: Request) -> VentaApp:
     venta: VentaApp = request.app.state.venta
     return venta
 
@@ -46,7 +46,7 @@ class VendorIdConvertor(StringConvertor):
 register_url_convertor("vendor_id", VendorIdConvertor())
 
 
-def vendor_id(
+async def vendor_id(
     vendor_id: Annotated[
         str,
         Path(
