@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
 
 from venta_core.observability.metrics import HttpMetrics, new_registry
+from venta_core.ports.identity import VerifiedTokens
 from venta_core.settings import HttpSettings
 from venta_core.transports import VentaApp
 from venta_core.transports.http.auth import IdentityCache
@@ -62,6 +63,9 @@ def create_http_app(app: VentaApp, *, registry: CollectorRegistry | None = None)
     api.state.metrics = metrics
     api.state.rate_limiter = limiter
     api.state.identity_cache = IdentityCache(app.settings.auth.identity_cache_seconds)
+    api.state.verified_tokens = VerifiedTokens(
+        app.settings.auth.token_cache_size, app.settings.auth.token_cache_seconds
+    )
     install_error_handlers(api)
     routes = _include_routers(api, app)
     api.state.route_table = routes

@@ -1,7 +1,9 @@
 """Bearer authentication: token -> identity (identity provider) -> user (user service).
 
-The token is verified on every request; only the subject -> user step is cached, because it
-costs a database round trip (an upsert on first sight) while verification is local.
+Both steps are cached in process: a verified token until it expires (``VerifiedTokens``), and
+the subject -> user step for ``auth.identity_cache_seconds`` (it costs a database round trip,
+an upsert on first sight). Deleted users are dropped from the second cache at once, so a
+remembered token of a deleted account still gets 401.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from venta_core.context import current, set_current
 from venta_core.domain import User
 from venta_core.errors import AccountDeleted, Unauthenticated
+from venta_core.ports.identity import VerifiedTokens
 from venta_core.transports import VentaApp
 from venta_core.transports.http.ratelimit import RateLimiter, raise_if_limited, record_decision
 
@@ -84,7 +87,8 @@ async def authenticate(
     if credentials is None:
         raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>)")
     venta: VentaApp = request.app.state.venta
-    identity = await venta.identity.verify(credentials.credentials)
+    tokens: VerifiedTokens = request.app.state.verified_tokens
+    identity = await tokens.verify(venta.identity, credentials.credentials)
     # Counted only after verification, so forged tokens cannot spend someone's allowance.
     limiter: RateLimiter = request.app.state.rate_limiter
     decision = await limiter.hit_identity(identity.subject)
