@@ -28,6 +28,7 @@ import asyncio
 import os
 import random
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -156,9 +157,14 @@ def same_work_app(database_url: str, redis_url: str, prefix: str) -> Any:
             connection = RedisConnection(redis_url)
             await connection.start()
             geo = RedisGeoIndex(connection, prefix=f"{prefix}base")
-        async with engine.connect() as conn:
-            rows = await conn.execute(sa.select(vendors.c.id, vendors.c.lat, vendors.c.long))
-            placed.extend((r.id, r.lat, r.long) for r in rows if r.lat is not None)
+        query = sa.select(vendors.c.id, vendors.c.lat, vendors.c.long).where(vendors.c.live)
+        for _ in range(300):  # the gateway writes positions behind: wait for all of them
+            async with engine.connect() as conn:
+                rows = list(await conn.execute(query))
+            if len(rows) >= VENDORS:
+                break
+            await asyncio.sleep(0.1)
+        placed.extend((r.id, r.lat, r.long) for r in rows)
         await geo.set_many(placed)
 
     @api.on_event("shutdown")
@@ -377,7 +383,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, list[Fig
             **({"VENTA_REDIS_URL": redis_url} if redis_url else {}),
         )
         subprocess.run([*VENTA, "db", "migrate"], env=env, cwd=workdir, check=True)
-        ports = {"venta": _free_port(), "same-work": _free_port(), "constant": _free_port()}
+        names = ["venta", *(["compare"] if args.compare else []), "same-work", "constant"]
+        ports = {name: _free_port() for name in names}
         bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         processes = Processes(workdir)
         try:
@@ -401,6 +408,17 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, list[Fig
                     stderr=subprocess.STDOUT,
                 )
                 processes.running.append((kind, popen))
+            wait_ready(processes, [f"{bases[kind]}/ready" for kind in ("same-work", "constant")])
+            if args.compare:  # started once the positions are written (same-work waits for them)
+                compare = [*shlex.split(args.compare), *gateway[:-1], str(ports["compare"])]
+                popen = subprocess.Popen(
+                    compare,
+                    env=env,
+                    cwd=workdir,
+                    stdout=(workdir / "compare.log").open("ab"),
+                    stderr=subprocess.STDOUT,
+                )
+                processes.running.append(("compare", popen))
             wait_ready(processes, [f"{base}/ready" for base in bases.values()])
             here = f"{BERLIN[0] + 0.001:.6f}"
             routes = [
@@ -500,6 +518,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--log-level", default="INFO", help="VENTA_LOG__LEVEL of the gateway")
+    parser.add_argument(
+        "--compare", help="also measure the gateway run by this command (another build)"
+    )
     parser.add_argument("--profile", help="py-spy the gateway into this directory")
     parser.add_argument("--summarise", nargs="+", help="print the top of py-spy files, exit")
     parser.add_argument("--serve", choices=("same-work", "constant"), help=argparse.SUPPRESS)

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venta_core.context import RequestContext, request_context, sanitize_request_id
 from venta_core.errors import PayloadTooLarge
+from venta_core.observability.logging import SAFE_RECORD
 from venta_core.observability.metrics import UNMATCHED_ROUTE, HttpMetrics
 from venta_core.transports.http.errors import error_response, internal_error_response
 
@@ -162,7 +163,13 @@ class GatewayMiddleware:
             route,
             status,
             duration_ms,
-            extra={"method": method, "route": route, "status": status, "duration_ms": duration_ms},
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+                SAFE_RECORD: True,  # bounded values only: nothing to redact
+            },
         )
 
 
