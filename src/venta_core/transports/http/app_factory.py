@@ -10,7 +10,9 @@ from importlib import metadata
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
@@ -19,7 +21,7 @@ from venta_core.observability.metrics import HttpMetrics, new_registry
 from venta_core.ports.identity import VerifiedTokens
 from venta_core.settings import HttpSettings
 from venta_core.transports import VentaApp
-from venta_core.transports.http.auth import IdentityCache
+from venta_core.transports.http.auth import IdentityCache, authenticate, bearer_scheme
 from venta_core.transports.http.errors import install_error_handlers
 from venta_core.transports.http.middleware import (
     REQUEST_ID_HEADER,
@@ -70,7 +72,7 @@ def create_http_app(app: VentaApp, *, registry: CollectorRegistry | None = None)
     routes = _include_routers(api, app)
     api.state.route_table = routes
     _install_middleware(api, app.settings.http, metrics, limiter, routes, _upload_limits(app))
-    _install_openapi(api)
+    _install_openapi(api, routes)
     return api
 
 
@@ -135,9 +137,11 @@ def _install_middleware(
     api.add_middleware(GatewayMiddleware, metrics=metrics, routes=routes)
 
 
-def _install_openapi(api: FastAPI) -> None:
+def _install_openapi(api: FastAPI, routes: list[BaseRoute]) -> None:
     """FastAPI documents a 422 on every route with parameters; venta answers 400 instead,
-    so those entries are replaced by the error envelope documented on each route."""
+    so those entries are replaced by the error envelope documented on each route. Routes that
+    depend on ``authenticate`` declare the bearer scheme (``authenticate`` reads the header
+    itself, so FastAPI does not see the scheme)."""
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
@@ -148,10 +152,34 @@ def _install_openapi(api: FastAPI) -> None:
                 routes=api.routes,
             )
             _drop_422(schema)
+            _declare_bearer(schema, routes)
             api.openapi_schema = schema
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
+
+
+def _declare_bearer(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
+    name = type(bearer_scheme).__name__
+    declared = False
+    for route in routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        if not _depends_on(route.dependant, authenticate):
+            continue
+        path_item = schema.get("paths", {}).get(route.path_format, {})
+        for method in route.methods or ():
+            operation = path_item.get(method.lower())
+            if isinstance(operation, dict):
+                operation.setdefault("security", [{name: []}])
+                declared = True
+    if declared:
+        model = bearer_scheme.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})[name] = model
+
+
+def _depends_on(dependant: Dependant, call: Any) -> bool:
+    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
 
 
 def _drop_422(schema: dict[str, Any]) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
+from fastapi.security import HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from venta_core.context import current, set_current
 from venta_core.domain import User
@@ -22,8 +22,15 @@ from venta_core.ports.identity import VerifiedTokens
 from venta_core.transports import VentaApp
 from venta_core.transports.http.ratelimit import RateLimiter, raise_if_limited, record_decision
 
-__all__ = ["IdentityCache", "authenticate", "bearer_scheme", "forget_deleted_caller"]
+__all__ = [
+    "IdentityCache",
+    "authenticate",
+    "bearer_scheme",
+    "bearer_token",
+    "forget_deleted_caller",
+]
 
+#: The scheme the OpenAPI document declares for authenticated routes.
 bearer_scheme = HTTPBearer(
     auto_error=False,
     description="`Authorization: Bearer <token>`; development tokens: `venta token issue`.",
@@ -79,16 +86,28 @@ class IdentityCache:
         return len(self._entries)
 
 
-async def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> User:
-    """The calling user. Raises ``Unauthenticated`` (401) or ``RateLimited`` (429)."""
-    if credentials is None:
+def bearer_token(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (the scheme in any case), else ``None``:
+    what ``bearer_scheme`` answers, read without a dependency of its own."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if not (scheme and token) or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+async def authenticate(request: Request) -> User:
+    """The calling user. Raises ``Unauthenticated`` (401) or ``RateLimited`` (429).
+
+    The token is read here, not through a ``bearer_scheme`` sub-dependency: FastAPI resolves
+    every dependency node anew on each request, and this one runs on nearly every route. The
+    OpenAPI document still names the scheme on each route that depends on this
+    (``app_factory``)."""
+    token = bearer_token(request)
+    if token is None:
         raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>)")
     venta: VentaApp = request.app.state.venta
     tokens: VerifiedTokens = request.app.state.verified_tokens
-    identity = await tokens.verify(venta.identity, credentials.credentials)
+    identity = await tokens.verify(venta.identity, token)
     # Counted only after verification, so forged tokens cannot spend someone's allowance.
     limiter: RateLimiter = request.app.state.rate_limiter
     decision = await limiter.hit_identity(identity.subject)
