@@ -2,14 +2,16 @@
 
     python benchmarks/bench_http.py                        # 3 routes x 3 servers, 5 s each
     python benchmarks/bench_http.py --seconds 10 --rounds 3 --connections 64
+    python benchmarks/bench_http.py --compare "env PYTHONPATH=/tmp/old/src venta"  # two builds
     VENTA_REDIS_URL=redis://127.0.0.1:6379/0 python benchmarks/bench_http.py
 
 Three servers run as processes on loopback, on the same fresh PostgreSQL database
 (``VENTA_BENCH_DATABASE_URL``, default ``postgresql://postgres@127.0.0.1:5432/test``; a
 ``venta_bench_<random>`` database is created, migrated and dropped at the end):
 
-- ``venta``: ``venta serve gateway``, rate limits on (limits far above the load), logs at INFO
-  (the access log is on);
+- ``venta``: ``venta serve gateway``, rate limits on (limits far above the load), logging at
+  ``--log-level`` (default WARNING, as in production behind a log budget; INFO writes the
+  access line of every request);
 - ``same-work``: a plain FastAPI app written below doing each route's work with the same
   building blocks: PyJWT HS256 verification, SQLAlchemy async on asyncpg, venta's geo index
   class, pydantic responses;
@@ -517,7 +519,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="measurements per route and server")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--log-level", default="INFO", help="VENTA_LOG__LEVEL of the gateway")
+    parser.add_argument("--log-level", default="WARNING", help="VENTA_LOG__LEVEL of the gateway")
     parser.add_argument(
         "--compare", help="also measure the gateway run by this command (another build)"
     )
