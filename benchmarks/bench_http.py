@@ -125,7 +125,9 @@ def same_work_app(database_url: str, redis_url: str, prefix: str) -> Any:
     settings = AuthSettings()
     secret = settings.dev_secret.get_secret_value()
     url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
-    engine = create_async_engine(url, pool_size=10)
+    # As venta's database: --pre-ping checks each connection out with a ping, as venta does.
+    pre_ping = os.environ.get("BENCH_PRE_PING") == "1"
+    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=pre_ping)
     owners: dict[str, str] = {}
     geo: GeoIndex = MemoryGeoIndex()
     placed: list[tuple[str, float, float]] = []
@@ -399,6 +401,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, list[Fig
                 "BENCH_DATABASE_URL": database_url,
                 "BENCH_REDIS_URL": redis_url,
                 "BENCH_KEY_PREFIX": prefix,
+                "BENCH_PRE_PING": "1" if args.pre_ping else "0",
             }
             for kind in ("same-work", "constant"):
                 command = [sys.executable, __file__, "--serve", kind, "--port", str(ports[kind])]
@@ -434,6 +437,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, list[Fig
                 ),
             ]
             for route in routes:
+                if args.routes and not any(part in route.name for part in args.routes):
+                    continue
                 results[route.name] = {name: [] for name in bases}
                 quick = argparse.Namespace(**{**vars(args), "seconds": 1})
                 for base in bases.values():  # warm up: pools, caches, code paths
@@ -523,6 +528,12 @@ def main() -> None:
     parser.add_argument(
         "--compare", help="also measure the gateway run by this command (another build)"
     )
+    parser.add_argument(
+        "--pre-ping",
+        action="store_true",
+        help="the same-work app pings each connection it checks out, as venta's pool does",
+    )
+    parser.add_argument("--routes", nargs="+", help="only routes whose name contains one of these")
     parser.add_argument("--profile", help="py-spy the gateway into this directory")
     parser.add_argument("--summarise", nargs="+", help="print the top of py-spy files, exit")
     parser.add_argument("--serve", choices=("same-work", "constant"), help=argparse.SUPPRESS)
