@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import random
 import re
@@ -346,6 +347,103 @@ def load(base: str, route: Route, token: str, args: argparse.Namespace, workdir:
     return asyncio.run(_python_load(base, route, token, args))
 
 
+# --- CPU per request, in process -----------------------------------------------------------
+
+
+async def _asgi_call(app: Any, method: str, target: str, body: bytes, headers: list[Any]) -> int:
+    path, _, query = target.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"bench"), *headers, (b"content-length", b"%d" % len(body))],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 80),
+    }
+    status = 0
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.Event().wait()  # a disconnect that never comes
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def _in_process(requests: int) -> None:
+    """CPU time per request through the gateway's ASGI app, no network: embedded backends
+    (SQLite in a temporary directory), rate limits on, best of three runs per route."""
+    from venta_core.app import Venta
+    from venta_core.testing import embedded_settings
+    from venta_core.transports.http import create_http_app
+
+    with tempfile.TemporaryDirectory(prefix="venta-bench-http-") as tmp:
+        limits = {"per_ip": 10**9, "per_identity": 10**9}
+        settings = embedded_settings(Path(tmp) / "venta.db", rate_limit=limits)
+        async with Venta(settings, load_entry_points=False) as venta:
+            api = create_http_app(venta)
+            token = DevTokenProvider(settings.auth).issue(SUBJECT)
+            headers = [
+                (b"authorization", f"Bearer {token}".encode()),
+                (b"content-type", b"application/json"),
+            ]
+            created = await venta.vendors.create_vendor(
+                await _actor(venta), _vendor_create("Stall")
+            )
+            here = b'{"lat": 52.52, "long": 13.405}'
+            cases = [
+                (
+                    "PUT /v1/vendors/{id}/location",
+                    "PUT",
+                    f"/v1/vendors/{created.id}/location",
+                    here,
+                ),
+                ("GET /v1/vendors/nearby (box)", "GET", f"/v1/vendors/nearby?{BOX}", b""),
+                ("GET /v1/vendors/{id}", "GET", f"/v1/vendors/{created.id}", b""),
+            ]
+            print(f"in process, embedded backends: CPU per request (best of 3 x {requests})")
+            for name, method, target, body in cases:
+                for _ in range(100):
+                    status = await _asgi_call(api, method, target, body, headers)
+                    if status != 200:
+                        raise SystemExit(f"{name}: {status}")
+                best = math.inf
+                for _ in range(3):
+                    started = time.process_time()
+                    for _ in range(requests):
+                        await _asgi_call(api, method, target, body, headers)
+                    best = min(best, (time.process_time() - started) / requests)
+                print(f"  {name:<30} {best * 1e6:8.0f} us")
+
+
+async def _actor(venta: Any) -> Any:
+    from venta_core.domain import Actor
+
+    user = await venta.users.ensure_user(SUBJECT)
+    return Actor.for_user(user)
+
+
+def _vendor_create(name: str) -> Any:
+    from venta_core.domain import VendorCreate
+
+    return VendorCreate(name=name)
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -534,6 +632,12 @@ def main() -> None:
         help="the same-work app pings each connection it checks out, as venta's pool does",
     )
     parser.add_argument("--routes", nargs="+", help="only routes whose name contains one of these")
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        metavar="N",
+        help="measure CPU per request through the ASGI app in process (N requests), exit",
+    )
     parser.add_argument("--profile", help="py-spy the gateway into this directory")
     parser.add_argument("--summarise", nargs="+", help="print the top of py-spy files, exit")
     parser.add_argument("--serve", choices=("same-work", "constant"), help=argparse.SUPPRESS)
@@ -541,6 +645,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.port)
+        return
+    if args.in_process:
+        asyncio.run(_in_process(args.in_process))
         return
     if args.summarise:
         for name in args.summarise:
