@@ -22,6 +22,7 @@ from venta_core.ports.identity import VerifiedTokens
 from venta_core.settings import HttpSettings
 from venta_core.transports import VentaApp
 from venta_core.transports.http.auth import IdentityCache, authenticate, bearer_scheme
+from venta_core.transports.http.deps import current_actor
 from venta_core.transports.http.errors import install_error_handlers
 from venta_core.transports.http.middleware import (
     REQUEST_ID_HEADER,
@@ -165,7 +166,7 @@ def _declare_bearer(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
     for route in routes:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        if not _depends_on(route.dependant, authenticate):
+        if not _depends_on(route.dependant, (authenticate, current_actor)):
             continue
         path_item = schema.get("paths", {}).get(route.path_format, {})
         for method in route.methods or ():
@@ -178,8 +179,8 @@ def _declare_bearer(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
         schema.setdefault("components", {}).setdefault("securitySchemes", {})[name] = model
 
 
-def _depends_on(dependant: Dependant, call: Any) -> bool:
-    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+def _depends_on(dependant: Dependant, calls: tuple[Any, ...]) -> bool:
+    return any(d.call in calls or _depends_on(d, calls) for d in dependant.dependencies)
 
 
 def _drop_422(schema: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from typing import Any
 
 from fastapi import Request
 from fastapi.security import HTTPBearer
@@ -29,6 +30,8 @@ __all__ = [
     "bearer_token",
     "forget_deleted_caller",
 ]
+
+_CALLER = "venta_caller"
 
 #: The scheme the OpenAPI document declares for authenticated routes.
 bearer_scheme = HTTPBearer(
@@ -101,7 +104,12 @@ async def authenticate(request: Request) -> User:
     The token is read here, not through a ``bearer_scheme`` sub-dependency: FastAPI resolves
     every dependency node anew on each request, and this one runs on nearly every route. The
     OpenAPI document still names the scheme on each route that depends on this
-    (``app_factory``)."""
+    (``app_factory``). The user is kept in ``scope["state"]``, so the other dependencies that
+    need the caller (``deps.current_actor``) call this instead of being nodes above it."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    known: User | None = state.get(_CALLER)
+    if known is not None:
+        return known
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>)")
@@ -118,6 +126,7 @@ async def authenticate(request: Request) -> User:
     ctx = current()
     if ctx is not None:
         set_current(ctx.with_user(identity.subject, user.id))
+    state[_CALLER] = user
     return user
 
 
