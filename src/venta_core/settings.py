@@ -115,6 +115,17 @@ class AuthSettings(BaseModel):
         ge=0,
         description="How long a token subject -> user id lookup is cached in process.",
     )
+    token_cache_size: int = Field(
+        10_000,
+        ge=0,
+        description="Bearer tokens whose verification is cached in process (HTTP gateway), "
+        "until the token expires; 0: verify every request.",
+    )
+    token_cache_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Longest time a verified bearer token is served from that cache; 0: off.",
+    )
 
 
 class RateLimitSettings(BaseModel):

@@ -32,6 +32,7 @@ from venta_core.settings import LogSettings
 
 __all__ = [
     "REDACTED",
+    "SAFE_RECORD",
     "ContextFilter",
     "JsonFormatter",
     "RedactingFilter",
@@ -64,6 +65,9 @@ _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctim
 #: copy of its message).
 _DROPPED_EXTRAS = frozenset({"color_message"})
 _HANDLER_MARK = "_venta_handler"
+#: ``extra={SAFE_RECORD: True}`` marks a record made only of values venta bounds itself (the
+#: access line: method label, route template, status, duration), which redaction skips.
+SAFE_RECORD = "_venta_safe"
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -99,6 +103,8 @@ class RedactingFilter(logging.Filter):
     between the two (``"GET %s"`` and a path with ``?token=...``, ``"?key=%s"`` and the key)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, SAFE_RECORD, False):
+            return True
         if isinstance(record.msg, str):
             try:
                 message = record.getMessage()
