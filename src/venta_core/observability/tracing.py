@@ -31,8 +31,11 @@ __all__ = [
     "TRACE_HEADERS",
     "active",
     "configure_tracing",
+    "context_of",
     "current_context",
     "extract_context",
+    "extract_headers",
+    "fail_span",
     "inject_context",
     "instrument_http_app",
     "instrument_sqlalchemy",
@@ -221,10 +224,22 @@ def inject_context(context: Any = None) -> dict[str, str]:
     return {k: v for k, v in carrier.items() if k in TRACE_HEADERS}
 
 
+def context_of(span: Any) -> Any:
+    """An OpenTelemetry context whose current span is ``span`` (to inject it)."""
+    from opentelemetry import trace
+
+    return trace.set_span_in_context(span)
+
+
+def extract_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The W3C trace context headers among ``headers`` (names in lower case)."""
+    return {k.lower(): v for k, v in headers.items() if k.lower() in TRACE_HEADERS}
+
+
 def extract_context(headers: Mapping[str, str]) -> Any:
     """The OpenTelemetry context the W3C headers among ``headers`` name (matched without case),
     or ``None`` when they name none (absent or malformed)."""
-    carrier = {k.lower(): v for k, v in headers.items() if k.lower() in TRACE_HEADERS}
+    carrier = extract_headers(headers)
     if "traceparent" not in carrier:
         return None
     from opentelemetry import trace
@@ -287,3 +302,14 @@ def messaging_span(
         raise
     finally:
         span.end()
+
+
+def fail_span(span: Any, error: BaseException) -> None:
+    """Record ``error`` on ``span`` (from ``messaging_span``; ``None`` when tracing is off) and
+    mark it failed: for outcomes reported rather than raised (a publish of a batch)."""
+    if span is None:
+        return
+    from opentelemetry import trace
+
+    span.record_exception(error)
+    span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
