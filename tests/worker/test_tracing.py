@@ -6,19 +6,17 @@ runs inside the request's trace. With tracing off nothing is stored or sent."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.events.helpers import wait_until
+from tests.spans import recording_spans
 from tests.worker.conftest import StartApp
 from venta_core.app import Venta
 from venta_core.domain import Actor, VendorCreate
@@ -61,17 +59,8 @@ class Recorder:
 
 @pytest.fixture
 def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """Tracing on in this process, its spans kept in memory."""
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-    spans = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource({"service.name": "venta-test"}))
-    provider.add_span_processor(SimpleSpanProcessor(spans))
-    monkeypatch.setattr(tracing, "_provider", provider)
-    yield spans
-    with contextlib.suppress(Exception):
-        SQLAlchemyInstrumentor().uninstrument()
-    provider.shutdown()
+    with recording_spans(monkeypatch) as spans:
+        yield spans
 
 
 async def _create(app: Venta, *names: str) -> dict[str, str]:

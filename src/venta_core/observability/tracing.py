@@ -42,6 +42,7 @@ __all__ = [
     "messaging_span",
     "process_service_name",
     "provider",
+    "server_span",
     "shutdown_tracing",
     "tracing_requested",
 ]
@@ -261,33 +262,67 @@ def messaging_span(
     attributes: Mapping[str, Any] | None = None,
     current: bool = True,
 ) -> Iterator[Any]:
-    """A PRODUCER or CONSUMER span (``kind``) of the event stream, following the OpenTelemetry
-    messaging conventions (``messaging.system=nats`` plus ``attributes``): its parent is the
-    trace context ``parent`` (W3C headers) when given, a new trace otherwise; ``links`` are the
-    contexts of the messages of a batch. The span is current inside the block when ``current``
-    (the handler's SQL and HTTP calls join it). Yields ``None`` and does nothing when tracing
-    is off. An exception leaving the block is recorded on the span and raised again."""
+    """A PRODUCER or CONSUMER span (``kind``) of the event stream or the bus, following the
+    OpenTelemetry messaging conventions (``messaging.system=nats`` plus ``attributes``): its
+    parent is the trace context ``parent`` (W3C headers) when given, a new trace otherwise;
+    ``links`` are the contexts of the messages of a batch. The span is current inside the
+    block when ``current`` (the handler's SQL and HTTP calls join it). Yields ``None`` and does
+    nothing when tracing is off. An exception leaving the block is recorded on the span and
+    raised again."""
+    assert kind in _SPAN_KINDS, kind
+    with _span(
+        name,
+        kind,
+        parent=parent,
+        links=links,
+        attributes={"messaging.system": MESSAGING_SYSTEM, **(attributes or {})},
+        current=current,
+    ) as span:
+        yield span
+
+
+@contextlib.contextmanager
+def server_span(name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Any]:
+    """A SERVER span, current inside the block, starting a new trace: a message a client sent
+    without trace context (a Socket.IO event). ``None`` and nothing done when tracing is off."""
+    with _span(name, "server", attributes=attributes) as span:
+        yield span
+
+
+@contextlib.contextmanager
+def _span(
+    name: str,
+    kind: str,
+    *,
+    parent: Mapping[str, str] | None = None,
+    links: Sequence[Mapping[str, str]] = (),
+    attributes: Mapping[str, Any] | None = None,
+    current: bool = True,
+) -> Iterator[Any]:
     if _provider is None:
         yield None
         return
-    assert kind in _SPAN_KINDS, kind
     from opentelemetry import trace
     from opentelemetry.context import Context
 
-    span_kind = trace.SpanKind.PRODUCER if kind == "producer" else trace.SpanKind.CONSUMER
+    kinds = {
+        "producer": trace.SpanKind.PRODUCER,
+        "consumer": trace.SpanKind.CONSUMER,
+        "server": trace.SpanKind.SERVER,
+    }
     context = extract_context(parent) if parent else None
     span_links = []
     for carrier in links:
         linked = extract_context(carrier)
         if linked is not None:
             span_links.append(trace.Link(trace.get_current_span(linked).get_span_context()))
-    tracer = _provider.get_tracer("venta_core.events")
+    tracer = _provider.get_tracer("venta_core")
     span = tracer.start_span(
         name,
         # no parent given: a new trace, not a child of whatever span happens to be current
         context=context if context is not None else Context(),
-        kind=span_kind,
-        attributes={"messaging.system": MESSAGING_SYSTEM, **(attributes or {})},
+        kind=kinds[kind],
+        attributes=dict(attributes or {}),
         links=span_links,
     )
     if current:
@@ -297,8 +332,7 @@ def messaging_span(
     try:
         yield span
     except BaseException as exc:
-        span.record_exception(exc)
-        span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        fail_span(span, exc)
         raise
     finally:
         span.end()
