@@ -12,7 +12,11 @@ When tracing is off nothing is installed: no tracer provider, no instrumentation
 so the request path costs what it cost before (the OpenTelemetry API alone returns non-recording
 spans). When it is on, the maintained instrumentations trace HTTP (FastAPI), gRPC (client and
 server interceptors), SQLAlchemy and redis-py; venta writes spans by hand only where no
-instrumentation exists (the outbox, relay, event stream and worker).
+instrumentation exists: the outbox row keeps the W3C context of the span current at its
+insert, the relay publishes each event in a PRODUCER span and puts its context in the message
+headers, the worker handles it in a CONSUMER span below it (``messaging_span``); a Socket.IO
+event runs in a SERVER span (``server_span``) and the live position it publishes carries its
+context for the fan-out's span to link to.
 
 Each process names its resource after its role (``ROLE_SERVICE_NAMES``): ``venta`` for
 ``venta serve all``, ``venta-gateway``, ``venta-ws``, ``venta-worker``, and ``venta-user``,
