@@ -301,22 +301,13 @@ class OutboxRelay:
             wave = [(seq, envelope) for seq, envelope in wave if order_key(envelope) not in held]
             if not wave:
                 continue
-            with contextlib.ExitStack() as spans:
-                messages = []
-                for _, envelope in wave:
-                    message = self._message(envelope, contexts.get(envelope.id, {}))
-                    span = spans.enter_context(self._publish_span(message, envelope))
-                    if span is not None:
-                        contexts[envelope.id] = carrier = tracing.inject_context(
-                            tracing.context_of(span)
-                        )
-                        message = self._message(envelope, carrier)
-                    messages.append((message, span))
+            with contextlib.ExitStack() as stack:
+                spans = self._publish_spans(wave, contexts, stack)
                 results = await self._stream.publish_batch(
-                    [message for message, _ in messages],
+                    [self._message(envelope, contexts.get(envelope.id)) for _, envelope in wave],
                     confirm_within=self._settings.publish_timeout_seconds,
                 )
-                for (seq, envelope), (_, span), result in zip(wave, messages, results, strict=True):
+                for (seq, envelope), span, result in zip(wave, spans, results, strict=True):
                     if isinstance(result, PublishAck):
                         sent.append(seq)
                         published.append(envelope)
@@ -337,26 +328,37 @@ class OutboxRelay:
             finally:
                 self._own.discard(own)
 
-    def _publish_span(
-        self, message: OutgoingMessage, envelope: EventEnvelope
-    ) -> contextlib.AbstractContextManager[Any]:
-        """The PRODUCER span of one event's publish (tracing on), a child of the context
-        stored with the event; a no-op otherwise."""
+    def _publish_spans(
+        self,
+        wave: list[tuple[int, EventEnvelope]],
+        contexts: outbox.TraceContexts,
+        stack: contextlib.ExitStack,
+    ) -> list[Any]:
+        """One PRODUCER span per event of ``wave``, open until ``stack`` closes, each a child
+        of the context stored with its event; ``contexts`` then holds the spans' contexts
+        (what the messages carry). ``None`` for each when tracing is off."""
         if not tracing.active():
-            return contextlib.nullcontext()
-        return tracing.messaging_span(
-            f"publish {message.subject}",
-            "producer",
-            parent=message.headers,
-            attributes={
-                "messaging.operation.type": "send",
-                "messaging.operation.name": "publish",
-                "messaging.destination.name": message.subject,
-                "messaging.message.id": envelope.id,
-                "messaging.message.body.size": len(message.data),
-            },
-            current=False,
-        )
+            return [None] * len(wave)
+        spans = []
+        for _, envelope in wave:
+            subject = event_subject(self._prefix, envelope.type)
+            span = stack.enter_context(
+                tracing.messaging_span(
+                    f"publish {subject}",
+                    "producer",
+                    parent=contexts.get(envelope.id),
+                    attributes={
+                        "messaging.operation.type": "send",
+                        "messaging.operation.name": "publish",
+                        "messaging.destination.name": subject,
+                        "messaging.message.id": envelope.id,
+                    },
+                    current=False,
+                )
+            )
+            contexts[envelope.id] = tracing.inject_context(tracing.context_of(span))
+            spans.append(span)
+        return spans
 
     def _message(
         self, envelope: EventEnvelope, trace: Mapping[str, str] | None = None
