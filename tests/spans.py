@@ -15,7 +15,7 @@ from venta_core.observability import tracing
 
 
 @contextlib.contextmanager
-def recording_spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+def recording_spans() -> Iterator[InMemorySpanExporter]:
     """Install a tracer provider for the block, as ``configure_tracing`` would (without the
     process-wide instrumentations): ``tracing.active()`` is true and every finished span lands
     in the yielded exporter. Engines started meanwhile are instrumented; that stops after."""
@@ -24,9 +24,10 @@ def recording_spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExp
     spans = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource({"service.name": "venta-test"}))
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    monkeypatch.setattr(tracing, "_provider", provider)
     try:
-        yield spans
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(tracing, "_provider", provider)
+            yield spans
     finally:
         with contextlib.suppress(Exception):
             SQLAlchemyInstrumentor().uninstrument()

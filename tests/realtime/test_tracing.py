@@ -21,8 +21,8 @@ BERLIN = box((52.50, 13.38), (52.54, 13.43))
 
 
 @pytest.fixture
-def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    with recording_spans(monkeypatch) as spans:
+def exporter() -> Iterator[InMemorySpanExporter]:
+    with recording_spans() as spans:
         yield spans
 
 

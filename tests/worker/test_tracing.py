@@ -58,8 +58,8 @@ class Recorder:
 
 
 @pytest.fixture
-def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    with recording_spans(monkeypatch) as spans:
+def exporter() -> Iterator[InMemorySpanExporter]:
+    with recording_spans() as spans:
         yield spans
 
 
@@ -224,3 +224,24 @@ async def test_tracing_off_stores_and_sends_no_trace_context(start_app: StartApp
     assert "traceparent" not in headers and "tracestate" not in headers
     assert not recorder.single["Plain Pho"].is_valid
     assert not recorder.batched["Plain Pho"].is_valid
+
+
+async def test_a_relay_without_tracing_passes_the_stored_context_on(
+    start_app: StartApp,
+) -> None:
+    """The process that wrote the event traced, the relay's does not: the message carries the
+    stored context unchanged, so a traced worker still joins the request's trace."""
+    app = await start_app(worker=False)
+    with recording_spans() as spans:
+        tracer = tracing.provider().get_tracer("test")
+        with tracer.start_as_current_span("request"):
+            vendor_id = (await _create(app, "Handed On"))["Handed On"]
+    assert not tracing.active() and spans.get_finished_spans()
+    stored, state = (await _outbox_contexts(app))[vendor_id]
+    assert stored is not None and state is None
+
+    await app.relay.relay_pending()
+
+    [headers] = await _stored_headers(app, 1)
+    assert headers["traceparent"] == stored
+    assert "tracestate" not in headers
