@@ -25,9 +25,10 @@ in progress every half ``ack_wait``, so a slow handler is not taken for a dead o
 
 Tracing (when on): the handling of an event runs in a CONSUMER span ``process <type>`` whose
 parent is the trace context in the message's headers (``traceparent``, put there by the
-relay), so the handler's SQL and HTTP calls join the trace of the request that caused the
-event. A batch runs in one span linked to each event's context (its child when all share one
-context), plus, when they do not, one span per event in the event's own trace, linked to it.
+relay), so the handler's SQL statements and Redis commands join the trace of the request
+that caused the event. A batch runs in one span linked to each event's context (its child
+when all share one context), plus, when they do not, one span per event in the event's own
+trace, linked to it.
 """
 
 from __future__ import annotations
