@@ -183,6 +183,9 @@
 
   function redraw() {
     drawTiles();
+    const c = project(view.lat, view.long, view.zoom);
+    const { w, h } = size();
+    mapEl.style.backgroundPosition = `${(w / 2 - c.x) % 64}px ${(h / 2 - c.y) % 64}px`;
     for (const v of vendors.values()) place(v.el, v.lat, v.long);
     for (const el of clustersEl.children) {
       place(el, parseFloat(el.dataset.lat), parseFloat(el.dataset.long));

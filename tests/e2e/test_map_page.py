@@ -1,0 +1,129 @@
+"""The live map page in a real browser against a real `venta serve all`: one element per vendor
+in view, a marker that follows its vendor, and one that goes when its vendor leaves the view.
+And ``/map`` is only served where it should be."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from tests.cli.demo_server import serve_all
+from tests.e2e.browser import chromium, chromium_path
+from tests.e2e.processes import free_port
+from venta_core.ports.identity import DevTokenProvider
+from venta_core.settings import AuthSettings, Settings
+from venta_core.testing import embedded_settings
+
+CENTER = (52.5200, 13.4050)
+IN_VIEW = [(52.5210, 13.4060), (52.5190, 13.4100)]
+FAR = (48.8566, 2.3522)
+MARKERS = "[...document.querySelectorAll('[data-vendor-id]')].map(e => e.dataset.vendorId).sort()"
+
+
+def _token(subject: str) -> str:
+    return DevTokenProvider(AuthSettings()).issue(subject, ttl_seconds=600)
+
+
+def _vendor(api: httpx.Client, owner: str, name: str, at: tuple[float, float]) -> str:
+    auth = {"Authorization": f"Bearer {owner}"}
+    created = api.post("/v1/vendors", json={"name": name, "open": True}, headers=auth)
+    assert created.status_code == 201, created.text
+    vendor_id = str(created.json()["id"])
+    _move(api, owner, vendor_id, at)
+    return vendor_id
+
+
+def _move(api: httpx.Client, owner: str, vendor_id: str, at: tuple[float, float]) -> None:
+    body = {"lat": at[0], "long": at[1]}
+    answer = api.put(
+        f"/v1/vendors/{vendor_id}/location",
+        json=body,
+        headers={"Authorization": f"Bearer {owner}"},
+    )
+    assert answer.status_code in (200, 204), answer.text
+
+
+def _marker(vendor_id: str, attribute: str) -> str:
+    return f"document.querySelector('[data-vendor-id=\"{vendor_id}\"]')?.dataset.{attribute}"
+
+
+def test_the_map_follows_vendors_in_view(tmp_path: Path) -> None:
+    chromium_path()  # skip (or, under CI, fail) before starting anything
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    owner = _token("map-test-owner")
+    with serve_all(tmp_path, port), httpx.Client(base_url=base, timeout=10) as api:
+        near = [_vendor(api, owner, f"Truck {i}", at) for i, at in enumerate(IN_VIEW)]
+        far = _vendor(api, owner, "Far away", FAR)
+        query = {
+            "token": _token("map-test-watcher"),
+            "lat": CENTER[0],
+            "long": CENTER[1],
+            "zoom": 15,
+            "tiles": 0,  # no network in tests: markers on the plain background
+        }
+        with chromium() as page:
+            page.goto(f"{base}/map?{urlencode(query)}")
+            shown = page.wait_for(
+                f"(m => m.length === 2 && m)({MARKERS})", "a marker per vendor in view"
+            )
+            assert shown == sorted(near)
+            assert far not in shown
+            moving = near[0]
+            assert page.evaluate(_marker(moving, "open")) in ("true", None)  # pins optional
+
+            _move(api, owner, moving, (52.5215, 13.4070))
+            page.wait_for(f"{_marker(moving, 'lat')} === '52.5215'", "the marker to move")
+            assert page.evaluate(_marker(moving, "long")) == "13.407"
+            left = page.evaluate(
+                f"parseFloat(document.querySelector('[data-vendor-id=\"{moving}\"]').style.left)"
+            )
+            assert 0 < left < 1024  # drawn inside the map
+
+            _move(api, owner, moving, FAR)
+            page.wait_for(f"!document.querySelector('[data-vendor-id=\"{moving}\"]')", "it to go")
+            assert page.evaluate(MARKERS) == [near[1]]
+            shot = page.screenshot(tmp_path / "map-page.png")
+            print(f"screenshot: {shot}")
+            assert shot.stat().st_size > 0
+
+
+@pytest.fixture(
+    params=[
+        ({}, 200),
+        ({"env": "production", "auth": {"dev_tokens": False}}, 404),
+        ({"env": "production", "auth": {"dev_tokens": False}, "http": {"map_page": True}}, 200),
+        ({"http": {"map_page": False}}, 404),
+    ],
+    ids=["development", "production", "production-enabled", "disabled"],
+)
+def case(request: pytest.FixtureRequest) -> tuple[dict[str, Any], int]:
+    overrides, status = request.param
+    return overrides, status
+
+
+@pytest.fixture
+def venta_settings(tmp_path: Path, case: tuple[dict[str, Any], int]) -> Settings:
+    return embedded_settings(tmp_path / "venta.db", **case[0])
+
+
+async def test_the_map_is_served_only_where_enabled(
+    venta_http: httpx.AsyncClient, case: tuple[dict[str, Any], int]
+) -> None:
+    _, status = case
+    page = await venta_http.get("/map")
+    assert page.status_code == status
+    script = await venta_http.get("/map/assets/map.js")
+    assert script.status_code == status
+    if status == 200:
+        assert page.headers["content-type"].startswith("text/html")
+        assert 'src="/map/assets/map.js"' in page.text
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert (await venta_http.get("/map/assets/nope.js")).status_code == 404
+    else:
+        assert json.loads(page.text)["error"]["code"] == "NOT_FOUND"
