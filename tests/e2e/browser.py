@@ -86,6 +86,32 @@ class Page:
                 raise AssertionError(f"timed out waiting for {what} (page status: {status})")
             time.sleep(0.1)
 
+    def drag(self, start: tuple[int, int], end: tuple[int, int], steps: int = 8) -> None:
+        """Press the left button at ``start``, move to ``end`` in ``steps``, release."""
+        mouse = "Input.dispatchMouseEvent"
+        self.call(mouse, type="mouseMoved", x=start[0], y=start[1])
+        self.call(
+            mouse,
+            type="mousePressed",
+            x=start[0],
+            y=start[1],
+            button="left",
+            buttons=1,
+            clickCount=1,
+        )
+        for i in range(1, steps + 1):
+            x = start[0] + (end[0] - start[0]) * i // steps
+            y = start[1] + (end[1] - start[1]) * i // steps
+            self.call(mouse, type="mouseMoved", x=x, y=y, button="left", buttons=1)
+        self.call(
+            mouse, type="mouseReleased", x=end[0], y=end[1], button="left", buttons=0, clickCount=1
+        )
+
+    def click(self, x: float, y: float) -> None:
+        mouse = "Input.dispatchMouseEvent"
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call(mouse, type=kind, x=x, y=y, button="left", clickCount=1)
+
     def screenshot(self, path: Path) -> Path:
         data = self.call("Page.captureScreenshot", format="png")["data"]
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -88,6 +88,28 @@ def test_the_map_follows_vendors_in_view(tmp_path: Path) -> None:
             _move(api, owner, moving, FAR)
             page.wait_for(f"!document.querySelector('[data-vendor-id=\"{moving}\"]')", "it to go")
             assert page.evaluate(MARKERS) == [near[1]]
+
+            # Panning sends the new viewport: dragged east out of view, then back into it.
+            page.drag((200, 400), (900, 400))
+            page.wait_for(f"{MARKERS}.length === 0", "the pan to leave the vendor behind")
+            assert float(page.evaluate("new URL(location.href).searchParams.get('long')")) < 13.4
+            page.drag((900, 400), (200, 400))
+            page.wait_for(f"{MARKERS}.length === 1", "the vendor back in view")
+            assert page.evaluate(MARKERS) == [near[1]]
+
+            # A tap on a marker shows its card (the name once the server sends pin fields).
+            box = page.evaluate(
+                f"(r => [r.x + r.width / 2, r.y + r.height / 2])(document.querySelector("
+                f"'[data-vendor-id=\"{near[1]}\"]').getBoundingClientRect())"
+            )
+            page.click(*box)
+            card = page.wait_for(
+                "(c => !c.hidden && c.dataset.vendorId)(document.getElementById('card'))",
+                "the vendor's card",
+            )
+            assert card == near[1]
+            title = page.evaluate("document.querySelector('#card strong').textContent")
+            assert title in ("Truck 1", near[1])
             shot = page.screenshot(tmp_path / "map-page.png")
             print(f"screenshot: {shot}")
             assert shot.stat().st_size > 0
@@ -122,7 +144,7 @@ async def test_the_map_is_served_only_where_enabled(
     assert script.status_code == status
     if status == 200:
         assert page.headers["content-type"].startswith("text/html")
-        assert 'src="/map/assets/map.js"' in page.text
+        assert 'src="map/assets/map.js"' in page.text  # relative: works under a mount prefix
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert (await venta_http.get("/map/assets/nope.js")).status_code == 404
     else:

@@ -208,8 +208,10 @@
   }
 
   function wsUrl() {
-    const base = params.get("ws") || location.origin;
-    const url = new URL("/socket.io/", base);
+    // Socket.IO lives next to /map: at the root, or under the prefix venta is mounted at.
+    const other = params.get("ws");
+    const prefix = other ? "" : location.pathname.replace(/\/map$/, "");
+    const url = new URL(`${prefix}/socket.io/`, other || location.origin);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.search = "EIO=4&transport=websocket";
     return url.href;
@@ -335,6 +337,9 @@
 
   let drag = null;
   mapEl.addEventListener("pointerdown", (e) => {
+    if (e.target.closest(".vendor")) return; // a tap on a marker opens its card
+    e.preventDefault(); // no text selection, whose native drag would cancel the next pan
+    mapEl.focus();
     drag = { x: e.clientX, y: e.clientY };
     mapEl.setPointerCapture(e.pointerId);
     mapEl.classList.add("dragging");
