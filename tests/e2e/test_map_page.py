@@ -4,7 +4,9 @@ And ``/map`` is only served where it should be."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -14,10 +16,12 @@ import pytest
 
 from tests.cli.demo_server import serve_all
 from tests.e2e.browser import chromium, chromium_path
-from tests.e2e.processes import free_port
+from tests.e2e.processes import free_port, wait_until
 from venta_core.ports.identity import DevTokenProvider
 from venta_core.settings import AuthSettings, Settings
 from venta_core.testing import embedded_settings
+from venta_core.transports.http.map import create_router as map_router
+from venta_core.transports.realtime.protocol import UserLocationMessage
 
 CENTER = (52.5200, 13.4050)
 IN_VIEW = [(52.5210, 13.4060), (52.5190, 13.4100)]
@@ -149,3 +153,96 @@ async def test_the_map_is_served_only_where_enabled(
         assert (await venta_http.get("/map/assets/nope.js")).status_code == 404
     else:
         assert json.loads(page.text)["error"]["code"] == "NOT_FOUND"
+
+
+class FakeGateway:
+    """The page's own files and a python-socketio server answering ``/user`` with what the
+    contract allows but the test wants to choose: pin fields and ``vendor_clusters``."""
+
+    def __init__(self, port: int) -> None:
+        import socketio
+        import uvicorn
+        from fastapi import FastAPI
+
+        self.auth: list[Any] = []
+        self.views: list[Any] = []
+        self.sio = socketio.AsyncServer(async_mode="asgi", namespaces=["/user"])
+        self.sio.on("connect", self._connect, namespace="/user")
+        self.sio.on("updateUserLocation", self._view, namespace="/user")
+        api = FastAPI()
+        api.include_router(map_router(embedded_settings(Path("unused.db"))))
+        app = socketio.ASGIApp(self.sio, other_asgi_app=api)
+        self.server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._serve(),))
+
+    async def _serve(self) -> None:
+        await self.server.serve()
+        await self.sio.shutdown()
+        leftover = asyncio.all_tasks() - {asyncio.current_task()}  # engine.io's ping tasks
+        for task in leftover:
+            task.cancel()
+        await asyncio.gather(*leftover, return_exceptions=True)
+
+    async def _connect(self, sid: str, environ: Any, auth: Any) -> None:
+        self.auth.append(auth)
+
+    async def _view(self, sid: str, data: Any) -> None:
+        self.views.append(data)
+        await self.sio.emit("vendor_channels", [PIN], to=sid, namespace="/user")
+
+    def emit(self, event: str, data: Any) -> None:
+        coro = self.sio.emit(event, data, namespace="/user")
+        asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def __enter__(self) -> FakeGateway:
+        self.thread.start()
+        wait_until("the fake gateway", lambda: self.server.started, 30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.loop.close()
+
+
+PIN = {
+    "id": "7d3f6a52-0000-4000-8000-000000000001",
+    "location": {"lat": 52.5205, "long": 13.4055},
+    "name": "Curry 36",
+    "open": False,
+    "primaryImage": "https://images.example/curry.jpg",
+    "updatedAt": "2026-01-01T12:00:00Z",
+}
+CLUSTER = {"cell": "u33db", "count": 12, "location": {"lat": 52.52, "long": 13.40}}
+
+
+def test_the_map_draws_pin_fields_and_clusters() -> None:
+    """Against a stand-in gateway: the CONNECT auth carries the token, the viewport is a valid
+    ``updateUserLocation``, pin fields show (closed, named), clusters replace the pins."""
+    chromium_path()
+    port = free_port()
+    with FakeGateway(port) as gateway, chromium() as page:
+        page.goto(
+            f"http://127.0.0.1:{port}/map?token=tok-123&lat=52.52&long=13.405&zoom=15&tiles=0"
+        )
+        marker = f"document.querySelector('[data-vendor-id=\"{PIN['id']}\"]')"
+        page.wait_for(f"!!{marker}", "the pin")
+        assert gateway.auth == [{"token": "tok-123"}]
+        box = UserLocationMessage.model_validate(gateway.views[0]).box()
+        assert box.sw.lat < 52.52 < box.ne.lat and box.sw.long < 13.405 < box.ne.long
+        assert page.evaluate(f"{marker}.dataset.open") == "false"
+        assert page.evaluate(f"{marker}.classList.contains('closed')") is True
+        assert page.evaluate(f"{marker}.title") == "Curry 36 (closed)"
+
+        gateway.emit("vendor_clusters", [CLUSTER])
+        cluster = "document.querySelector('[data-cluster-cell=\"u33db\"]')"
+        page.wait_for(f"!!{cluster}", "the cluster")
+        assert page.evaluate(f"{cluster}.textContent") == "12"
+        assert page.evaluate(f"!{marker}") is True  # clusters replace the pins
+
+        gateway.emit("vendor_sync", PIN)  # entering the view: the full pin
+        page.wait_for(f"!!{marker}", "the pin back")
+        gateway.emit("vendor_sync", {"id": PIN["id"], "location": {"lat": 52.521, "long": 13.406}})
+        page.wait_for(f"{marker}.dataset.lat === '52.521'", "the move")
+        assert page.evaluate(f"{marker}.title") == "Curry 36 (closed)"  # a move keeps the pin
