@@ -195,6 +195,13 @@ class FakeGateway:
         coro = self.sio.emit(event, data, namespace="/user")
         asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
 
+    def disconnect_all(self) -> None:
+        async def disconnect() -> None:
+            for sid, _ in list(self.sio.manager.get_participants("/user", None)):
+                await self.sio.disconnect(sid, namespace="/user")
+
+        asyncio.run_coroutine_threadsafe(disconnect(), self.loop).result(10)
+
     def __enter__(self) -> FakeGateway:
         self.thread.start()
         wait_until("the fake gateway", lambda: self.server.started, 30)
@@ -246,3 +253,30 @@ def test_the_map_draws_pin_fields_and_clusters() -> None:
         gateway.emit("vendor_sync", {"id": PIN["id"], "location": {"lat": 52.521, "long": 13.406}})
         page.wait_for(f"{marker}.dataset.lat === '52.521'", "the move")
         assert page.evaluate(f"{marker}.title") == "Curry 36 (closed)"  # a move keeps the pin
+
+
+def test_the_map_zooms_on_the_wheel_and_reconnects() -> None:
+    """A wheel notch zooms in one level and sends the smaller viewport; when the server ends
+    the connection the page connects again and sends its viewport anew."""
+    chromium_path()
+    port = free_port()
+    with FakeGateway(port) as gateway, chromium() as page:
+        page.goto(f"http://127.0.0.1:{port}/map?token=tok-9&lat=52.52&long=13.405&zoom=15&tiles=0")
+        wait_until("the first viewport", lambda: len(gateway.views) == 1, 20)
+        first = UserLocationMessage.model_validate(gateway.views[0]).box()
+
+        page.call(
+            "Input.dispatchMouseEvent", type="mouseWheel", x=500, y=400, deltaX=0, deltaY=-100
+        )
+        wait_until("the zoomed viewport", lambda: len(gateway.views) == 2, 20)
+        zoomed = UserLocationMessage.model_validate(gateway.views[1]).box()
+        assert page.evaluate("new URL(location.href).searchParams.get('zoom')") == "16"
+        width = zoomed.ne.long - zoomed.sw.long
+        assert abs(width / (first.ne.long - first.sw.long) - 0.5) < 0.01
+
+        gateway.disconnect_all()
+        wait_until("a new connection", lambda: len(gateway.auth) == 2, 20)
+        wait_until("the viewport again", lambda: len(gateway.views) == 3, 20)
+        assert gateway.auth[1] == {"token": "tok-9"}
+        again = UserLocationMessage.model_validate(gateway.views[2]).box()
+        assert again == zoomed
