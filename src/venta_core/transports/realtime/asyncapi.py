@@ -6,10 +6,10 @@ message's ``name`` is the Socket.IO event name and its payload the JSON schema o
 model the gateway validates with (incoming) or the shape it emits (outgoing). Schemas are
 generated together with ``models_json_schema`` so shared pieces (``LatLong``) are one component.
 
-The outgoing shapes have no models in the gateway (the hub builds them as dicts once per
-fan-out); ``VendorPin``, ``VendorMove``, ``VendorLeft``, ``VendorCluster`` and ``ErrorEvent``
-describe them here, following CONTRACT.md ("Real-time", "Map-ready additions"). Where the
-gateway later defines a model for one of these events, point ``SERVER_EVENTS`` at it.
+The outgoing shapes have no models in the gateway yet (the hub builds them as dicts once per
+fan-out); ``PinItem``, ``PositionItem``, ``ClusterItem``, ``VendorLeft`` and ``ErrorEvent``
+describe them here, following CONTRACT.md ("Real-time", "Map-ready additions"). Where
+``protocol`` defines a model of the same name, import that one instead of the one here.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ from venta_core.transports.realtime.protocol import (
 __all__ = [
     "CLIENT_EVENTS",
     "SERVER_EVENTS",
+    "ClusterItem",
     "ErrorEvent",
-    "VendorCluster",
+    "PinItem",
+    "PositionItem",
     "VendorLeft",
-    "VendorMove",
-    "VendorPin",
     "asyncapi_document",
+    "message_key",
 ]
 
 SCHEMA_REF = "#/components/schemas/{model}"
@@ -46,9 +47,16 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
-class VendorPin(_Out):
-    """A vendor in view. The pin fields come with ``vendor_channels`` items and with the
-    ``vendor_sync`` of a vendor entering the view; older servers send ``id`` and ``location``."""
+class PositionItem(_Out):
+    """``vendor_sync`` of a vendor already in view that moved."""
+
+    id: str = Field(description="Vendor id (UUID).")
+    location: LatLong
+
+
+class PinItem(_Out):
+    """A vendor's pin: each ``vendor_channels`` item and the ``vendor_sync`` of a vendor
+    entering the view; the pin fields are absent when the profile is not known."""
 
     id: str = Field(description="Vendor id (UUID).")
     location: LatLong
@@ -58,12 +66,11 @@ class VendorPin(_Out):
     updatedAt: str | None = Field(None, description="RFC 3339 time of the last position.")
 
 
-class VendorMove(VendorPin):
-    """``vendor_sync``: a vendor in view moved (``{id, location}``) or entered the view (a
-    full pin)."""
+class VendorSync(RootModel[PinItem | PositionItem]):
+    """``vendor_sync``: a vendor entered the view (a pin) or moved in it (``{id, location}``)."""
 
 
-class VendorChannels(RootModel[list[VendorPin]]):
+class VendorChannels(RootModel[list[PinItem]]):
     """``vendor_channels``: every vendor in the viewport just sent."""
 
 
@@ -73,7 +80,7 @@ class VendorLeft(_Out):
     id: str = Field(description="Vendor id (UUID).")
 
 
-class VendorCluster(_Out):
+class ClusterItem(_Out):
     """One cell of ``vendor_clusters``: how many vendors it holds and their centroid."""
 
     cell: str = Field(description="Geo cell id (see docs/realtime.md, cell scheme).")
@@ -81,7 +88,7 @@ class VendorCluster(_Out):
     location: LatLong
 
 
-class VendorClusters(RootModel[list[VendorCluster]]):
+class VendorClusters(RootModel[list[ClusterItem]]):
     """``vendor_clusters``: the answer to a viewport too wide or too dense for pins."""
 
 
@@ -102,7 +109,7 @@ CLIENT_EVENTS: dict[str, dict[str, type[BaseModel]]] = {
 SERVER_EVENTS: dict[str, dict[str, type[BaseModel]]] = {
     USER_NS: {
         "vendor_channels": VendorChannels,
-        "vendor_sync": VendorMove,
+        "vendor_sync": VendorSync,
         "vendor_left": VendorLeft,
         "vendor_clusters": VendorClusters,
         "error": ErrorEvent,
