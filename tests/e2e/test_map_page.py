@@ -20,7 +20,7 @@ from tests.e2e.processes import free_port, wait_until
 from venta_core.ports.identity import DevTokenProvider
 from venta_core.settings import AuthSettings, Settings
 from venta_core.testing import embedded_settings
-from venta_core.transports.http.map import create_router as map_router
+from venta_core.transports.http.routers.map_page import create_router as map_router
 from venta_core.transports.realtime.protocol import UserLocationMessage
 
 CENTER = (52.5200, 13.4050)

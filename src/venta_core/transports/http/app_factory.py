@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute
 from venta_core.observability.metrics import HttpMetrics, new_registry
 from venta_core.settings import HttpSettings
 from venta_core.transports import VentaApp
-from venta_core.transports.http import map as map_page
 from venta_core.transports.http.auth import IdentityCache
 from venta_core.transports.http.errors import install_error_handlers
 from venta_core.transports.http.middleware import (
@@ -30,7 +29,16 @@ from venta_core.transports.http.middleware import (
     RequestContextMiddleware,
 )
 from venta_core.transports.http.ratelimit import RateLimiter, RateLimitMiddleware
-from venta_core.transports.http.routers import asyncapi, docs, health, locations, me, seed, vendors
+from venta_core.transports.http.routers import (
+    asyncapi,
+    docs,
+    health,
+    locations,
+    map_page,
+    me,
+    seed,
+    vendors,
+)
 
 __all__ = ["create_http_app", "plugin_routers"]
 

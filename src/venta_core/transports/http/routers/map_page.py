@@ -1,7 +1,8 @@
 """``GET /map``: a live map page for development and demos.
 
-The page (``static/``) is a small slippy map written for venta: OpenStreetMap tiles as ``<img>``
-when the browser is online, markers placed by Web Mercator math on a plain background when not.
+The page (``transports/http/map/static/``) is a small slippy map written for venta:
+OpenStreetMap tiles as ``<img>`` when the browser is online, markers placed by Web Mercator math
+on a plain background when not.
 It speaks Socket.IO v5 over Engine.IO v4 on a plain ``WebSocket`` to the ``/user`` namespace,
 exactly as a mobile client does: the token in the CONNECT ``auth`` payload, the viewport as
 ``updateUserLocation`` on load and after every pan or zoom, and ``vendor_channels``,
@@ -50,7 +51,9 @@ def map_page_enabled(settings: Settings) -> bool:
 
 
 def _read(name: str) -> bytes:
-    return resources.files(__package__).joinpath("static", name).read_bytes()
+    return (
+        resources.files("venta_core.transports.http").joinpath("map", "static", name).read_bytes()
+    )
 
 
 def create_router(settings: Settings) -> APIRouter:
