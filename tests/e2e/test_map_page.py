@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,14 @@ CENTER = (52.5200, 13.4050)
 IN_VIEW = [(52.5210, 13.4060), (52.5190, 13.4100)]
 FAR = (48.8566, 2.3522)
 MARKERS = "[...document.querySelectorAll('[data-vendor-id]')].map(e => e.dataset.vendorId).sort()"
+
+
+def _artifacts(tmp_path: Path) -> Path:
+    """Where screenshots go: ``test-artifacts/`` of the checkout under CI (collected there,
+    ignored by git), else the test's temporary directory."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        return Path(__file__).resolve().parents[2] / "test-artifacts"
+    return tmp_path
 
 
 def _token(subject: str) -> str:
@@ -114,7 +123,7 @@ def test_the_map_follows_vendors_in_view(tmp_path: Path) -> None:
             assert card == near[1]
             title = page.evaluate("document.querySelector('#card strong').textContent")
             assert title in ("Truck 1", near[1])
-            shot = page.screenshot(tmp_path / "map-page.png")
+            shot = page.screenshot(_artifacts(tmp_path) / "map-page.png")
             print(f"screenshot: {shot}")
             assert shot.stat().st_size > 0
 
