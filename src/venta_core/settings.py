@@ -78,6 +78,10 @@ class HttpSettings(BaseModel):
         description="Public base URL of the gateway (https://api.example.com), used in the URLs "
         "it hands out (uploaded images); unset: http://<host>:<port> of these settings.",
     )
+    map_page: bool | None = Field(
+        None,
+        description="Serve the live map page at /map; unset: on, except with VENTA_ENV=production.",
+    )
 
     @property
     def base_url(self) -> str:
