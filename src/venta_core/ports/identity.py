@@ -104,6 +104,7 @@ class DevTokenProvider:
         )
         return claims
 
+
 class VerifiedTokens:
     """Tokens an ``IdentityProvider`` verified lately -> their ``Identity``, so a client sending
     the same bearer token request after request has it verified once.
