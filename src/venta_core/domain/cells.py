@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-__all__ = ["cell_bounds", "cell_grid", "cells_covering", "encode", "grid_span"]
+__all__ = [
+    "cell_bounds",
+    "cell_grid",
+    "cell_size",
+    "cells_covering",
+    "encode",
+    "grid_cell",
+    "grid_shape",
+    "grid_span",
+    "quantise",
+]
 
 _BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 _DECODE = {c: i for i, c in enumerate(_BASE32)}
@@ -44,6 +54,21 @@ def _quantise(lat: float, long: float, precision: int) -> tuple[int, int]:
     lat_i = min(int((lat + 90.0) / 180.0 * rows), rows - 1)
     lon_i = min(int((long + 180.0) / 360.0 * cols), cols - 1)
     return max(lat_i, 0), max(lon_i, 0)
+
+
+def quantise(lat: float, long: float, precision: int) -> tuple[int, int]:
+    """(row, column) of the cell of ``precision`` holding a point (see ``grid_cell``)."""
+    return _quantise(lat, long, precision)
+
+
+def grid_shape(precision: int) -> tuple[int, int]:
+    """(rows, columns) of the grid of cells of ``precision``."""
+    return _GRID[precision]
+
+
+def grid_cell(row: int, column: int, precision: int) -> str:
+    """The geohash of the cell at (``row``, ``column``) of the grid of ``precision``."""
+    return _interleave(row, column, precision)
 
 
 def _interleave(lat_i: int, lon_i: int, precision: int) -> str:

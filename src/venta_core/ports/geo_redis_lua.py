@@ -8,7 +8,7 @@ cluster scripts touch only the hash-tagged bookkeeping slot.
 
 from __future__ import annotations
 
-__all__ = ["ADD_MISSING", "CLAIM_MISSING", "PRUNE", "READ_BACK", "SET", "SWAP"]
+__all__ = ["ADD_MISSING", "CLAIM_MISSING", "CLUSTERS", "PRUNE", "READ_BACK", "SET", "SWAP"]
 
 # Single primary: drop members from one region key unless ``where`` says they are (again) in
 # that region, then forget the region when its key is gone. KEYS: region key, regions set,
@@ -99,4 +99,47 @@ for i = 1, #ARGV, 2 do
   set[#set + 1] = redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 return set
+"""
+
+# Read, any layout (one key): count the members of one region key inside a rectangle by their
+# geohash cell, so that a whole city's members never leave Redis one by one. The cell is the
+# (row, column) of the grid of rows x columns cells, computed as ``domain.cells`` quantises.
+# KEYS: region key. ARGV: search centre long, lat, box width, height (metres), then south,
+# west, north, east, rows, columns. Returns row, column, count, sum of lat, sum of long per
+# cell (sums as text: Redis would truncate a Lua number to an integer).
+CLUSTERS = """
+local found = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2],
+  'BYBOX', ARGV[3], ARGV[4], 'm', 'WITHCOORD')
+local south, west = tonumber(ARGV[5]), tonumber(ARGV[6])
+local north, east = tonumber(ARGV[7]), tonumber(ARGV[8])
+local rows, cols = tonumber(ARGV[9]), tonumber(ARGV[10])
+local cells, order = {}, {}
+for i = 1, #found do
+  local coord = found[i][2]
+  local long, lat = tonumber(coord[1]), tonumber(coord[2])
+  if lat >= south and lat <= north and long >= west and long <= east then
+    local row = math.max(math.min(math.floor((lat + 90.0) / 180.0 * rows), rows - 1), 0)
+    local col = math.max(math.min(math.floor((long + 180.0) / 360.0 * cols), cols - 1), 0)
+    local key = row * cols + col
+    local acc = cells[key]
+    if acc == nil then
+      cells[key] = {row, col, 1, lat, long}
+      order[#order + 1] = key
+    else
+      acc[3] = acc[3] + 1
+      acc[4] = acc[4] + lat
+      acc[5] = acc[5] + long
+    end
+  end
+end
+local out = {}
+for _, key in ipairs(order) do
+  local acc = cells[key]
+  out[#out + 1] = acc[1]
+  out[#out + 1] = acc[2]
+  out[#out + 1] = acc[3]
+  out[#out + 1] = string.format('%.17g', acc[4])
+  out[#out + 1] = string.format('%.17g', acc[5])
+end
+return out
 """
