@@ -14,6 +14,7 @@ __all__ = [
     "cell_grid",
     "cell_size",
     "cells_covering",
+    "cluster_precision",
     "encode",
     "grid_cell",
     "grid_shape",
@@ -153,3 +154,18 @@ def cells_covering(
     if (r1 - r0 + 1) * (c1 - c0 + 1) > 4096:
         return None
     return [_interleave(r, c, precision) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
+
+
+def cluster_precision(
+    rects: list[tuple[float, float, float, float]], max_cells: int, finest: int = 12
+) -> int:
+    """The finest precision (at most ``finest``) at which the rectangles touch at most
+    ``max_cells`` cells together: the grid a zoomed-out map is clustered on (1 at least)."""
+    for precision in range(finest, 1, -1):
+        total = 0
+        for south, west, north, east in rects:
+            r0, c0, r1, c1 = grid_span(south, west, north, east, precision)
+            total += max(r1 - r0 + 1, 0) * max(c1 - c0 + 1, 0)
+        if total <= max_cells:
+            return precision
+    return 1
