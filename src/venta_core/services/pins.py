@@ -42,6 +42,7 @@ class Pin(NamedTuple):
     open: bool
     primary_image: str | None
     seen_at: datetime | None  # when the vendor was last at its live position, as known here
+    changed_at: datetime | None = None  # the profile's ``updatedAt``: older events are ignored
 
 
 class PinDirectory:
@@ -92,7 +93,7 @@ class PinDirectory:
                 rows = await select_pins(conn, missing)
             for row in rows:
                 at = aware(row.location_updated_at) if row.location_updated_at else None
-                pin = Pin(row.name, bool(row.open), row.primary_image, at)
+                pin = Pin(row.name, bool(row.open), row.primary_image, at, aware(row.updated_at))
                 found[row.id] = self._keep(row.id, pin, at)
         return found
 
@@ -125,8 +126,13 @@ class PinDirectory:
             self._pins.pop(data.id, None)  # not the whole vendor: read it again when asked
             return
         old = self._pins.get(data.id)
+        changed = aware(data.updated_at)
+        newer = old.changed_at if old is not None else None
+        if newer is not None and (changed is None or changed < newer):
+            return  # relayed after a newer state was read
         seen_at = old.seen_at if old is not None else None
-        self._keep(data.id, Pin(data.name, bool(data.open), data.primary_image, seen_at), None)
+        pin = Pin(data.name, bool(data.open), data.primary_image, seen_at, changed)
+        self._keep(data.id, pin, None)
 
     async def _on_deleted(self, message: BusMessage) -> None:
         try:

@@ -68,7 +68,7 @@ async def select_live_positions(conn: AsyncConnection) -> list[tuple[str, float,
 
 async def select_pins(conn: AsyncConnection, ids: Sequence[str]) -> list[Any]:
     """What the live map shows of each vendor (id, name, open, primary_image,
-    location_updated_at), in one query for a whole viewport."""
+    location_updated_at, updated_at), in one query for a whole viewport."""
     if not ids:
         return []
     columns = (
@@ -77,6 +77,7 @@ async def select_pins(conn: AsyncConnection, ids: Sequence[str]) -> list[Any]:
         vendors.c.open,
         vendors.c.primary_image,
         vendors.c.location_updated_at,
+        vendors.c.updated_at,
     )
     return list(await conn.execute(sa.select(*columns).where(vendors.c.id.in_(list(ids)))))
 
