@@ -120,6 +120,9 @@ _MAX_COVER = 64
 _CHUNK = 1000
 #: Region keys counted at once by ``clusters``.
 _CLUSTER_CALLS = 8
+#: ``clusters`` reads a region key whole, rather than searching it, when at least this share
+#: of the region's area lies inside the box.
+_WHOLE_REGION_SHARE = 0.25
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 #: Rounds of "act, read back" a cluster write runs while concurrent writes keep overtaking it.
 _SETTLE_ROUNDS = 8
@@ -460,7 +463,10 @@ class RedisGeoIndex:
                 n_, e_ = min(north, r_n), min(east, r_e)
                 lat, long = geo_point((s_ + n_) / 2, (w_ + e_) / 2)
                 shape = box_shape(s_, w_, n_, e_)
-                args = [long, lat, shape.width, shape.height, south, west, north, east]
+                # Most of the region inside: read the whole key rather than search it.
+                share = max(0.0, n_ - s_) * max(0.0, e_ - w_) / ((r_n - r_s) * (r_e - r_w))
+                search = 0 if share >= _WHOLE_REGION_SHARE else 1
+                args = [search, long, lat, shape.width, shape.height, south, west, north, east]
                 calls.append(self._script(lua.CLUSTERS, [self._key(region)], [*args, rows, cols]))
         answers: list[Any] = []
         for i in range(0, len(calls), _CLUSTER_CALLS):  # a bounded share of the pool
