@@ -178,8 +178,16 @@ class LocalLocationService:
         return pin
 
     async def _with_pins(self, hits: list[GeoHit], *, with_distance: bool) -> list[VendorPosition]:
-        """Positions with their pins: one read at most for the vendors not held in process."""
-        pins = await self._pins.pins([h.member for h in hits]) if self._pins is not None else {}
+        """Positions with their pins: one read at most for the vendors not held in process.
+        With the database unreachable, those come without pin fields (positions live in the
+        geo index and must not fail with the database)."""
+        pins: dict[str, Pin] = {}
+        if self._pins is not None and hits:
+            members = [h.member for h in hits]
+            try:
+                pins = await self._pins.pins(members)
+            except ServiceUnavailable:
+                pins = self._pins.held(members)
         return [_position(h, with_distance=with_distance, pin=pins.get(h.member)) for h in hits]
 
     async def _announce(self, subjects: list[str], body: bytes) -> None:

@@ -77,6 +77,10 @@ class PinDirectory:
     def cached(self, vendor_id: str) -> Pin | None:
         return self._pins.get(vendor_id)
 
+    def held(self, ids: Iterable[str]) -> dict[str, Pin]:
+        """The pins of ``ids`` held in process (no read)."""
+        return {i: pin for i in ids if (pin := self._pins.get(i)) is not None}
+
     async def pins(self, ids: Iterable[str]) -> dict[str, Pin]:
         """The pins of the vendors ``ids`` that exist; one query for those not held."""
         found: dict[str, Pin] = {}
