@@ -105,8 +105,8 @@ return set
 # geohash cell, so that a whole city's members never leave Redis one by one. The cell is the
 # (row, column) of the grid of rows x columns cells, computed as ``domain.cells`` quantises.
 # Members come from GEOSEARCH BYBOX (``search`` = 1: the rectangle is a small part of the
-# region) or from the whole key with its scores, decoded here as Redis decodes them (a region
-# mostly inside the rectangle: no search, no sorting, no coordinate text per member).
+# region) or from the whole key (a region mostly inside the rectangle: no search), each with
+# its GEO score, decoded here as Redis decodes it (no coordinate text per member).
 # KEYS: region key. ARGV: search, search centre long, lat, box width, height (metres), then
 # south, west, north, east, rows, columns. Returns row, column, count, sum of lat, sum of long
 # per cell (sums as text: Redis would truncate a Lua number to an integer).
@@ -132,35 +132,36 @@ local function add(lat, long)
     end
   end
 end
+-- Redis GEO scores: 26 latitude bits (even positions) and 26 longitude bits (odd), over
+-- [-85.05112878, 85.05112878] and [-180, 180]; a position is its cell's centre.
+local band, bor, rshift = bit.band, bit.bor, bit.rshift
+local function squash(x)
+  x = band(x, 0x55555555)
+  x = band(bor(x, rshift(x, 1)), 0x33333333)
+  x = band(bor(x, rshift(x, 2)), 0x0F0F0F0F)
+  x = band(bor(x, rshift(x, 4)), 0x00FF00FF)
+  return band(bor(x, rshift(x, 8)), 0x0000FFFF)
+end
+local half = 67108864
+local lat_step = 170.10225756 / half
+local long_step = 360.0 / half
+local function decoded(s)
+  local hi = floor(s / half)
+  local lo = s - hi * half
+  local ilat = squash(hi) * 8192 + squash(lo)
+  local ilong = squash(rshift(hi, 1)) * 8192 + squash(rshift(lo, 1))
+  add(-85.05112878 + (ilat + 0.5) * lat_step, -180.0 + (ilong + 0.5) * long_step)
+end
 if ARGV[1] == '1' then
   local found = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[2], ARGV[3],
-    'BYBOX', ARGV[4], ARGV[5], 'm', 'WITHCOORD')
+    'BYBOX', ARGV[4], ARGV[5], 'm', 'WITHHASH')
   for i = 1, #found do
-    local coord = found[i][2]
-    add(tonumber(coord[2]), tonumber(coord[1]))
+    decoded(found[i][2])
   end
 else
-  -- Redis GEO scores: 26 latitude bits (even positions) and 26 longitude bits (odd), over
-  -- [-85.05112878, 85.05112878] and [-180, 180]; a position is its cell's centre.
-  local band, bor, rshift = bit.band, bit.bor, bit.rshift
-  local function squash(x)
-    x = band(x, 0x55555555)
-    x = band(bor(x, rshift(x, 1)), 0x33333333)
-    x = band(bor(x, rshift(x, 2)), 0x0F0F0F0F)
-    x = band(bor(x, rshift(x, 4)), 0x00FF00FF)
-    return band(bor(x, rshift(x, 8)), 0x0000FFFF)
-  end
-  local half = 67108864
-  local lat_step = 170.10225756 / half
-  local long_step = 360.0 / half
   local scored = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
   for i = 2, #scored, 2 do
-    local s = tonumber(scored[i])
-    local hi = floor(s / half)
-    local lo = s - hi * half
-    local ilat = squash(hi) * 8192 + squash(lo)
-    local ilong = squash(rshift(hi, 1)) * 8192 + squash(rshift(lo, 1))
-    add(-85.05112878 + (ilat + 0.5) * lat_step, -180.0 + (ilong + 0.5) * long_step)
+    decoded(tonumber(scored[i]))
   end
 end
 local out = {}
