@@ -8,8 +8,9 @@ many local users watch it (reference counted), and dropped when the last one sto
 
 Bus messages per cell (see docs/realtime.md):
 
-- ``<prefix>.live.<cell>.<vendorId>`` ``{vendorId, lat, long, at}``: the vendor is at
-  (lat, long). A position *outside* ``<cell>`` means the vendor moved out of that cell.
+- ``<prefix>.live.<cell>.<vendorId>`` ``{vendorId, lat, long, at, pin}``: the vendor is at
+  (lat, long). A position *outside* ``<cell>`` means the vendor moved out of that cell. ``pin``
+  (``{name, open, primaryImage}``, when known) is what a user it comes into view of is sent.
 - ``<prefix>.gone.<cell>.<vendorId>`` ``{vendorId, at}``: the vendor went offline.
 
 Every vendor seen is remembered with its cell, so a vendor that appears in another watched cell
