@@ -178,6 +178,9 @@ class CellHub:
         self.pins: dict[str, Pin] = {}
         #: sid -> sessions answered with clusters
         self.clustered: dict[str, _Clustered] = {}
+        #: vendor -> sessions that saw it in the cell it left, for its arrival in a cell they
+        #: watch too (the departure came first): to them the arrival is a move, not an entry
+        self._handed_over: dict[str, set[str]] = {}
         self._refresh: asyncio.Task[None] | None = None
         self.vendor_cell: dict[str, str] = {}
         self._opening: set[asyncio.Task[None]] = set()
@@ -390,6 +393,7 @@ class CellHub:
                     if self.vendor_cell.get(vid) == name:
                         del self.vendor_cell[vid]
                         self.pins.pop(vid, None)
+                        self._handed_over.pop(vid, None)
                 closing.extend(cell.subs)
         self._metrics.cells.set(len(self.cells))
         for sub in closing:
@@ -473,6 +477,7 @@ class CellHub:
             self._refresh = None
         self.clustered.clear()
         self.pins.clear()
+        self._handed_over.clear()
         cells, self.cells = list(self.cells.values()), {}
         self.vendor_cell.clear()
         for cell in cells:
@@ -572,6 +577,7 @@ class CellHub:
             if other is not None:
                 saw = {*other.full, *(k for k, v in other.edge.items() if vid in v.edge_visible)}
                 self._depart(other, vid, (lat, long))
+        saw |= self._handed_over.pop(vid, set())
         cell.members[vid] = (lat, long)
         self.vendor_cell[vid] = cell.name
         if not cell.full and not cell.edge:
@@ -634,6 +640,8 @@ class CellHub:
                 else:
                     session.edge_visible.discard(vid)
                 if arriving and (target in session.full_cells or target in session.edge_cells):
+                    if was:
+                        self._handed_over.setdefault(vid, set()).add(session.sid)
                     continue
                 if was:
                     sync = sync or _sync(vid, *pos)
