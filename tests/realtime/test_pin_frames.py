@@ -23,10 +23,10 @@ PIN = {"name": "Curry 36", "open": True, "primaryImage": None}
 
 
 class Index:
-    """Stands in for the location service: no vendors, clusters counted from ``clusters``."""
+    """Stands in for the location service: no vendors to load, clusters of ``points``."""
 
     def __init__(self) -> None:
-        self.clusters: list[VendorCluster] = []
+        self.points: list[tuple[float, float]] = []
         self.asked: list[tuple[BoundingBox, int]] = []
 
     async def vendors_in_box(self, box: BoundingBox, limit: int) -> list[VendorPosition]:
@@ -34,7 +34,20 @@ class Index:
 
     async def vendor_clusters(self, box: BoundingBox, precision: int) -> list[VendorCluster]:
         self.asked.append((box, precision))
-        return list(self.clusters)
+        cells: dict[str, list[tuple[float, float]]] = {}
+        for lat, long in self.points:
+            if box.contains(lat, long):
+                cells.setdefault(encode(lat, long, precision), []).append((lat, long))
+        return [
+            VendorCluster(
+                cell=cell,
+                count=len(ps),
+                location=Location(
+                    lat=sum(p[0] for p in ps) / len(ps), long=sum(p[1] for p in ps) / len(ps)
+                ),
+            )
+            for cell, ps in sorted(cells.items())
+        ]
 
 
 async def _live(bus: MemoryEventBus, cell_of: tuple[float, float], at: tuple[float, float]) -> None:
@@ -135,16 +148,19 @@ async def test_too_many_pins_or_cells_is_clusters_until_zoomed_in(hub: Any) -> N
     cells, bus, recorder, index = hub
     user = plain_session("u")
     world = BoundingBox(sw=Location(lat=-80, long=-170), ne=Location(lat=80, long=170))
-    index.clusters = [VendorCluster(cell="u33", count=3, location=Location(lat=52.5, long=13.4))]
+    index.points = [(52.52, 13.40), (52.50, 13.30), (48.85, 2.35)]
     event, items = await cells.view(user, world)
     assert event == "vendor_clusters"
-    assert items == [{"cell": "u33", "count": 3, "location": {"lat": 52.5, "long": 13.4}}]
+    (item,) = items  # precision 1 for the world: all three in cell "u"
+    assert (item["cell"], item["count"]) == ("u", 3)
+    assert item["location"]["lat"] == pytest.approx((52.52 + 52.50 + 48.85) / 3)
     assert not user.cells and "u" in cells.clustered
 
     assert await cells.refresh_clusters() == 0  # unchanged: nothing sent
-    index.clusters[0] = VendorCluster(cell="u33", count=4, location=Location(lat=52.5, long=13.4))
+    index.points.append((52.4, 13.1))
     assert await cells.refresh_clusters() == 1
-    assert recorder.sent[-1][1:] == ("vendor_clusters", [{**items[0], "count": 4}])
+    assert recorder.sent[-1][1] == "vendor_clusters"
+    assert [c["count"] for c in recorder.sent[-1][2]] == [4]
 
     await _live(bus, OLD, OLD)  # a clustered view follows no vendor
     assert [s for s in recorder.sent if s[1] == "vendor_sync"] == []
@@ -165,5 +181,28 @@ async def test_a_dense_viewport_is_clusters(hub: Any) -> None:
         await bus.publish(live_subject(PREFIX, encode(*OLD, 5), f"d{i}"), json.dumps(body).encode())
     await bus.flush()
     assert len(await cells.set_view(watcher, VIEW)) == 3
-    event, _ = await cells.view(plain_session("dense"), VIEW)
-    assert event == "vendor_clusters" and index.asked[-1][0] == VIEW
+    index.points = [(OLD[0] + i * 1e-3, OLD[1]) for i in range(3)]
+    event, items = await cells.view(plain_session("dense"), VIEW)
+    assert event == "vendor_clusters" and sum(c["count"] for c in items) == 3
+    (box, precision) = index.asked[-1]
+    assert box.sw.lat <= VIEW.sw.lat and box.ne.lat >= VIEW.ne.lat  # snapped out to whole cells
+    assert all(len(c["cell"]) == precision for c in items)
+
+
+async def test_viewports_of_one_area_are_counted_together(hub: Any) -> None:
+    cells, _, recorder, index = hub
+    index.points = [(52.52, 13.40), (52.45, 13.2), (48.85, 2.35)]
+    berlin = [
+        BoundingBox(sw=Location(lat=51.0 + i * 0.1, long=12.0), ne=Location(lat=54.0, long=15.0))
+        for i in range(5)
+    ]
+    paris = BoundingBox(sw=Location(lat=47.0, long=0.0), ne=Location(lat=50.0, long=4.0))
+    for i, box in enumerate([*berlin, paris]):
+        await cells.view(plain_session(f"s{i}"), box)
+    index.points.append((52.51, 13.39))
+    index.asked.clear()
+    assert await cells.refresh_clusters() == 5  # the Berlin viewports changed, Paris did not
+    assert len(index.asked) <= 3  # not one count per viewport
+    assert {sid for sid, event, _ in recorder.sent if event == "vendor_clusters"} == {
+        f"s{i}" for i in range(5)
+    }

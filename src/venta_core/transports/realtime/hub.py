@@ -28,11 +28,12 @@ from datetime import datetime
 from typing import Any
 
 from venta_core.domain import BoundingBox, Location, VendorPosition
-from venta_core.domain.cells import cell_bounds, cells_covering, cluster_precision, encode
+from venta_core.domain.cells import cell_bounds, cells_covering, encode
 from venta_core.domain.geo import haversine_raw
 from venta_core.errors import ServiceUnavailable, ValidationFailed
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.services.protocols import LocationService
+from venta_core.transports.realtime.clusters import ClusterWatch, answer, watch_for
 from venta_core.transports.realtime.fanout import Sender
 from venta_core.transports.realtime.metrics import RealtimeMetrics
 from venta_core.transports.realtime.protocol import USER_NS, Outgoing
@@ -91,18 +92,6 @@ def _pin_of(position: VendorPosition) -> Pin | None:
         "primaryImage": position.primary_image,
         "updatedAt": _rfc3339(at) if at is not None else None,
     }
-
-
-class _Clustered:
-    """A session whose viewport is answered with clusters, and what it was last sent."""
-
-    __slots__ = ("box", "last", "precision", "session")
-
-    def __init__(self, session: Session, box: BoundingBox, precision: int) -> None:
-        self.session = session
-        self.box = box
-        self.precision = precision
-        self.last: list[dict[str, Any]] | None = None
 
 
 def _left(vendor_id: str) -> Outgoing:
@@ -177,7 +166,7 @@ class CellHub:
         #: vendor -> its pin fields (vendors of watched cells whose profile is known)
         self.pins: dict[str, Pin] = {}
         #: sid -> sessions answered with clusters
-        self.clustered: dict[str, _Clustered] = {}
+        self.clustered: dict[str, ClusterWatch] = {}
         #: vendor -> sessions that saw it in the cell it left, for its arrival in a cell they
         #: watch too (the departure came first): to them the arrival is a move, not an entry
         self._handed_over: dict[str, set[str]] = {}
@@ -267,39 +256,27 @@ class CellHub:
         session.full_cells = session.edge_cells = frozenset()
         session.edge_visible = set()
         await self.unwatch(old)
-        precision = cluster_precision(box.parts(), self._max_clusters)
-        watch = _Clustered(session, box, precision)
-        watch.last = await self._clusters(watch)
+        watch = watch_for(session, box, self._max_clusters)
+        (watch.last,) = await answer(self._locations, [watch])
         if not session.closed:
             self.clustered[session.sid] = watch
         return "vendor_clusters", watch.last
 
-    async def _clusters(self, watch: _Clustered) -> list[dict[str, Any]]:
-        found = await self._locations.vendor_clusters(watch.box, watch.precision)
-        return [
-            {
-                "cell": c.cell,
-                "count": c.count,
-                "location": {"lat": c.location.lat, "long": c.location.long},
-            }
-            for c in found
-        ]
-
     async def refresh_clusters(self) -> int:
         """Send fresh ``vendor_clusters`` to every clustered session whose clusters changed
-        since it was last sent them (one query per distinct viewport); returns how many."""
+        since it was last sent them (one count per group of overlapping viewports, see
+        ``clusters``); returns how many were sent."""
+        watches = list(self.clustered.values())
+        if not watches:
+            return 0
         sent = 0
-        answers: dict[tuple[BoundingBox, int], list[dict[str, Any]]] = {}
-        for sid, watch in list(self.clustered.items()):
-            key = (watch.box, watch.precision)
-            if key not in answers:
-                answers[key] = await self._clusters(watch)
-            fresh = answers[key]
-            if self.clustered.get(sid) is not watch or watch.session.closed:
+        for watch, fresh in zip(watches, await answer(self._locations, watches), strict=True):
+            session = watch.session
+            if self.clustered.get(session.sid) is not watch or session.closed:
                 continue  # the viewport changed meanwhile
             if fresh != watch.last:
                 watch.last = fresh
-                self._sender.push(watch.session, Outgoing(USER_NS, "vendor_clusters", fresh))
+                self._sender.push(session, Outgoing(USER_NS, "vendor_clusters", fresh))
                 self._metrics.messages_out.labels("vendor_clusters").inc()
                 sent += 1
         return sent
