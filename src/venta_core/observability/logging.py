@@ -23,7 +23,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 from venta_core.context import current
+from venta_core.observability import tracing
 from venta_core.observability.chatter import ChatterFilter
 from venta_core.settings import LogSettings
 
@@ -111,7 +114,8 @@ class RedactingFilter(logging.Filter):
 
 
 class ContextFilter(logging.Filter):
-    """Stamps ``request_id`` (and ``user_id``) from the request context onto each record."""
+    """Stamps ``request_id`` (and ``user_id``) from the request context onto each record, and
+    ``trace_id``/``span_id`` of the current span when tracing is on."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = current()
@@ -119,6 +123,11 @@ class ContextFilter(logging.Filter):
             record.request_id = ctx.request_id if ctx else None
         if ctx is not None and ctx.user_id and getattr(record, "user_id", None) is None:
             record.user_id = ctx.user_id
+        if tracing.active():
+            span = trace.get_current_span().get_span_context()
+            if span.is_valid:
+                record.trace_id = format(span.trace_id, "032x")
+                record.span_id = format(span.span_id, "016x")
         return True
 
 

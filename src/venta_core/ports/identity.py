@@ -57,15 +57,7 @@ class DevTokenProvider:
         if not self._settings.dev_tokens:
             raise Unauthenticated("Development tokens are disabled")
         try:
-            claims = jwt.decode(
-                token,
-                self._settings.dev_secret.get_secret_value(),
-                algorithms=["HS256"],
-                audience=self._settings.dev_audience,
-                issuer=self._settings.dev_issuer,
-                leeway=self._settings.leeway_seconds,
-                options={"require": ["exp", "sub", "iat"]},
-            )
+            claims = self._decode(token)
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("Token expired", details={"reason": "expired"}) from None
         except jwt.PyJWTError as exc:
@@ -81,3 +73,32 @@ class DevTokenProvider:
         ):
             raise Unauthenticated("Invalid token", details={"reason": "bad subject"})
         return Identity(subject=subject, provider=self.name, claims=claims)
+
+    def _accepted_secrets(self) -> list[str]:
+        """The signing secret, then the one being rotated out (``dev_secret_previous``)."""
+        previous = self._settings.dev_secret_previous
+        secrets = [self._settings.dev_secret.get_secret_value()]
+        return secrets if previous is None else [*secrets, previous.get_secret_value()]
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        """The claims of ``token`` checked with the first accepted secret its signature matches;
+        the last ``jwt.PyJWTError`` when none does."""
+        *earlier, last = self._accepted_secrets()
+        for secret in earlier:
+            try:
+                return self._decode_with(token, secret)
+            except jwt.InvalidSignatureError:
+                continue
+        return self._decode_with(token, last)
+
+    def _decode_with(self, token: str, secret: str) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=self._settings.dev_audience,
+            issuer=self._settings.dev_issuer,
+            leeway=self._settings.leeway_seconds,
+            options={"require": ["exp", "sub", "iat"]},
+        )
+        return claims
