@@ -59,7 +59,8 @@ async def test_nearby_items_are_pins(client: Client, auth: Callable[..., dict[st
     assert by_id[taco]["name"] == "Taco" and by_id[taco]["open"] is True
     assert by_id[taco]["primaryImage"] == image
     assert by_id[taco]["updatedAt"].endswith("Z")
-    assert set(by_id[stall]) == PIN_FIELDS  # no image: absent
+    assert set(by_id[stall]) == PIN_FIELDS | {"primaryImage"}
+    assert by_id[stall]["primaryImage"] is None
     assert by_id[stall]["name"] == "Stall" and by_id[stall]["open"] is False
 
     circle = await client.get("/v1/vendors/nearby?lat=52.52&long=13.405&radius=500", headers=bob)

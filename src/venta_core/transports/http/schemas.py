@@ -9,7 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 from pydantic.alias_generators import to_camel
 
 from venta_core.domain import User, Vendor, VendorCluster, VendorPosition, VendorSummary
@@ -111,6 +118,22 @@ class NearbyVendor(PublicModel):
     updated_at: UtcDateTime | None = Field(
         None, description="When the vendor was last seen at this position."
     )
+
+    @model_serializer(mode="wrap")
+    def _present_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``distance`` only for a circle; a known pin with all its fields (``primaryImage``
+        null when the vendor has none), an unknown one (the database was unreachable) without
+        them."""
+        data = handler(self)
+        if isinstance(data, dict):
+            absent = ["distance"] if self.distance is None else []
+            if self.name is None:
+                absent += ["name", "open", "primary_image", "primaryImage"]
+            if self.updated_at is None:
+                absent += ["updated_at", "updatedAt"]
+            for key in absent:
+                data.pop(key, None)
+        return data
 
     @classmethod
     def of(cls, position: VendorPosition) -> NearbyVendor:

@@ -215,7 +215,6 @@ def create_router(settings: LocationSettings) -> APIRouter:
 
     @router.get(
         "/v1/vendors/nearby",
-        response_model_exclude_none=True,
         summary="Vendors in a box (swLat, swLong, neLat, neLong) or a circle (lat, long, radius)",
         openapi_extra=nearby_openapi(settings),
     )
