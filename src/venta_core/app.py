@@ -203,6 +203,7 @@ class Venta:
                 self.vendor_positions,
                 self.user_positions,
                 cache_owners="vendor" in remote,
+                database=self.database,
             )
             self.locations = self._location_service
 

@@ -171,6 +171,13 @@ class LocationSettings(BaseModel):
     max_radius_m: float = Field(
         100_000, gt=0, description="Largest radius (metres) of a nearby query."
     )
+    max_clusters: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="Clusters of a zoomed-out map (REST and real-time): the box is split into "
+        "the geohash cells of the finest precision at which it covers at most this many.",
+    )
     warm_geo_index: bool = Field(
         True,
         description="Refill the geo index with the last known positions of live vendors from "
@@ -269,6 +276,19 @@ class RealtimeSettings(BaseModel):
         1_048_576,
         ge=4096,
         description="A client whose unsent data exceeds this is too slow and is disconnected.",
+    )
+    max_viewport_pins: int = Field(
+        500,
+        ge=1,
+        description="A viewport holding more live vendors than this (or covering more than "
+        "`max_viewport_cells` cells) is answered with `vendor_clusters` instead of pins.",
+    )
+    cluster_refresh_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=300,
+        description="How often at most a clustered viewport is sent fresh `vendor_clusters` "
+        "while its counts change.",
     )
 
 

@@ -28,7 +28,7 @@ from venta_core.errors import (
     VendorNotFound,
     VentaError,
 )
-from venta_core.events import EventEnvelope, event_subject
+from venta_core.events import EventEnvelope, VendorEventData, event_subject
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.ports.presence import PresenceStore
 from venta_core.transports import VentaApp
@@ -107,6 +107,8 @@ class RealtimeGateway:
             precision=self._precision,
             max_cells=rt.max_viewport_cells,
             max_vendors=settings.location.max_limit,
+            max_pins=rt.max_viewport_pins,
+            max_clusters=settings.location.max_clusters,
         )
         self.presence = Presence(
             app.presence,
@@ -148,6 +150,9 @@ class RealtimeGateway:
         """Subscribe to what this process needs from the bus (after the application started)."""
         deleted = event_subject(self._prefix, "vendor.deleted")
         self._subscriptions.append(await self.app.bus.subscribe(deleted, self._on_vendor_deleted))
+        updated = event_subject(self._prefix, "vendor.updated")
+        self._subscriptions.append(await self.app.bus.subscribe(updated, self._on_vendor_updated))
+        self.hub.start_refresh(self._rt.cluster_refresh_seconds)
         gone = event_subject(self._prefix, "user.deleted")
         self._subscriptions.append(await self.app.bus.subscribe(gone, self._on_user_deleted))
         await self.presence.start()
@@ -342,11 +347,11 @@ class RealtimeGateway:
 
     async def _user_location(self, session: Session, data: Any) -> None:
         box = parse(UserLocationMessage, data).box()
-        visible = await self.hub.set_view(session, box)
+        event, items = await self.hub.view(session, box)  # pins, or clusters when wide
         if session.closed:
             return
-        self.sender.push(session, Outgoing(USER_NS, "vendor_channels", visible))
-        self.metrics.messages_out.labels("vendor_channels").inc()
+        self.sender.push(session, Outgoing(USER_NS, event, items))
+        self.metrics.messages_out.labels(event).inc()
 
     # -- offline and deleted vendors -----------------------------------------------------------
 
@@ -362,6 +367,17 @@ class RealtimeGateway:
         vendor_id = str(envelope.data.get("id", ""))
         if vendor_id:
             self.hub.vendor_removed(vendor_id)
+
+    async def _on_vendor_updated(self, message: BusMessage) -> None:
+        """A profile change reaches the users who see the vendor here (its pin)."""
+        try:
+            data = VendorEventData.model_validate(
+                EventEnvelope.model_validate_json(message.data).data
+            )
+        except ValueError:
+            return
+        if data.name is not None:
+            self.hub.vendor_changed(data.id, data.name, bool(data.open), data.primary_image)
 
     # -- deleted users -------------------------------------------------------------------------
 
