@@ -96,7 +96,13 @@ class RealtimeGateway:
         guard_messages(self.sio)  # a malformed packet ends its connection (see edge)
         self.wires = WireRegistry()
         self.sender = Sender(
-            self.sio.eio, self.wires, rt.max_send_buffer_bytes, self._too_slow, metrics.deliveries
+            self.sio.eio,
+            self.wires,
+            rt.max_send_buffer_bytes,
+            self._too_slow,
+            metrics.deliveries,
+            conflate_above_bytes=rt.conflate_above_bytes or None,
+            conflated=metrics.conflated,
         )
         self.hub = CellHub(
             bus=app.bus,
@@ -257,10 +263,12 @@ class RealtimeGateway:
         return disconnect
 
     def _too_slow(self, session: Session) -> None:
-        transport = session.wire.transport
+        wire = session.backlog.wire if session.backlog is not None else session.wire
+        session.backlog = None
+        transport = wire.transport
         self.metrics.slow_consumers.inc()
         log.warning("dropping connection %s: it does not read fast enough", session.sid)
-        session.wire.close()
+        wire.close()
         if transport is not None:
             transport.abort()
 
