@@ -248,6 +248,13 @@ class RealtimeSettings(BaseModel):
         description="A client whose unsent data (including its conflated backlog) exceeds this "
         "is too slow and is disconnected.",
     )
+    recovery_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="How long a dropped connection's session is kept for connection state "
+        "recovery: a client reconnecting within this time, to any ws process, gets its session, "
+        "viewport and what changed back (0: no recovery).",
+    )
     conflate_above_bytes: int = Field(
         65_536,
         ge=0,

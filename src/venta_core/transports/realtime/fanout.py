@@ -28,6 +28,7 @@ from prometheus_client import Counter
 
 from venta_core.transports.realtime.conflate import Backlog, vendor_state
 from venta_core.transports.realtime.protocol import Outgoing
+from venta_core.transports.realtime.recovery import MAX_LEFT
 from venta_core.transports.realtime.session import NO_WIRE, Session
 from venta_core.transports.realtime.wire import WireRegistry
 
@@ -35,6 +36,8 @@ __all__ = ["Sender"]
 
 log = logging.getLogger(__name__)
 
+#: The start of a ``vendor_left`` packet: sessions remember whom they were told left (recovery).
+_LEFT = '2/user,["vendor_left",'
 #: How often a conflated session's backlog is written out while its client catches up.
 DRAIN_INTERVAL_SECONDS = 0.02
 
@@ -93,6 +96,8 @@ class Sender:
         """Send ``out`` to one session by whatever way it can be reached now."""
         if session.closed:
             return
+        if out.text.startswith(_LEFT):
+            self._told_left(session, out)
         if session.backlog is not None:
             self._conflate(session, session.backlog, out)
             return
@@ -112,6 +117,17 @@ class Sender:
             return
         self._queued.inc()
         self._spawn(self._eio.send_packet(session.eio_sid, out.eio_packet()))
+
+    @staticmethod
+    def _told_left(session: Session, out: Outgoing) -> None:
+        state = vendor_state(out)
+        if state is None:
+            return
+        left = session.left
+        left.pop(state[0], None)
+        left[state[0]] = None
+        if len(left) > MAX_LEFT:
+            del left[next(iter(left))]
 
     # -- conflation (see ``conflate``) ---------------------------------------------------------
 
@@ -165,18 +181,18 @@ class Sender:
             log.debug("queued send failed: %r", task.exception())
 
     def _attach(self, session: Session) -> Any:
-        """Switch a session to its websocket once it is safe: the websocket is ready and, for
-        an upgrade from long-polling, the Engine.IO queue holds nothing older."""
+        """Switch a session to its websocket once it is safe: the websocket is ready (for an
+        upgrade from long-polling, the upgrade is complete) and the Engine.IO queue holds
+        nothing older (the CONNECT packet, or frames sent while it was on long-polling)."""
         wire = self._wires.get(session.eio_sid)
         if wire is None or wire.transport is None:
             return None
-        if wire.is_upgrade:
-            socket = getattr(self._eio, "sockets", {}).get(session.eio_sid)
-            queue = getattr(socket, "queue", None)
-            if socket is None or not getattr(socket, "upgraded", False):
-                return None
-            if queue is None or not queue.empty():
-                return None
+        socket = getattr(self._eio, "sockets", {}).get(session.eio_sid)
+        queue = getattr(socket, "queue", None)
+        if socket is None or not getattr(socket, "upgraded", False):
+            return None
+        if queue is None or not queue.empty():
+            return None
         session.wire = wire
         return wire.transport
 

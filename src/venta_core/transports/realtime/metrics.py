@@ -71,6 +71,12 @@ class RealtimeMetrics:
             "not keep up (conflation), instead of being sent.",
             registry=registry,
         )
+        self.recovered = Counter(
+            "venta_ws_recovered",
+            "Connections that recovered a dropped session (connection state recovery).",
+            ("namespace",),
+            registry=registry,
+        )
         self.fanout_latency = Histogram(
             "venta_ws_fanout_latency_seconds",
             "From a vendor position's timestamp to its delivery to this process's watchers.",

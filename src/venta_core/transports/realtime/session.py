@@ -14,6 +14,7 @@ from venta_core.transports.realtime.wire import WireSocket
 
 if TYPE_CHECKING:
     from venta_core.transports.realtime.conflate import Backlog
+    from venta_core.transports.realtime.recovery import Saved
 
 __all__ = ["NO_WIRE", "Rect", "Session", "WindowLimiter", "rect_of"]
 
@@ -94,6 +95,11 @@ class Session:
     vendors: set[str] = field(default_factory=set)
     default_vendor: str | None = None
     presence_token: str = ""
+    # recovery: the private session id announced in CONNECT, the dropped session this
+    # connection takes over (until restored), and (/user) the vendors it was last told left
+    pid: str = ""
+    restoring: Saved | None = None
+    left: dict[str, None] = field(default_factory=dict)
 
     @property
     def cells(self) -> frozenset[str]:
