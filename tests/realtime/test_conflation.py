@@ -25,16 +25,19 @@ MAX_UPDATES = 100_000
 VENDORS = 3
 
 
-@pytest.fixture
-async def server(backend_settings: Settings) -> AsyncIterator[Server]:
-    settings = realtime_settings(
-        backend_settings,
+def _settings(base: Settings, max_send_buffer_bytes: int) -> Settings:
+    return realtime_settings(
+        base,
         conflate_above_bytes=2048,
-        max_send_buffer_bytes=64 * 1024 * 1024,
+        max_send_buffer_bytes=max_send_buffer_bytes,
         ping_interval_seconds=60.0,  # the client does not read: no ping timeout meanwhile
         ping_timeout_seconds=60.0,
     )
-    async with running(settings) as srv:
+
+
+@pytest.fixture
+async def server(backend_settings: Settings) -> AsyncIterator[Server]:
+    async with running(_settings(backend_settings, 64 * 1024 * 1024)) as srv:
         yield srv
 
 
@@ -126,3 +129,30 @@ async def test_a_client_that_stops_reading_gets_the_latest_position_per_vendor(
         assert await _metric(server, "venta_ws_slow_consumers_total") == 0
     finally:
         await ws.close()
+
+
+async def test_past_the_hard_limit_the_client_is_disconnected(backend_settings: Settings) -> None:
+    """The backlog holds one frame per vendor: with enough vendors moving, unsent data plus
+    backlog passes ``MAX_SEND_BUFFER_BYTES`` and the client is dropped."""
+    async with running(_settings(backend_settings, 8192)) as server:
+        ws = await _slow_reader(server, server.token(subject()))
+        try:
+            await ws.send("42/user," + json.dumps(["updateUserLocation", BERLIN]))
+            assert (await _next_event(ws))[0] == "vendor_channels"
+            cells: dict[str, str] = {}
+            sent = 0
+            while sent < MAX_UPDATES:
+                for _ in range(1000):  # many vendors: conflation cannot keep the backlog small
+                    vid = f"v{sent % 500}"
+                    long = round(13.39 + sent * 1e-7, 7)
+                    cells[vid] = await _move(server, vid, 52.51, long, cells.get(vid, ""))
+                    sent += 1
+                await server.app.bus.flush()
+                if await _metric(server, "venta_ws_slow_consumers_total"):
+                    break
+            assert await _metric(server, "venta_ws_slow_consumers_total") == 1
+            with pytest.raises(websockets.ConnectionClosed):  # what was sent, then the end
+                while True:
+                    await asyncio.wait_for(ws.recv(), TIMEOUT)
+        finally:
+            await ws.close()

@@ -20,7 +20,16 @@ import pytest
 
 from tests.conftest import real_settings
 from tests.faults import TcpProxy
-from tests.realtime.harness import TIMEOUT, Server, at, box, realtime_settings, running, subject
+from tests.realtime.harness import (
+    TIMEOUT,
+    Server,
+    at,
+    box,
+    client,
+    realtime_settings,
+    running,
+    subject,
+)
 from tests.realtime.test_js_client import JS, node  # noqa: F401  (the fixture)
 from venta_core.domain import Actor, Location
 from venta_core.settings import Settings
@@ -31,7 +40,8 @@ OUTSIDE = (40.7, -74.0)
 
 
 class JsUser:
-    """One ``socket.io-client`` on ``/user`` in a Node process: what it sees, line by line."""
+    """One ``socket.io-client`` in a Node process (``/user`` unless told): what it sees, line
+    by line."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
@@ -39,11 +49,11 @@ class JsUser:
         self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def start(cls, node_bin: str, url: str, token: str) -> JsUser:
+    async def start(cls, node_bin: str, url: str, token: str, namespace: str = "/user") -> JsUser:
         proc = await asyncio.create_subprocess_exec(
             node_bin,
             str(JS / "recover.mjs"),
-            json.dumps({"url": url, "token": token}),
+            json.dumps({"url": url, "token": token, "namespace": namespace}),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -208,5 +218,38 @@ async def test_past_the_window_it_gets_a_fresh_session(
             assert again["id"] != first["id"]
             await js.emit("updateUserLocation", BERLIN)
             assert [c["id"] for c in (await js.next("vendor_channels"))["data"]] == [vendor]
+        finally:
+            await js.close()
+
+
+async def test_a_recovered_vendor_stays_online(
+    backend_settings: Settings,
+    node: str,  # noqa: F811
+) -> None:
+    """The drop starts the vendor's offline grace period; the recovered connection holds the
+    vendor again, so it does not go offline when that period ends."""
+    settings = realtime_settings(backend_settings, recovery_seconds=30.0, offline_grace_seconds=2)
+    async with running(settings) as server, proxied(server) as proxy:
+        owner = subject()
+        vendor_id = await server.vendor(owner)
+        url = f"http://127.0.0.1:{proxy.port}"
+        js = await JsUser.start(node, url, server.token(owner), namespace="/vendor")
+        try:
+            first = await js.next("connect")
+            async with client(server, "/user", server.token(subject())) as user:
+                await user.emit("updateUserLocation", BERLIN)
+                assert await user.next("vendor_channels") == []
+                await js.emit("updateVendorLocation", {"lat": 52.52, "long": 13.40})
+                assert (await user.next("vendor_sync"))["id"] == vendor_id
+
+                await proxy.cut()
+                await js.next("disconnect")
+                await asyncio.sleep(0.5)
+                await proxy.restore()
+                again = await js.next("connect")
+                assert (again["recovered"], again["id"]) == (True, first["id"])
+                await user.nothing("vendor_left", 2.5)  # past the grace period: still online
+                await js.emit("updateVendorLocation", {"lat": 52.52, "long": 13.41})
+                assert at(await user.next("vendor_sync"), 52.52, 13.41)
         finally:
             await js.close()

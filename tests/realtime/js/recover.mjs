@@ -1,15 +1,15 @@
-// Relays what the official socket.io-client sees on /user to stdout, one JSON object per line,
+// Relays what the official socket.io-client sees on a namespace (default /user) to stdout, one JSON object per line,
 // and takes commands on stdin, one JSON object per line: {"emit": name, "data": ...} or
 // {"close": true}. Used by tests/realtime/test_recovery.py, which drives connection drops.
 //
-//   node recover.mjs '{"url": "...", "token": "..."}'
+//   node recover.mjs '{"url": "...", "token": "...", "namespace": "/vendor"}'
 import readline from "node:readline";
 import { io } from "socket.io-client";
 
 const cfg = JSON.parse(process.argv[2]);
 const out = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
 
-const socket = io(`${cfg.url}/user`, {
+const socket = io(`${cfg.url}${cfg.namespace ?? "/user"}`, {
   auth: { token: cfg.token },
   transports: ["websocket"],
   reconnectionDelay: 200,
