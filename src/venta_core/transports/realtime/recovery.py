@@ -40,6 +40,7 @@ import socketio
 from pydantic import BaseModel, ValidationError
 from socketio import packet as sio_packet
 
+from venta_core.errors import ServiceUnavailable
 from venta_core.ports.kv import KeyValueStore
 
 __all__ = ["Offer", "RecoveringManager", "RecoveringServer", "RecoveryStore", "Saved", "new_pid"]
@@ -82,7 +83,9 @@ class Offer:
 
 
 class RecoveryStore:
-    """Dropped sessions in the key-value store, by ``pid``, for ``window_seconds``."""
+    """Dropped sessions in the key-value store, by ``pid``, for ``window_seconds``. When the
+    store fails the client simply gets a fresh session: an outage (``ServiceUnavailable``) is
+    logged once by the store's connection, anything else here."""
 
     def __init__(self, kv: KeyValueStore, window_seconds: float) -> None:
         self._kv = kv
@@ -95,12 +98,16 @@ class RecoveryStore:
     async def save(self, pid: str, saved: Saved) -> None:
         try:
             await self._kv.set(self._key(pid), saved.model_dump_json(), self.window)
+        except ServiceUnavailable:
+            pass
         except Exception as exc:  # the client gets a fresh session: what it would without
             log.warning("keeping a dropped session failed (%s)", type(exc).__name__)
 
     async def peek(self, pid: str) -> Saved | None:
         try:
             raw = await self._kv.get(self._key(pid))
+        except ServiceUnavailable:
+            return None
         except Exception as exc:
             log.warning("reading a dropped session failed (%s)", type(exc).__name__)
             return None
@@ -115,6 +122,8 @@ class RecoveryStore:
         """Claim the record: True for exactly one caller while it exists."""
         try:
             return await self._kv.delete(self._key(pid))
+        except ServiceUnavailable:
+            return False
         except Exception as exc:
             log.warning("taking a dropped session failed (%s)", type(exc).__name__)
             return False
