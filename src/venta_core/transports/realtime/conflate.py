@@ -21,8 +21,9 @@ position.
 
 While a backlog exists the session is taken off the fast path (its ``wire`` is set aside), so
 the fan-out's per-recipient loop does no extra work for conflation: the frames reach ``push``,
-which adds them here. A drain task writes the backlog out, oldest first, as the connection's
-buffer empties, and puts the session back on the fast path when nothing is left. A client whose
+which adds them here. The backlog is written out, oldest first, as the connection's buffer
+empties (whenever a frame is added, and by one periodic task of the sender for all backlogs),
+and the session goes back on the fast path when nothing is left. A client whose
 buffered plus backlogged data passes ``VENTA_REALTIME__MAX_SEND_BUFFER_BYTES`` is disconnected.
 """
 

@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 #: The start of a ``vendor_left`` packet: sessions remember whom they were told left (recovery).
 _LEFT = '2/user,["vendor_left",'
-#: How often a conflated session's backlog is written out while its client catches up.
-DRAIN_INTERVAL_SECONDS = 0.02
+#: How often backlogs are written out for conflated clients that get no new frames.
+DRAIN_INTERVAL_SECONDS = 0.05
 
 
 class Sender:
@@ -67,7 +67,10 @@ class Sender:
         self._queued = deliveries.labels(path="queued")
         self._conflated = conflated
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._drains: set[asyncio.Task[Any]] = set()
+        self._backlogged: dict[Session, None] = {}
+        self._drainer: asyncio.Task[None] | None = None
+        self._last_out: Outgoing | None = None
+        self._last_state: tuple[str, str] | None = None
 
     def deliver(self, sessions: Iterable[Session], out: Outgoing) -> int:
         """Send ``out`` to every session; returns how many were addressed."""
@@ -118,9 +121,14 @@ class Sender:
         self._queued.inc()
         self._spawn(self._eio.send_packet(session.eio_sid, out.eio_packet()))
 
-    @staticmethod
-    def _told_left(session: Session, out: Outgoing) -> None:
-        state = vendor_state(out)
+    def _state(self, out: Outgoing) -> tuple[str, str] | None:
+        """``conflate.vendor_state(out)``, decoded once for the many sessions a frame reaches."""
+        if out is not self._last_out:
+            self._last_out, self._last_state = out, vendor_state(out)
+        return self._last_state
+
+    def _told_left(self, session: Session, out: Outgoing) -> None:
+        state = self._state(out)
         if state is None:
             return
         left = session.left
@@ -132,51 +140,66 @@ class Sender:
     # -- conflation (see ``conflate``) ---------------------------------------------------------
 
     def _start_backlog(self, session: Session, out: Outgoing) -> None:
-        backlog = session.backlog = Backlog(session.wire)
+        session.backlog = Backlog(session.wire)
         session.wire = NO_WIRE  # off the fast path: ``deliver`` hands its frames to ``push``
-        self._conflate(session, backlog, out)
-        if session.backlog is backlog:
-            self._spawn(self._drain_backlog(session, backlog), self._drains)
+        self._backlogged[session] = None
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.ensure_future(self._drain_forever())
+        self._conflate(session, session.backlog, out)
 
     def _conflate(self, session: Session, backlog: Backlog, out: Outgoing) -> None:
-        replaced = backlog.add(out, vendor_state(out))
+        replaced = backlog.add(out, self._state(out))
         if replaced and self._conflated is not None:
             self._conflated.inc(replaced)
         transport = backlog.wire.transport
         unsent = transport.get_write_buffer_size() if transport is not None else 0
         if unsent + backlog.size > self._max_buffer:
             self._on_slow(session)
+        elif unsent < self._soft:
+            self._flush(session, backlog)
 
-    async def _drain_backlog(self, session: Session, backlog: Backlog) -> None:
-        """Write the backlog out as the connection's buffer empties; then back to the fast path."""
-        wire = backlog.wire
-        while not session.closed and session.backlog is backlog:
+    def _flush(self, session: Session, backlog: Backlog) -> None:
+        """Write out as much of the backlog as the connection has room for (oldest first);
+        back to the fast path once it is empty."""
+        transport = backlog.wire.transport
+        if transport is None or session.closed:  # closed: the disconnect follows
+            self._backlogged.pop(session, None)
+            return
+        try:
+            room = self._soft - transport.get_write_buffer_size()
+            if room <= 0:
+                return
+            frames = backlog.take(room)
+            if frames:
+                transport.write(b"".join(frames))
+                self._direct.inc(len(frames))
+        except (RuntimeError, OSError):
+            self._backlogged.pop(session, None)
+            return
+        if not len(backlog):
+            session.backlog = None
+            session.wire = backlog.wire
+            self._backlogged.pop(session, None)
+
+    async def _drain_forever(self) -> None:
+        """Flush every backlog now and then, for clients that get no new frames (a backlog is
+        also flushed whenever a frame is added to it). Ends when no backlog is left."""
+        while self._backlogged:
             await asyncio.sleep(DRAIN_INTERVAL_SECONDS)
-            transport = wire.transport
-            if transport is None:  # closed: the disconnect follows
-                return
-            try:
-                room = self._soft - transport.get_write_buffer_size()
-                if room <= 0:
-                    continue
-                frames = backlog.take(room)
-                if frames:
-                    transport.write(b"".join(frames))
-                    self._direct.inc(len(frames))
-            except (RuntimeError, OSError):
-                return
-            if not len(backlog):
-                session.backlog = None
-                session.wire = wire
+            for session in list(self._backlogged):
+                backlog = session.backlog
+                if backlog is None:
+                    self._backlogged.pop(session, None)
+                else:
+                    self._flush(session, backlog)
 
-    def _spawn(self, coro: Any, tasks: set[asyncio.Task[Any]] | None = None) -> None:
+    def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
-        (self._tasks if tasks is None else tasks).add(task)
+        self._tasks.add(task)
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        self._drains.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.debug("queued send failed: %r", task.exception())
 
@@ -198,7 +221,8 @@ class Sender:
 
     async def drain(self) -> None:
         """Wait for queued sends started so far; stop writing out backlogs."""
-        for task in list(self._drains):
-            task.cancel()
+        if self._drainer is not None:
+            self._drainer.cancel()
+            self._backlogged.clear()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
