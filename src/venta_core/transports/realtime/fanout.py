@@ -132,6 +132,8 @@ class Sender:
         if state is None:
             return
         left = session.left
+        if left is None:
+            left = session.left = {}
         left.pop(state[0], None)
         left[state[0]] = None
         if len(left) > MAX_LEFT:

@@ -312,7 +312,7 @@ class RealtimeGateway:
         elif session.rect is not None:
             s, w, n, e, _ = session.rect
             saved.view = (s, w, n, e)
-            known = dict.fromkeys(session.left)
+            known = dict.fromkeys(session.left or ())
             for name in session.full_cells:
                 cell = self.hub.cells.get(name)
                 if cell is not None:
@@ -454,7 +454,7 @@ class RealtimeGateway:
         if session.closed:
             return
         self.sender.push(session, Outgoing(USER_NS, "vendor_channels", visible))
-        session.left.clear()  # the client replaces its map: what left before is moot
+        session.left = None  # the client replaces its map: what left before is moot
         self.metrics.messages_out.labels("vendor_channels").inc()
 
     # -- offline and deleted vendors -----------------------------------------------------------

@@ -99,7 +99,7 @@ class Session:
     # connection takes over (until restored), and (/user) the vendors it was last told left
     pid: str = ""
     restoring: Saved | None = None
-    left: dict[str, None] = field(default_factory=dict)
+    left: dict[str, None] | None = None
 
     @property
     def cells(self) -> frozenset[str]:
