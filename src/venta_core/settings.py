@@ -275,7 +275,22 @@ class RealtimeSettings(BaseModel):
     max_send_buffer_bytes: int = Field(
         1_048_576,
         ge=4096,
-        description="A client whose unsent data exceeds this is too slow and is disconnected.",
+        description="A client whose unsent data (including its conflated backlog) exceeds this "
+        "is too slow and is disconnected.",
+    )
+    recovery_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="How long a dropped connection's session is kept for connection state "
+        "recovery: a client reconnecting within this time, to any ws process, gets its session, "
+        "viewport and what changed back (0: no recovery).",
+    )
+    conflate_above_bytes: int = Field(
+        65_536,
+        ge=0,
+        description="A client with more unsent data than this receives only the latest "
+        "position per vendor until it catches up (0: no conflation; it must be below "
+        "MAX_SEND_BUFFER_BYTES to take effect).",
     )
     max_viewport_pins: int = Field(
         500,
