@@ -23,7 +23,9 @@ from venta_core.errors import ERROR_TABLE
 from venta_core.transports.realtime.protocol import (
     USER_NS,
     VENDOR_NS,
-    LatLong,
+    ClusterItem,
+    PinItem,
+    PositionItem,
     UserLocationMessage,
     VendorLocationMessage,
 )
@@ -47,25 +49,6 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
-class PositionItem(_Out):
-    """``vendor_sync`` of a vendor already in view that moved."""
-
-    id: str = Field(description="Vendor id (UUID).")
-    location: LatLong
-
-
-class PinItem(_Out):
-    """A vendor's pin: each ``vendor_channels`` item and the ``vendor_sync`` of a vendor
-    entering the view; the pin fields are absent when the profile is not known."""
-
-    id: str = Field(description="Vendor id (UUID).")
-    location: LatLong
-    name: str | None = Field(None, description="Vendor name.")
-    open: bool | None = Field(None, description="Whether the vendor is open now.")
-    primaryImage: str | None = Field(None, description="URL of the vendor's main image.")
-    updatedAt: str | None = Field(None, description="RFC 3339 time of the last position.")
-
-
 class VendorSync(RootModel[PinItem | PositionItem]):
     """``vendor_sync``: a vendor entered the view (a pin) or moved in it (``{id, location}``)."""
 
@@ -78,14 +61,6 @@ class VendorLeft(_Out):
     """``vendor_left``: the vendor left the viewport, went offline or was deleted."""
 
     id: str = Field(description="Vendor id (UUID).")
-
-
-class ClusterItem(_Out):
-    """One cell of ``vendor_clusters``: how many vendors it holds and their centroid."""
-
-    cell: str = Field(description="Geo cell id (see docs/realtime.md, cell scheme).")
-    count: int = Field(ge=1, description="Vendors in the cell.")
-    location: LatLong
 
 
 class VendorClusters(RootModel[list[ClusterItem]]):

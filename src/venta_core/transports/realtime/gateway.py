@@ -346,15 +346,19 @@ class RealtimeGateway:
     async def _replay(self, session: Session, saved: Saved) -> None:
         """Watch the saved viewport again and send the latest state of every vendor in it
         (pin fields for those the client did not know) and ``vendor_left`` for those it knew
-        that are gone."""
+        that are gone; a viewport answered with clusters gets its clusters again."""
         assert saved.view is not None
         s, w, n, e = saved.view
         box = BoundingBox(sw=Location(lat=s, long=w), ne=Location(lat=n, long=e))
         try:
-            visible = await self.hub.set_view(session, box)
+            event, visible = await self.hub.view(session, box)
         except ServiceUnavailable:
-            visible = []
+            event, visible = "vendor_channels", []
         if session.closed:
+            return
+        if event != "vendor_channels":  # a zoomed-out viewport: its clusters, as on a fresh view
+            self.sender.push(session, Outgoing(USER_NS, event, visible))
+            self.metrics.messages_out.labels(event).inc()
             return
         known = set(saved.known)
         for item in visible:
