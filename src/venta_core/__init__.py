@@ -3,7 +3,8 @@
 Domain services are plain async classes behind Protocols, wired by the ``Venta`` application
 object from ``Settings`` and exposed by transports (HTTP, gRPC, events, real-time). The names
 below are the public, semver-stable surface (docs/library.md); everything else is internal.
-The runner and the ASGI helpers load on first use, so importing venta_core stays light.
+The runner, the ASGI helpers and ``error_responses`` load on first use, so importing
+venta_core stays light.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from venta_core.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from venta_core.asgi import VentaASGI, create_asgi_app, mount
     from venta_core.runner import ROLES, Role, RunnerError, run, serve
+    from venta_core.transports.http.schemas import error_responses
 
 __all__ = [
     "ROLES",
@@ -98,6 +100,7 @@ __all__ = [
     "VentaASGI",
     "VentaError",
     "create_asgi_app",
+    "error_responses",
     "errors",
     "first_answer",
     "hookimpl",
@@ -117,6 +120,7 @@ _LAZY = {
     "VentaASGI": "venta_core.asgi",
     "create_asgi_app": "venta_core.asgi",
     "mount": "venta_core.asgi",
+    "error_responses": "venta_core.transports.http.schemas",
 }
 
 

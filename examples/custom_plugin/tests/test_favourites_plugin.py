@@ -137,3 +137,24 @@ def test_the_entry_point_is_installed(venta_settings: Settings):
         "venta_event_handlers",
         "venta_http_routers",
     }
+
+
+async def test_the_routes_document_their_errors(venta_settings: Settings, plugin):
+    async with Venta(venta_settings, plugins=[plugin], load_entry_points=False) as app:
+        paths = create_http_app(app).openapi()["paths"]
+
+    def statuses(path: str, method: str) -> list[str]:
+        return sorted(paths[path][method]["responses"])
+
+    assert statuses("/v1/favourites", "get") == ["200", "400", "401", "429", "500"]
+    add = paths["/v1/favourites/{vendor_id}"]["put"]["responses"]
+    assert sorted(add) == ["204", "400", "401", "404", "409", "429", "500"]
+    assert add["409"]["description"] == "CONFLICT: the caller has the most favourites allowed"
+    assert statuses("/v1/favourites/{vendor_id}", "delete") == [
+        "204",
+        "400",
+        "401",
+        "404",
+        "429",
+        "500",
+    ]
