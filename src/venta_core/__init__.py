@@ -55,6 +55,7 @@ from venta_core.hookspecs import hookimpl
 from venta_core.providers import MissingPort, first_answer
 from venta_core.services.protocols import LocationService, UserService, VendorService
 from venta_core.settings import Settings, SettingsError, load_settings
+from venta_core.store.branches import PluginMigrations
 
 if TYPE_CHECKING:
     from venta_core.asgi import VentaASGI, create_asgi_app, mount
@@ -75,6 +76,7 @@ __all__ = [
     "LocationService",
     "MissingPort",
     "NotFound",
+    "PluginMigrations",
     "PoisonEvent",
     "Role",
     "RunnerError",

@@ -296,10 +296,11 @@ class Venta:
         (``start`` does it; a command that uses only the database calls it alone)."""
         from venta_core.store import migrate
 
+        plugins = migrate.schema_migrations(self.settings, self.pm)
         if self.settings.auto_migrate:
-            await migrate.upgrade_async(self.settings)
+            await migrate.upgrade_async(self.settings, plugins=plugins)
         else:
-            await migrate.ensure_current(self.database, STARTUP_TIMEOUT_SECONDS)
+            await migrate.ensure_current(self.database, STARTUP_TIMEOUT_SECONDS, plugins)
 
     def _backend(self, component: Component) -> Backend | None:
         """The server behind ``component``, when it is one to prove at start."""

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from venta_core.ports.stream import EventStream
     from venta_core.ports.uploads import UploadStore
     from venta_core.settings import Settings
+    from venta_core.store.branches import PluginMigrations
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -153,3 +154,18 @@ def venta_startup(app: Venta) -> Any:
 def venta_shutdown(app: Venta) -> Any:
     """Called before the application's ports stop. May return an awaitable. Errors are logged
     and do not interrupt shutdown."""
+
+
+# --- plugins' own tables ---------------------------------------------------------------------
+
+
+@hookspec
+def venta_migrations(settings: Settings) -> PluginMigrations | None:
+    """Return the plugin's own migrations: ``PluginMigrations(name, directory, metadata)``.
+
+    Its revisions in ``directory`` are an Alembic branch labelled ``name``, whose first
+    revision ``depends_on`` the venta revision it needs. ``venta db migrate`` and
+    migrate-at-start run venta's and every plugin's to their newest (``heads``), ``venta db
+    current`` shows each branch, the start-up check wants each at its newest, and ``venta db
+    revision --plugin NAME`` writes the branch's next revision. Return ``None`` for no tables.
+    """

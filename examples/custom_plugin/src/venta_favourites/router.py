@@ -31,7 +31,7 @@ def create_router(store: FavouriteStore) -> APIRouter:
 
     @router.get("", summary="The caller's favourite vendors")
     async def list_favourites(user: CurrentUser) -> FavouritesOut:
-        return FavouritesOut(vendor_ids=store.of_user(user.id))
+        return FavouritesOut(vendor_ids=await store.of_user(user.id))
 
     @router.put(
         "/{vendor_id}",
@@ -43,7 +43,7 @@ def create_router(store: FavouriteStore) -> APIRouter:
     )
     async def add_favourite(vendor_id: VendorId, user: CurrentUser, services: Services) -> Response:
         await services.vendors.get_vendor(vendor_id)  # 404 VENDOR_NOT_FOUND when unknown
-        store.add(user.id, vendor_id)
+        await store.add(user.id, vendor_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.delete(
@@ -53,7 +53,7 @@ def create_router(store: FavouriteStore) -> APIRouter:
         responses=error_responses(404),  # a malformed vendor id names no vendor
     )
     async def remove_favourite(vendor_id: VendorId, user: CurrentUser) -> Response:
-        store.remove(user.id, vendor_id)
+        await store.remove(user.id, vendor_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router
