@@ -48,7 +48,7 @@ def _shown(revision: str | None) -> str:
 
 def _plugins(settings: Settings) -> list[PluginMigrations]:
     """The migrations of the plugins installed and not blocked."""
-    from venta_core.store.migrate import schema_migrations
+    from venta_core.plugins import schema_migrations
 
     return schema_migrations(settings)
 

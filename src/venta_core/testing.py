@@ -131,7 +131,8 @@ def venta_clean_environment() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def venta_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from venta_core.store.migrate import schema_migrations, upgrade
+    from venta_core.plugins import schema_migrations
+    from venta_core.store.migrate import upgrade
 
     path = tmp_path_factory.mktemp("template") / "venta.db"
     settings = embedded_settings(path)
@@ -143,8 +144,9 @@ def venta_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def venta_postgres_url() -> Iterator[str]:
     from sqlalchemy.engine import make_url
 
+    from venta_core.plugins import schema_migrations
     from venta_core.settings import Settings
-    from venta_core.store.migrate import schema_migrations, upgrade
+    from venta_core.store.migrate import upgrade
 
     base = real_service_url("database")
     name = f"venta_t{uuid.uuid4().hex[:12]}"

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from tests.store.notes_plugin import NotesPlugin, copy_of_migrations
 from venta_core import PluginMigrations, hookimpl
-from venta_core.plugins import create_plugin_manager
+from venta_core.plugins import create_plugin_manager, schema_migrations
 from venta_core.settings import Settings
 from venta_core.store import migrate
 from venta_core.store.engine import Database
@@ -201,7 +201,7 @@ def test_plugin_migrations_come_from_the_hook(tmp_path: Path, notes: PluginMigra
     assert migrate.plugin_migrations(*twice, settings=settings) == [notes]  # counted once
     with pytest.raises(MigrationError, match="two plugins have migrations named 'notes'"):
         migrate.plugin_migrations(pm(NotesPlugin(notes.directory), Twin()), settings=settings)
-    installed = migrate.schema_migrations(settings, pm(NotesPlugin(notes.directory)))
+    installed = schema_migrations(settings, pm(NotesPlugin(notes.directory)))
     assert installed[0] == notes
     assert {m.name for m in installed[1:]} == {
         m.name

@@ -7,7 +7,7 @@ from an installed wheel. Online migrations run on the async engine in an event l
 a running loop. Errors are ``MigrationError``s whose message is one line without the password.
 
 Plugins own tables through migrations of their own, each an Alembic branch (``branches.py``):
-every function takes the ``plugins`` (``schema_migrations(settings, pm)``) whose branches to
+every function takes the ``plugins`` (``venta_core.plugins.schema_migrations``) whose branches to
 include beside venta's own, and without them handles venta's schema alone.
 """
 
@@ -55,7 +55,6 @@ __all__ = [
     "newest",
     "plugin_migrations",
     "revision",
-    "schema_migrations",
     "state",
     "upgrade",
     "upgrade_async",
@@ -122,20 +121,6 @@ def plugin_migrations(*pms: Any, settings: Settings) -> list[PluginMigrations]:
             if seen.directory.resolve() != answer.directory.resolve():
                 raise MigrationError(f"two plugins have migrations named {answer.name!r}")
     return list(found.values())
-
-
-def schema_migrations(settings: Settings, pm: Any = None) -> list[PluginMigrations]:
-    """The plugin migrations the schema holds: those of the installed plugins (entry points of
-    group ``venta``, minus ``VENTA_PLUGINS_BLOCKED``), and of ``pm``'s (plugins passed in).
-
-    The schema follows the installed packages, not the plugins one process chose to load: a
-    script or test built with ``load_entry_points=False`` migrates and checks the same database
-    as ``venta serve`` and ``venta db migrate`` do.
-    """
-    from venta_core.plugins import create_plugin_manager
-
-    installed = create_plugin_manager(settings)
-    return plugin_migrations(*([pm] if pm is not None else []), installed, settings=settings)
 
 
 def upgrade(settings: Settings, revision: str = "heads", plugins: Plugins = ()) -> None:
