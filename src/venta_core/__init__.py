@@ -3,8 +3,8 @@
 Domain services are plain async classes behind Protocols, wired by the ``Venta`` application
 object from ``Settings`` and exposed by transports (HTTP, gRPC, events, real-time). The names
 below are the public, semver-stable surface (docs/library.md); everything else is internal.
-The runner, the ASGI helpers and ``error_responses`` load on first use, so importing
-venta_core stays light.
+The runner, the ASGI helpers, ``error_responses`` and the real-time handler types load on
+first use, so importing venta_core stays light.
 """
 
 from __future__ import annotations
@@ -61,12 +61,14 @@ if TYPE_CHECKING:
     from venta_core.asgi import VentaASGI, create_asgi_app, mount
     from venta_core.runner import ROLES, Role, RunnerError, run, serve
     from venta_core.transports.http.schemas import error_responses
+    from venta_core.transports.realtime.extensions import Emit, RealtimeCaller, RealtimeHandler
 
 __all__ = [
     "ROLES",
     "Actor",
     "BoundingBox",
     "Conflict",
+    "Emit",
     "EventEnvelope",
     "EventHandler",
     "Forbidden",
@@ -78,6 +80,8 @@ __all__ = [
     "NotFound",
     "PluginMigrations",
     "PoisonEvent",
+    "RealtimeCaller",
+    "RealtimeHandler",
     "Role",
     "RunnerError",
     "ServiceUnavailable",
@@ -123,6 +127,9 @@ _LAZY = {
     "create_asgi_app": "venta_core.asgi",
     "mount": "venta_core.asgi",
     "error_responses": "venta_core.transports.http.schemas",
+    "Emit": "venta_core.transports.realtime.extensions",
+    "RealtimeCaller": "venta_core.transports.realtime.extensions",
+    "RealtimeHandler": "venta_core.transports.realtime.extensions",
 }
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from venta_core.ports.uploads import UploadStore
     from venta_core.settings import Settings
     from venta_core.store.branches import PluginMigrations
+    from venta_core.transports.realtime.extensions import RealtimeHandler
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -169,3 +170,25 @@ def venta_migrations(settings: Settings) -> PluginMigrations | None:
     current`` shows each branch, the start-up check wants each at its newest, and ``venta db
     revision --plugin NAME`` writes the branch's next revision. Return ``None`` for no tables.
     """
+
+
+# --- the real-time gateway -------------------------------------------------------------------
+
+
+@hookspec
+def venta_realtime_handlers(app: Venta) -> list[RealtimeHandler[Any]] | None:
+    """Return Socket.IO events to add on ``/user`` or ``/vendor``: ``RealtimeHandler(namespace,
+    event, payload_model, handle)``.
+
+    Called when a real-time gateway is built. Each event runs like the built-in ones: on
+    authenticated connections, within the identity's rate limit, its payload validated into
+    ``payload_model``; ``handle(caller, payload)`` answers ``None``, an acknowledgement or
+    ``Emit(event, data)``, and a ``VentaError`` it raises reaches the client as ``error``.
+    """
+
+
+@hookspec
+def venta_vendor_presence(app: Venta, vendor_id: str, online: bool) -> Any:
+    """Called when a vendor goes online (starts publishing through a connection, again after a
+    reconnect) or offline (once, by the process that takes its expired hold). May return an
+    awaitable; errors are logged and change nothing."""

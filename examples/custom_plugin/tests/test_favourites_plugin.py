@@ -152,6 +152,8 @@ def test_the_entry_point_is_installed(venta_settings: Settings):
         "venta_event_handlers",
         "venta_http_routers",
         "venta_migrations",
+        "venta_realtime_handlers",
+        "venta_vendor_presence",
     }
 
 

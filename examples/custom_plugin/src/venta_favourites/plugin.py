@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import Field
@@ -12,11 +12,12 @@ from venta_core.hookspecs import hookimpl
 
 from venta_favourites.notify import LogNotifier, Notifier
 from venta_favourites.openings import EVENT_TYPES, OpeningWatcher
+from venta_favourites.realtime import PresenceLog
 from venta_favourites.store import FavouriteStore
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
-    from venta_core import PluginMigrations
+    from venta_core import PluginMigrations, RealtimeHandler
     from venta_core.app import Venta
     from venta_core.events import EventHandler
     from venta_core.settings import Settings
@@ -40,6 +41,7 @@ class FavouritesPlugin:
         self.notifier: Notifier = notifier or LogNotifier()
         self._store: FavouriteStore | None = None
         self._watcher: OpeningWatcher | None = None
+        self.presence = PresenceLog()
 
     @property
     def settings(self) -> FavouritesSettings:
@@ -88,6 +90,16 @@ class FavouritesPlugin:
         self.bind(app)
         # concurrency=1: one event at a time, in stream order (retries aside).
         return [EventHandler("favourites-openings", EVENT_TYPES, self.watcher.handle, 1)]
+
+    @hookimpl
+    def venta_realtime_handlers(self, app: Venta) -> list[RealtimeHandler[Any]]:
+        from venta_favourites.realtime import favourite_vendor_handler
+
+        return [favourite_vendor_handler(app, self.bind(app))]
+
+    @hookimpl
+    def venta_vendor_presence(self, app: Venta, vendor_id: str, online: bool) -> None:
+        self.presence.seen(vendor_id, online)
 
     @hookimpl
     def venta_cli_commands(self, cli: typer.Typer) -> None:
