@@ -13,7 +13,10 @@ application runs the relay and the worker in process, as ``venta serve all`` doe
   vendors), so the events wait in the outbox; then the relay resumes, and events/s is measured
   from then until the worker has handled the last one (the drain after an outage, too);
 - raw stream, same run, same payloads: one message published (confirmed) and fetched at a
-  time (latency), and ``--events`` published pipelined then fetched in batches (throughput).
+  time (latency), and ``--events`` published pipelined then fetched in batches (throughput);
+- 1 vs 2 workers (PostgreSQL + JetStream): the throughput run again with a second worker,
+  a ``venta serve worker`` process sharing the durable consumers; both runs end when the
+  search sync's consumer has nothing left (stored, undelivered or unacknowledged).
 
 See benchmarks/README.md for what the figures mean.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -55,6 +59,7 @@ class Figures:
     latencies: list[float] = field(default_factory=list)  # seconds
     events_per_s: float = 0.0
     writes_per_s: float = 0.0
+    fleet: list[str] = field(default_factory=list)  # the vendors updated
 
 
 def pct(values: list[float], q: float) -> float:
@@ -83,7 +88,7 @@ async def end_to_end(app: Venta, updates: int, events: int, writers: int) -> Fig
     assert app.worker is not None
     (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
     await until(lambda: _handled(sync, VENDORS))
-    figures = Figures()
+    figures = Figures(fleet=fleet)
     target = fleet[0]
     for _ in range(updates):
         word = f"w{uuid.uuid4().hex[:12]}"
@@ -108,6 +113,73 @@ async def end_to_end(app: Venta, updates: int, events: int, writers: int) -> Fig
     await until(lambda: _handled(sync, start_count + per_writer * writers), limit_s=300)
     figures.events_per_s = per_writer * writers / (time.perf_counter() - started)
     return figures
+
+
+async def drain_rate(app: Venta, fleet: list[str], events: int, writers: int) -> float:
+    """Events/s of a throughput run (as in ``end_to_end``), until the search sync's consumer
+    has nothing left, whichever worker handled them."""
+    owner = Actor.for_user(await app.users.ensure_user("bench-owner"))
+    assert app.worker is not None
+    (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
+    per_writer = events // writers
+
+    async def write(w: int) -> None:
+        for n in range(per_writer):
+            vendor = fleet[(w * per_writer + n) % len(fleet)]
+            await app.vendors.update_vendor(owner, vendor, VendorUpdate(description=f"d{n}"))
+
+    async def drained() -> bool:
+        assert sync.consumer is not None
+        return await app.relay.pending_count() == 0 and (await sync.consumer.state()).lag == 0
+
+    await app.relay.stop()
+    await asyncio.gather(*(write(w) for w in range(writers)))
+    started = time.perf_counter()
+    await app.relay.start()
+    await until(drained, limit_s=300)
+    return per_writer * writers / (time.perf_counter() - started)
+
+
+@asynccontextmanager
+async def second_worker(settings: Settings) -> AsyncIterator[None]:
+    """A ``venta serve worker`` process on the same database and NATS (its relay off)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "VENTA_DATABASE_URL": settings.database_url,
+        "VENTA_NATS_URL": settings.nats_url or "",
+        "VENTA_KEY_PREFIX": settings.key_prefix,
+        "VENTA_EVENTS__RELAY_ENABLED": "false",
+        "VENTA_DATABASE_AUTO_MIGRATE": "false",
+        "VENTA_LOG__LEVEL": "WARNING",
+    }
+    venta = Path(sys.executable).with_name("venta")
+    command = [str(venta), "serve", "worker", "--port", str(port)]
+    proc = await asyncio.create_subprocess_exec(*command, env=env)
+    try:
+        await until(lambda: _ready(port), limit_s=60)
+        yield
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _ready(port: int) -> bool:
+    await asyncio.sleep(0.1)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.write(b"GET /ready HTTP/1.0\r\n\r\n")
+    status = await reader.readline()
+    writer.close()
+    return b" 200 " in status
 
 
 async def _handled(runner: object, count: int) -> bool:
@@ -209,8 +281,13 @@ async def run(
 ) -> None:
     app = Venta(settings, load_entry_points=False)
     app.enable_worker()
+    one = two = 0.0
     async with app:
         through = await end_to_end(app, args.updates, args.events, args.writers)
+        if settings.nats_url and args.workers:
+            one = await drain_rate(app, through.fleet, args.events, args.writers)
+            async with second_worker(settings):
+                two = await drain_rate(app, through.fleet, args.events, args.writers)
     bare = await raw(stream, settings.key_prefix, args.updates, args.events)
     print(f"\n{label}")
     head = f"{'figure':<22}{'relay + worker':>16}{'raw stream':>14}{'ratio':>10}"
@@ -224,6 +301,9 @@ async def run(
     for name, mine, theirs in rows:
         print(f"{name:<22}{mine:>16.2f}{theirs:>14.2f}{mine / theirs:>10.2f}")
     print(f"(writers filled the outbox at {through.writes_per_s:.0f} vendor updates/s)")
+    if one and two:
+        print(f"{'events/s, 1 worker':<22}{one:>16.2f}")
+        print(f"{'events/s, 2 workers':<22}{two:>16.2f}{'':>14}{two / one:>10.2f}")
 
 
 async def main() -> None:
@@ -231,6 +311,12 @@ async def main() -> None:
     parser.add_argument("--updates", type=int, default=200, help="latency samples")
     parser.add_argument("--events", type=int, default=2000, help="events of the throughput run")
     parser.add_argument("--writers", type=int, default=4, help="concurrent writers")
+    parser.add_argument(
+        "--no-workers",
+        dest="workers",
+        action="store_false",
+        help="skip the 1 vs 2 workers runs (PostgreSQL + JetStream)",
+    )
     args = parser.parse_args()
     print(
         f"venta event benchmark: {args.updates} latency samples, {args.events} events by "

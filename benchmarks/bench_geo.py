@@ -12,7 +12,13 @@ Berlin. Then, in the same run:
   single GEO key holding every vendor);
 - location updates (each vendor moves a few tens of metres): updates/s through ``set`` one by one
   and ``set_many`` in batches, and on the raw backend (memory: dict writes; Redis: GEOADD one by
-  one and in one pipeline per batch).
+  one and in one pipeline per batch);
+- location ingest on Redis: ``CONCURRENCY`` vendors streaming their positions at once through the
+  location service, against as many concurrent bare GEOADDs and a pipelined batch, and the p50
+  of an isolated update; each with the index as it is (concurrent writes coalesced into one round
+  trip) and without coalescing (every ``set`` its own round trip: the index before); with the
+  live positions published on NATS too, when it answers at VENTA_BENCH_NATS_URL (default
+  nats://127.0.0.1:4222).
 
 Every figure comes from ``measure(fn, n)``, so a new column (e.g. through the location service)
 is one more callable per row. See benchmarks/README.md for what the figures mean.
@@ -41,10 +47,13 @@ except ImportError:  # a source checkout without `pip install -e .`
 from service_harness import OWNER, location_service
 
 from venta_core.domain.geo import BoundingBox, Location, haversine_raw
+from venta_core.ports.bus import EventBus
+from venta_core.ports.bus_nats import NatsEventBus
 from venta_core.ports.geo import GeoIndex
-from venta_core.ports.geo_memory import MemoryGeoIndex
+from venta_core.ports.geo_memory import MemoryGeoIndex, storable
 from venta_core.ports.geo_redis import RedisGeoIndex
 from venta_core.ports.redis_conn import RedisConnection, redact_url
+from venta_core.services.locations import LocalLocationService
 
 BERLIN = (52.52, 13.405)
 SPREAD_M = 20_000
@@ -55,6 +64,10 @@ MOVE_M = 50
 #: Scanning every vendor per query is slow; the raw memory baseline runs fewer queries.
 LINEAR_SCAN_BUDGET = 2_000_000
 M_PER_DEG_LAT = 111_195.0
+#: Vendors streaming their positions at the same time in the ingest figures.
+CONCURRENCY = 50
+#: Rounds of the ingest figures (each figure: its best round).
+ROUNDS = 3
 
 Call = Callable[[int], Awaitable[object]]
 Position = tuple[str, float, float]
@@ -69,6 +82,19 @@ async def measure(fn: Call, n: int) -> list[float]:
         await fn(i)
         latencies.append(clock() - start)
     return latencies
+
+
+async def concurrently(fn: Call, n: int, workers: int = CONCURRENCY) -> float:
+    """Calls per second of ``fn(0) .. fn(n - 1)`` made by ``workers`` tasks at once, worker ``k``
+    making calls ``k``, ``k + workers``, ... one after the other (wall time over all of them)."""
+
+    async def worker(k: int) -> None:
+        for i in range(k, n, workers):
+            await fn(i)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(workers)))
+    return n / (time.perf_counter() - start)
 
 
 def p(latencies: list[float], q: float) -> float:
@@ -165,6 +191,19 @@ class Workload:
         fleet = vendors(rng, size)
         return cls(fleet, boxes(rng, n_queries), moves(rng, fleet, n_updates))
 
+    def streams(self) -> list[Position]:
+        """``len(updates)`` positions of the first ``CONCURRENCY`` vendors, update ``i`` moving
+        vendor ``i % CONCURRENCY`` up to ``MOVE_M`` from where it started (a vendor streaming its
+        position moves metres at a time): with ``concurrently``, each worker streams one
+        vendor."""
+        rng = random.Random(len(self.fleet) + 1)
+        out = []
+        for i in range(len(self.updates)):
+            member, lat, long = self.fleet[i % CONCURRENCY]
+            north, east = rng.uniform(-MOVE_M, MOVE_M), rng.uniform(-MOVE_M, MOVE_M)
+            out.append((member, *offset(lat, long, north, east)))
+        return out
+
     def batches(self) -> list[list[Position]]:
         return [self.updates[i : i + BATCH] for i in range(0, len(self.updates), BATCH)]
 
@@ -205,8 +244,13 @@ async def bench_memory(size: int, work: Workload) -> list[Row]:
 
 
 async def bench_redis(
-    conn: RedisConnection, prefix: str, size: int, work: Workload, backend: str = "redis"
-) -> list[Row]:
+    conn: RedisConnection,
+    prefix: str,
+    size: int,
+    work: Workload,
+    backend: str = "redis",
+    nats: EventBus | None = None,
+) -> tuple[list[Row], Ingest]:
     index = RedisGeoIndex(conn, prefix=prefix, name=f"bench{size}")
     client = conn.client
     key = f"{prefix}:raw{size}"
@@ -229,6 +273,10 @@ async def bench_redis(
                 pipe.geoadd(key, [long, lat, m])
             return await pipe.execute()
 
+    async def set_one_at(position: Position) -> object:
+        m, lat, long = position
+        return await client.geoadd(key, [long, lat, m])
+
     describe = ("GEOSEARCH BYBOX, one key", "GEOADD", f"GEOADD x{BATCH}, pipelined")
     raw = Raw(query, set_one, set_batch, describe, len(work.queries))
     try:
@@ -237,10 +285,96 @@ async def bench_redis(
             await client.geoadd(
                 key, [x for m, la, lo in work.fleet[i : i + BATCH] for x in (lo, la, m)]
             )
-        return await rows_for(backend, size, index, work, raw)
+        rows = await rows_for(backend, size, index, work, raw)
+        before = Uncoalesced(conn, prefix=prefix, name=f"bench{size}")  # the same keys
+        pipelined = next(r.values["raw"] for r in rows if r.what.startswith("set_many"))
+        bus = (nats, prefix) if nats is not None else None
+        ingest = await ingest_redis(index, before, work, set_one_at, bus)
+        return rows, Ingest(backend, size, pipelined=pipelined, **ingest)
     finally:
         await index.clear()
         await client.unlink(key)
+
+
+class Uncoalesced(RedisGeoIndex):
+    """The Redis index with every ``set`` its own round trip: the index before its writes were
+    coalesced (a lone ``set`` takes exactly this path)."""
+
+    async def set(self, member: str, lat: float, long: float) -> None:
+        with self._conn.dependency.guard():
+            await self._flush_sets([(member, *storable(lat, long))])
+
+
+@dataclass
+class Ingest:
+    """Location ingest on one Redis: updates/s with ``CONCURRENCY`` vendors at once, and the
+    p50 of an isolated update through the service; ``*_before``: without coalescing."""
+
+    backend: str
+    size: int
+    service: float
+    service_before: float
+    index: float
+    index_before: float
+    raw: float  # bare GEOADDs, CONCURRENCY at once
+    pipelined: float  # bare GEOADDs, BATCH per pipeline, one pipeline at a time
+    p50: float
+    p50_before: float
+    nats: float | None = None  # service updates/s with the live positions published on NATS
+    nats_before: float | None = None
+
+
+async def ingest_redis(
+    index: GeoIndex,
+    before: GeoIndex,
+    work: Workload,
+    raw_set: Callable[[Position], Awaitable[object]],
+    nats: tuple[EventBus, str] | None = None,
+) -> dict[str, float]:
+    """The ingest figures, each the best of ``ROUNDS`` rounds alternating the index and its
+    uncoalesced twin, which goes first in every other round (the machine is shared: the best
+    round is the least disturbed one)."""
+    streams = work.streams()
+    n = len(streams)
+    ids = sorted({m for m, _, _ in streams} | {m for m, _, _ in work.updates})
+    figures: dict[str, list[float]] = {}
+
+    def note(name: str, value: float) -> None:
+        figures.setdefault(name, []).append(value)
+
+    async def raw(i: int) -> object:
+        return await raw_set(streams[i])
+
+    for r in range(ROUNDS):
+        order = [("_before", before), ("", index)]
+        if r % 2:
+            order.reverse()
+        note("raw", await concurrently(raw, n))
+        for suffix, geo in order:
+            note(f"index{suffix}", await concurrently(lambda i, g=geo: g.set(*streams[i]), n))
+        for suffix, geo in order:
+            async with location_service(geo, ids) as service:
+                stream, isolated = updater(service, streams), updater(service, work.updates)
+
+                note(f"service{suffix}", await concurrently(stream, n))
+                note(f"p50{suffix}", p(await measure(isolated, len(work.updates)), 0.5))
+            if nats is not None:
+                bus, root = nats
+                async with location_service(geo, ids, bus, root) as service:
+                    note(f"nats{suffix}", await concurrently(updater(service, streams), n))
+    best = {k: max(v) for k, v in figures.items() if not k.startswith("p50")}
+    best.update({k: min(v) for k, v in figures.items() if k.startswith("p50")})
+    return best
+
+
+def updater(service: LocalLocationService, positions: list[Position]) -> Call:
+    """A call that sends ``positions[i]`` through ``service.update_vendor_location``."""
+
+    async def update(i: int) -> object:
+        member, lat, long = positions[i]
+        return await service.update_vendor_location(OWNER, member, Location(lat=lat, long=long))
+
+    return update
 
 
 async def rows_for(backend: str, size: int, index: GeoIndex, work: Workload, raw: Raw) -> list[Row]:
@@ -321,6 +455,43 @@ def print_table(rows: list[Row]) -> None:
         print(line)
 
 
+def print_ingest(ingests: list[Ingest]) -> None:
+    """The ingest figures: after (writes coalesced) and before (every set() its own round
+    trip), and the rates against the bare GEOADD baselines of the same run."""
+    c = CONCURRENCY
+    print(
+        f"location ingest: {c} vendors streaming at once; 'before' = every set() its own round"
+        f" trip; each figure the best of {ROUNDS} alternated rounds"
+    )
+    head = f"{'index':<7} {'vendors':>8}  {'figure':<28} {'after':>9} {'before':>9} {'ratio':>7}"
+    head += f" {f'/GEOADD x{c}':>13} {'/pipelined':>11}"
+    print(head)
+    print("-" * len(head))
+    for i in ingests:
+        lead = f"{i.backend:<7} {i.size:>8,}  "
+        rates = [(f"service updates/s, x{c}", i.service, i.service_before)]
+        if i.nats is not None and i.nats_before is not None:
+            rates.append((f"  the same, NATS bus, x{c}", i.nats, i.nats_before))
+        rates.append((f"index set() updates/s, x{c}", i.index, i.index_before))
+        for what, after, before in rates:
+            line = f"{lead}{what:<28} {fmt(after):>9} {fmt(before):>9} {after / before:>6.2f}x"
+            print(f"{line} {after / i.raw:>12.2f}x {after / i.pipelined:>10.2f}x")
+        print(f"{lead}{f'raw GEOADD updates/s, x{c}':<28} {fmt(i.raw):>9}")
+        print(f"{lead}{f'raw GEOADD x{BATCH} pipelined/s':<28} {fmt(i.pipelined):>9}")
+        p50 = f"{fmt(i.p50):>9} {fmt(i.p50_before):>9} {i.p50 / i.p50_before:>6.2f}x"
+        print(f"{lead}{'service update p50 ms':<28} {p50}")
+
+
+async def connect_nats(url: str) -> EventBus | None:
+    bus = NatsEventBus(url)
+    try:
+        await asyncio.wait_for(bus.start(), timeout=3)
+    except Exception as exc:
+        print(f"nats: skipped, unreachable at {redact_url(url)} ({exc or type(exc).__name__})")
+        return None
+    return bus
+
+
 async def connect_redis(url: str) -> RedisConnection | None:
     conn = RedisConnection(url)
     await conn.start()
@@ -342,23 +513,28 @@ async def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     url = os.environ.get("VENTA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     cluster_url = os.environ.get("VENTA_BENCH_REDIS_CLUSTER_URL")
+    nats_url = os.environ.get("VENTA_BENCH_NATS_URL", "nats://127.0.0.1:4222")
     print(
         f"vendors uniform within {SPREAD_M / 1000:g} km of Berlin; boxes {BOX_M[0] / 1000:g} x "
         f"{BOX_M[1] / 1000:g} km, limit {LIMIT}; {args.queries} queries, {args.updates} updates"
     )
     rows: list[Row] = []
+    ingests: list[Ingest] = []
     conns: list[tuple[str, RedisConnection]] = []
     for backend, backend_url in (("redis", url), ("cluster", cluster_url)):
         conn = await connect_redis(backend_url) if backend_url else None
         if conn is not None:
             conns.append((backend, conn))
     prefix = f"venta-bench-{uuid.uuid4().hex[:8]}"
+    nats = await connect_nats(nats_url) if conns else None
     try:
         for size in sizes:
             work = Workload.make(size, args.queries, args.updates)
             rows += await bench_memory(size, work)
             for backend, conn in conns:
-                rows += await bench_redis(conn, prefix, size, work, backend)
+                redis_rows, ingest = await bench_redis(conn, prefix, size, work, backend, nats)
+                rows += redis_rows
+                ingests.append(ingest)
     finally:
         for _, conn in conns:
             patterns = (f"{prefix}:*", f"{{{prefix}:*")  # hash-tagged keys on a cluster
@@ -366,8 +542,13 @@ async def main() -> None:
             if leftovers:
                 await conn.client.unlink(*leftovers)
             await conn.stop()
+        if nats is not None:
+            await nats.stop()
     print()
     print_table(rows)
+    if ingests:
+        print()
+        print_ingest(ingests)
 
 
 if __name__ == "__main__":

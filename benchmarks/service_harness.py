@@ -2,7 +2,8 @@
 
 Everything is the production code path: the ownership check (owners warm in the cache, as for a
 vendor streaming its position), the geo index, the write-behind recorder and the live-subject
-publish on an in-process bus. The database is a temporary SQLite file holding the vendor rows.
+publish on an in-process bus (or the bus given, e.g. NATS). The database is a temporary SQLite
+file holding the vendor rows.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from venta_core.domain import Actor
+from venta_core.ports.bus import EventBus
 from venta_core.ports.bus_memory import MemoryEventBus
 from venta_core.ports.geo import GeoIndex
 from venta_core.services.locations import LocalLocationService
@@ -30,11 +32,13 @@ OWNER = Actor(user_id=OWNER_ID, external_id="bench-owner")
 
 @asynccontextmanager
 async def location_service(
-    index: GeoIndex, vendor_ids: list[str]
+    index: GeoIndex, vendor_ids: list[str], bus: EventBus | None = None, key_prefix: str = "venta"
 ) -> AsyncIterator[LocalLocationService]:
+    """``bus``: a started bus to publish on (the caller stops it); by default an in-process
+    one. ``key_prefix`` roots the live subjects."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        settings = Settings(_env_file=None, database_url=url)
+        settings = Settings(_env_file=None, database_url=url, key_prefix=key_prefix)
         await upgrade_async(settings)
         db = Database(settings)
         await db.start()
@@ -63,13 +67,14 @@ async def location_service(
         user_writer = PositionWriteBehind(
             db, users, interval=loc.flush_interval_seconds, max_pending=loc.flush_max_pending
         )
-        bus = MemoryEventBus()
+        own: list[EventBus] = [] if bus is not None else [MemoryEventBus()]
+        bus = bus or own[0]
         service = LocalLocationService(settings, index, bus, vendor_service, writer, user_writer)
-        for component in (bus, writer, user_writer):
+        for component in (*own, writer, user_writer):
             await component.start()
         try:
             yield service
         finally:
-            for component in (user_writer, writer, bus):
+            for component in (user_writer, writer, *own):
                 await component.stop()
             await db.stop()

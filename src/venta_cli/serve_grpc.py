@@ -203,6 +203,11 @@ def serve_grpc(
     settings = settings if settings is not None else settings_or_exit(logs=True)
     from venta_core.app import Venta
     from venta_core.observability.logging import configure_logging
+    from venta_core.observability.tracing import (
+        configure_tracing,
+        process_service_name,
+        shutdown_tracing,
+    )
     from venta_core.transports.grpc.ops import OpsServerError
     from venta_core.transports.grpc.server import GrpcServerError
     from venta_core.transports.grpc.settings import (
@@ -229,8 +234,11 @@ def serve_grpc(
     warning = placeholder_secret_warning(grpc_settings, settings.env.value)
     if warning and not settings.remote_services:  # else the application warns, as a client
         log.warning(warning)
+    configure_tracing(process_service_name((), list(addresses)))
     with user_errors():
         try:
             asyncio.run(run_grpc(Venta(settings), addresses))
         except (GrpcServerError, OpsServerError) as exc:
             fail(str(exc))
+        finally:
+            shutdown_tracing()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Generator
@@ -51,6 +52,7 @@ async def run_worker(
     from venta_core.observability.banner import announce, url
     from venta_core.observability.metrics import new_registry
     from venta_core.runner import bind_socket, until_started
+    from venta_core.store.outbox_age import oldest_pending_age
     from venta_core.transports.listener import HeadLimits, http_config
     from venta_core.transports.worker.http import create_worker_http_app
 
@@ -72,6 +74,7 @@ async def run_worker(
         registry,
         extra_checks={"stream": app.stream, "search": app.search_index},
         outbox_pending=app.relay.pending_count,
+        outbox_oldest_age=functools.partial(oldest_pending_age, app.database),
     )
     config = http_config(side, HeadLimits.of(app.settings.http))
     server = Server(config)
@@ -146,7 +149,12 @@ def serve_worker(
     settings = settings.model_copy(update={"worker": settings.worker.model_copy(update=overrides)})
     from venta_core.app import Venta
     from venta_core.observability.logging import configure_logging
+    from venta_core.observability.tracing import configure_tracing, shutdown_tracing
 
     configure_logging(settings.log)
+    configure_tracing("venta-worker")
     with user_errors():
-        asyncio.run(run_worker(Venta(settings)))
+        try:
+            asyncio.run(run_worker(Venta(settings)))
+        finally:
+            shutdown_tracing()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +26,7 @@ from venta_core.domain.users import SubscriptionStatus
 __all__ = [
     "DLQ_HEADERS",
     "EVENT_TYPES",
+    "BatchCallback",
     "EventEnvelope",
     "EventHandler",
     "MalformedEvent",
@@ -206,6 +207,7 @@ def _first_error(exc: ValidationError, where: str) -> str:
 _HANDLER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 EventCallback = Callable[[EventEnvelope], Awaitable[None]]
+BatchCallback = Callable[[Sequence[EventEnvelope]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,12 +220,19 @@ class EventHandler:
     (dead-lettered after ``worker.max_deliver`` deliveries), or raises ``PoisonEvent`` to
     dead-letter it at once. ``concurrency`` caps the events it works on at the same time
     (default ``worker.concurrency``; 1 keeps stream order except for retries).
+
+    ``handle_batch``, when given, gets up to ``worker.batch_size`` events at once, in stream
+    order, one batch after the other (``concurrency`` does not apply). It returns once every
+    event is done (committed): they are all acknowledged then. When it raises, the worker hands
+    each event of the batch to ``handle`` on its own, in order, so that one poison or failing
+    event is dead-lettered or retried alone while the others are acknowledged.
     """
 
     name: str
     event_types: AbstractSet[str]
     handle: EventCallback = field(repr=False)
     concurrency: int | None = None
+    handle_batch: BatchCallback | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not _HANDLER_NAME.match(self.name):

@@ -1,6 +1,14 @@
 """Outbox relay: publishes committed outbox rows to the event stream in order, then marks them
 sent.
 
+- Batches: a pass claims up to ``events.relay_batch`` pending rows and publishes them in
+  waves: the first row of each vendor (or user, for subscription events), then the second of
+  each, ... Each wave is written to the stream at once (pipelined on one connection) and its
+  confirmations awaited together; the rows are then marked sent in one statement. A row whose
+  publish failed stays pending, and the later rows of its vendor are not published in that
+  pass: the next pass starts again from it, so a vendor's events are stored in outbox order.
+  Rows of different vendors may be stored in another order than the outbox's.
+
 - Nothing is lost: a row is marked sent only in the transaction that follows a confirmed
   publish, so a crash or a NATS outage delays events and never drops them. A crash between
   publish and mark republishes the row later; the envelope id travels as ``Nats-Msg-Id`` and the
@@ -45,7 +53,15 @@ from venta_core.store import outbox
 from venta_core.store.engine import Database
 from venta_core.store.tables import outbox as outbox_table
 
-__all__ = ["NOTIFY_CHANNEL", "OutboxRelay", "dlq_stream_name", "stream_name", "stream_specs"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "OutboxRelay",
+    "dlq_stream_name",
+    "order_key",
+    "stream_name",
+    "stream_specs",
+    "waves",
+]
 
 log = logging.getLogger(__name__)
 
@@ -245,21 +261,14 @@ class OutboxRelay:
             async with self._own_transaction() as conn:
                 if not await _lead(conn):
                     return 0, False
-                pending = await outbox.pending_events(conn, batch)
+                # Claimed (read and marked in one statement) before publishing, in the open
+                # transaction (rolled back on error), so that only the commit is left once the
+                # stream confirms: subscribers of the subject see an event as soon as stored.
+                pending = await outbox.claim_pending(conn, batch)
                 if not pending:
                     return 0, False
-                # Marked before publishing, in the open transaction (rolled back on error), so
-                # that only the commit is left once the stream confirms: subscribers of the
-                # subject see an event as soon as it is stored.
-                await outbox.mark_sent(conn, [seq for seq, _ in pending])
                 sent, published, failure = await self._publish(pending)
-                unsent = sorted({seq for seq, _ in pending} - set(sent))
-                if unsent:
-                    await conn.execute(
-                        outbox_table.update()
-                        .where(outbox_table.c.seq.in_(unsent))
-                        .values(sent_at=None)
-                    )
+                await outbox.unmark(conn, sorted({seq for seq, _ in pending} - set(sent)))
         self.published += len(published)
         await self._echo_events(published)
         if failure is not None:
@@ -270,20 +279,27 @@ class OutboxRelay:
     async def _publish(
         self, pending: list[tuple[int, EventEnvelope]]
     ) -> tuple[list[int], list[EventEnvelope], Exception | None]:
-        """Publish ``pending``; the outbox seqs and envelopes stored, and the first failure."""
-        results = await self._stream.publish_batch(
-            [self._message(envelope) for _, envelope in pending],
-            confirm_within=self._settings.publish_timeout_seconds,
-        )
+        """Publish ``pending`` in waves (see ``waves``); the outbox seqs and envelopes stored,
+        and the first failure. After a failure, the later events of its vendor are held back."""
         sent: list[int] = []
         published: list[EventEnvelope] = []
         failure: Exception | None = None
-        for (seq, envelope), result in zip(pending, results, strict=True):
-            if isinstance(result, PublishAck):
-                sent.append(seq)
-                published.append(envelope)
-            elif failure is None:
-                failure = result
+        held: set[str] = set()
+        for wave in waves(pending):
+            wave = [(seq, envelope) for seq, envelope in wave if order_key(envelope) not in held]
+            if not wave:
+                continue
+            results = await self._stream.publish_batch(
+                [self._message(envelope) for _, envelope in wave],
+                confirm_within=self._settings.publish_timeout_seconds,
+            )
+            for (seq, envelope), result in zip(wave, results, strict=True):
+                if isinstance(result, PublishAck):
+                    sent.append(seq)
+                    published.append(envelope)
+                else:
+                    held.add(order_key(envelope))
+                    failure = failure or result
         return sent, published, failure
 
     @contextlib.asynccontextmanager
@@ -380,6 +396,31 @@ class OutboxRelay:
                 await asyncio.wait_for(conn.close(), timeout=2)
 
 
+def waves(
+    pending: list[tuple[int, EventEnvelope]],
+) -> list[list[tuple[int, EventEnvelope]]]:
+    """The first event of each vendor, in outbox order, then the second of each, ...: each
+    wave is published at once, the next only after it is confirmed, so the events of a vendor
+    are stored in outbox order even when a publish fails."""
+    out: list[list[tuple[int, EventEnvelope]]] = []
+    seen: dict[str, int] = {}
+    for item in pending:
+        key = order_key(item[1])
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(out):
+            out.append([])
+        out[n].append(item)
+    return out
+
+
+def order_key(envelope: EventEnvelope) -> str:
+    """What the events that must keep their order are about: the vendor (``id``) or the user
+    (``userId`` of a subscription event)."""
+    data = envelope.data
+    return str(data.get("id") or data.get("userId") or envelope.id)
+
+
 def _pop_dirty(conn: Any) -> bool:
     """Take the connection's "added outbox rows" mark.
 
@@ -401,5 +442,12 @@ async def _lead(conn: AsyncConnection) -> bool:
     a copy; it frees the lock sooner and shows the rows as sent sooner."""
     if conn.dialect.name != "postgresql":
         return True
-    await conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-    return bool(await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))))
+    row = await conn.execute(_LEAD, {"key": RELAY_LOCK_KEY})
+    return bool(row.one().locked)
+
+
+#: One round trip: this transaction's commit does not wait for its WAL flush, and the lock.
+_LEAD = sa.text(
+    "SELECT set_config('synchronous_commit', 'off', true) AS setting, "
+    "pg_try_advisory_xact_lock(:key) AS locked"
+)

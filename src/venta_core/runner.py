@@ -29,6 +29,12 @@ import uvicorn
 from venta_core.app import Venta
 from venta_core.observability.banner import announce, http_endpoints, url
 from venta_core.observability.metrics import new_registry
+from venta_core.observability.tracing import (
+    configure_tracing,
+    instrument_http_app,
+    process_service_name,
+    shutdown_tracing,
+)
 from venta_core.roles import forget_deleted_identities, stop_worker
 from venta_core.settings import Settings
 from venta_core.transports.listener import HeadLimits, http_config
@@ -169,6 +175,7 @@ async def serve(
 
             sock = bind_socket(settings.http.host, settings.http.port)
             http_app = create_http_app(app, registry=registry)
+            instrument_http_app(http_app)
             asgi_app: Any = http_app if realtime is None else realtime.asgi(http_app)
             server = _http_server(asgi_app, settings, sock.getsockname()[1])
             listeners.append(("gateway", server, sock, settings.http.host))
@@ -323,9 +330,16 @@ def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]
 
 def run(settings: Settings, roles: Iterable[str | Role]) -> None:
     """Build a ``Venta`` from ``settings`` and serve ``roles`` until SIGTERM/SIGINT, with
-    logging configured from ``settings.log``: the blocking entry point of ``venta serve``."""
+    logging configured from ``settings.log`` and tracing from the ``OTEL_*`` variables
+    (``observability.tracing``): the blocking entry point of ``venta serve``."""
     from venta_core.observability.logging import configure_logging
 
     configure_logging(settings.log)
-    with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
-        runner.run(serve(Venta(settings), roles))
+    roles = list(roles)
+    names = [r if isinstance(r, str) else r.name for r in roles]
+    configure_tracing(process_service_name(names))
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
+            runner.run(serve(Venta(settings), roles))
+    finally:
+        shutdown_tracing()

@@ -78,6 +78,10 @@ class HttpSettings(BaseModel):
         description="Public base URL of the gateway (https://api.example.com), used in the URLs "
         "it hands out (uploaded images); unset: http://<host>:<port> of these settings.",
     )
+    map_page: bool | None = Field(
+        None,
+        description="Serve the live map page at /map; unset: on, except with VENTA_ENV=production.",
+    )
 
     @property
     def base_url(self) -> str:
@@ -99,6 +103,14 @@ class AuthSettings(BaseModel):
         SecretStr(DEV_SECRET_PLACEHOLDER),
         description="HMAC secret of development tokens. Must be changed outside development.",
     )
+    dev_secret_previous: SecretStr | None = Field(
+        None,
+        description=(
+            "During a rotation only: the secret being replaced. Development tokens signed with "
+            "it are still accepted; new ones are signed with `dev_secret`. Unset once the tokens "
+            "signed with it have expired or been replaced."
+        ),
+    )
     dev_issuer: str = Field("venta", description="`iss` claim of development tokens.")
     dev_audience: str = Field("venta", description="`aud` claim of development tokens.")
     leeway_seconds: int = Field(30, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat.")
@@ -106,6 +118,17 @@ class AuthSettings(BaseModel):
         30.0,
         ge=0,
         description="How long a token subject -> user id lookup is cached in process.",
+    )
+    token_cache_size: int = Field(
+        10_000,
+        ge=0,
+        description="Bearer tokens whose verification is cached in process (HTTP gateway), "
+        "until the token expires; 0: verify every request.",
+    )
+    token_cache_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Longest time a verified bearer token is served from that cache; 0: off.",
     )
 
 
@@ -310,6 +333,12 @@ class WorkerSettings(BaseModel):
     concurrency: int = Field(
         16, ge=1, le=1024, description="Events one handler works on at the same time."
     )
+    batch_size: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="Events fetched and handed at once to a handler that takes batches.",
+    )
     ack_wait_seconds: float = Field(
         30, gt=0, description="An unacknowledged event is redelivered after this long."
     )
@@ -497,6 +526,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "auth.dev_secret is the development placeholder; set VENTA_AUTH__DEV_SECRET "
                 "or VENTA_AUTH__DEV_TOKENS=false in production"
+            )
+        previous = self.auth.dev_secret_previous
+        if (
+            self.env is Environment.PRODUCTION
+            and self.auth.dev_tokens
+            and previous is not None
+            and previous.get_secret_value() == DEV_SECRET_PLACEHOLDER
+        ):
+            raise ValueError(
+                "auth.dev_secret_previous is the development placeholder; unset "
+                "VENTA_AUTH__DEV_SECRET_PREVIOUS in production"
             )
         if self.remote_services:
             problem = placeholder_secret_error(self.grpc, self.env.value)

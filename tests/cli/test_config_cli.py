@@ -16,7 +16,15 @@ root = typer.Typer()
 root.add_typer(config_app, name="config")
 
 DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
-SECRETS = ("s3cret", "pgpass", "redispass", "natspass", "grpc-identity-s3cret")
+SECRETS = (
+    "s3cret",
+    "pgpass",
+    "redispass",
+    "natspass",
+    "grpc-identity-s3cret",
+    "previous-dev-s3cret",
+    "accepted-grpc-s3cret",
+)
 
 
 def show(*args: str) -> Result:
@@ -32,6 +40,8 @@ def _no_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VENTA_AUTH__DEV_SECRET", "s3cret")
     monkeypatch.setenv("VENTA_GRPC__IDENTITY_SECRET", "grpc-identity-s3cret")
+    monkeypatch.setenv("VENTA_AUTH__DEV_SECRET_PREVIOUS", "previous-dev-s3cret")
+    monkeypatch.setenv("VENTA_GRPC__IDENTITY_SECRET_ACCEPTED", "accepted-grpc-s3cret")
     monkeypatch.setenv("VENTA_DATABASE_URL", "postgresql://venta:pgpass@db:5432/venta")
     monkeypatch.setenv("VENTA_REDIS_URL", "redis://:redispass@redis:6379/0")
     monkeypatch.setenv("VENTA_NATS_URL", "nats://n:natspass@a:4222,nats://n:natspass@b:4222")
@@ -55,6 +65,8 @@ def test_show_masks_secrets() -> None:
     assert not [secret for secret in SECRETS if secret in result.output]
     lines = result.stdout.splitlines()
     assert "VENTA_AUTH__DEV_SECRET=********" in lines
+    assert "VENTA_AUTH__DEV_SECRET_PREVIOUS=********" in lines
+    assert "VENTA_GRPC__IDENTITY_SECRET_ACCEPTED=********" in lines
     assert "VENTA_DATABASE_URL=postgresql+asyncpg://venta:***@db:5432/venta" in lines
     assert "VENTA_REDIS_URL=redis://:***@redis:6379/0" in lines
     assert "VENTA_NATS_URL=nats://n:***@a:4222,nats://n:***@b:4222" in lines

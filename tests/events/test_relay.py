@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from tests.events.helpers import delete_streams, empty_tables, fast, wait_until
 from venta_core.app import Venta
-from venta_core.domain import Actor, VendorCreate
+from venta_core.domain import Actor, VendorCreate, VendorUpdate
 from venta_core.events import EventEnvelope
 from venta_core.ports.stream import (
     ConsumerSpec,
@@ -209,3 +209,67 @@ async def test_a_pass_cancelled_inside_its_write_ends_cancelled_and_rolled_back(
         await relay_db.stop()
     assert await relay.pending_count() == 0
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+class FailOnce:
+    """An ``EventStream`` whose publish of each message id in ``failing`` fails once (the
+    other messages of the batch are stored)."""
+
+    def __init__(self, inner: EventStream, failing: set[str]) -> None:
+        self.inner = inner
+        self.failing = failing
+        self.batches: list[list[str]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def publish_batch(
+        self, messages: Sequence[OutgoingMessage], confirm_within: float = 5.0
+    ) -> list[PublishAck | Exception]:
+        self.batches.append([m.msg_id or "" for m in messages])
+        failed = {m.msg_id for m in messages if m.msg_id in self.failing}
+        self.failing -= failed
+        stored = iter(
+            await self.inner.publish_batch(
+                [m for m in messages if m.msg_id not in failed], confirm_within
+            )
+        )
+        return [
+            ConnectionError("no confirmation") if m.msg_id in failed else next(stored)
+            for m in messages
+        ]
+
+
+async def _renamed(app: Venta, vendor_id: str, *names: str) -> None:
+    user = await app.users.ensure_user("owner-2")  # the owner of ``_events(app, 2)``
+    for name in names:
+        await app.vendors.update_vendor(Actor.for_user(user), vendor_id, VendorUpdate(name=name))
+
+
+async def test_a_failed_publish_holds_back_the_later_events_of_its_vendor(app: Venta) -> None:
+    created = await _events(app, 2)
+    first, second = (e.data["id"] for e in created[1:])
+    await _renamed(app, first, "A1", "A2")
+    await _renamed(app, second, "B1")
+    await _renamed(app, first, "A3")
+    async with app.database.connect() as conn:
+        events = [e for _, e in await outbox.pending_events(conn, 1000)]
+    a1 = next(e for e in events if e.data.get("name") == "A1")
+    flaky = FailOnce(app.stream, {a1.id})
+    relay = OutboxRelay(app.database, flaky, app.settings)  # type: ignore[arg-type]
+
+    with pytest.raises(ConnectionError):
+        await relay.relay_pending()
+    # A1 failed: it and the later events of its vendor (A2, A3) wait; B1 went out.
+    # waves: the first event of each subject, then A1 and B1; A2 and A3 were never sent
+    assert [len(batch) for batch in flaky.batches] == [3, 2]
+    async with app.database.connect() as conn:
+        waiting = [e.data["name"] for _, e in await outbox.pending_events(conn, 1000)]
+    assert waiting == ["A1", "A2", "A3"]
+
+    assert await relay.relay_pending() == 3
+    stored = [EventEnvelope.model_validate_json(m.data) for m in await _stored(app, 7)]
+    assert sorted(e.id for e in stored) == sorted(e.id for e in events)  # each once
+    of_first = [e.data.get("name") for e in stored if e.data.get("id") == first]
+    assert of_first == ["Stall 0", "A1", "A2", "A3"]  # the vendor's outbox order
+    assert await relay.pending_count() == 0

@@ -102,3 +102,21 @@ def test_validly_signed_but_malformed_claims_are_refused() -> None:
 def test_short_secrets_are_rejected() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         IdentitySigner(b"short")
+
+
+def test_a_second_accepted_secret_verifies_but_never_signs() -> None:
+    new = b"the-new-secret-0123456789"
+    rotating = IdentitySigner(new, also_accepted=SECRET)
+    old_token = IdentitySigner(SECRET).sign(ALICE, "r", METHOD)
+    assert rotating.verify(old_token, "r", METHOD) == ALICE
+    assert IdentitySigner(new).verify(rotating.sign(ALICE, "r", METHOD), "r", METHOD) == ALICE
+    with pytest.raises(Unauthenticated) as exc:  # signed with the new secret, not the old one
+        IdentitySigner(SECRET).verify(rotating.sign(ALICE, "r", METHOD), "r", METHOD)
+    assert _reason(exc) == "bad signature"
+    with pytest.raises(Unauthenticated) as exc:  # a third secret is still refused
+        rotating.verify(
+            IdentitySigner(b"a-third-secret-01234567").sign(ALICE, "r", METHOD), "r", METHOD
+        )
+    assert _reason(exc) == "bad signature"
+    with pytest.raises(ValueError):
+        IdentitySigner(new, also_accepted=b"short")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 import grpc.aio
@@ -253,3 +254,55 @@ async def test_connections_are_recycled_after_their_maximum_age(spy: SpyVendors)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         await server.stop(0)
+
+
+# -- rotating the identity secret ----------------------------------------------------------------
+
+OLD_SECRET = "grpc-test-secret-0123456789"  # the secret of fast_settings()
+NEW_SECRET = "rotated-grpc-secret-9876543210"
+
+
+async def _get_vendor_across(server_settings: GrpcSettings, client_settings: GrpcSettings) -> None:
+    """One call from a process on ``client_settings`` to a server on ``server_settings``."""
+    spy = SpyVendors()
+    server = build_grpc_server(
+        spy_host(server_settings, spy), ["vendor"], "127.0.0.1:0", settings=server_settings
+    )
+    await server.start()
+    clients = GrpcClients(client_settings)
+    try:
+        await clients.vendors(server.address).get_vendor("v")
+        assert [seen.context is not None for seen in spy.seen] == [True]
+    finally:
+        await clients.stop()
+        await server.stop(0)
+
+
+async def test_the_identity_secret_rotates_without_refused_calls() -> None:
+    """Each step of the rotation of docs/operations.md against the step before it, both ways:
+    a gateway restarted on the new settings calls a vendor service still on the old ones, and
+    the other way."""
+    steps = [
+        fast_settings(identity_secret=OLD_SECRET),
+        fast_settings(identity_secret=OLD_SECRET, identity_secret_accepted=NEW_SECRET),
+        fast_settings(identity_secret=NEW_SECRET, identity_secret_accepted=OLD_SECRET),
+        fast_settings(identity_secret=NEW_SECRET),
+    ]
+    for before, after in itertools.pairwise(steps):
+        await _get_vendor_across(server_settings=before, client_settings=after)
+        await _get_vendor_across(server_settings=after, client_settings=before)
+
+
+async def test_the_old_secret_is_refused_once_the_rotation_ends() -> None:
+    with pytest.raises(Unauthenticated):
+        await _get_vendor_across(
+            server_settings=fast_settings(identity_secret=NEW_SECRET),
+            client_settings=fast_settings(identity_secret=OLD_SECRET),
+        )
+    with pytest.raises(Unauthenticated):  # skipping the first step refuses calls too
+        await _get_vendor_across(
+            server_settings=fast_settings(identity_secret=OLD_SECRET),
+            client_settings=fast_settings(
+                identity_secret=NEW_SECRET, identity_secret_accepted=OLD_SECRET
+            ),
+        )

@@ -72,3 +72,26 @@ def test_ids_are_documented_as_uuids():
     operation = document["paths"]["/v1/vendors/{vendor_id}"]["get"]
     (vendor_id,) = [p for p in operation["parameters"] if p["name"] == "vendor_id"]
     assert vendor_id["schema"]["format"] == "uuid"
+
+
+def test_authenticated_routes_declare_the_bearer_scheme():
+    """``authenticate`` reads the header itself; the document still names the scheme on every
+    route that needs a token, and on no other."""
+    document = _document()
+    assert document["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <token>`; development tokens: `venta token issue`.",
+    }
+    secured = set()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            needs_token = "401" in operation["responses"]
+            assert (operation.get("security") == [{"HTTPBearer": []}]) == needs_token, (
+                path,
+                method,
+            )
+            if needs_token:
+                secured.add((path, method))
+    assert {("/v1/vendors/{vendor_id}", "get"), ("/v1/vendors/nearby", "get")} <= secured
+    assert ("/health", "get") not in secured

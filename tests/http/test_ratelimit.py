@@ -4,6 +4,7 @@ import logging
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.http.http_fakes import FakeVenta, assert_error, make_settings
 from venta_core.transports.http import create_http_app
@@ -19,10 +20,22 @@ def _auth(venta: FakeVenta, subject: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {venta.identity.issue(subject)}"}
 
 
+def _rejections(metrics: str, limit: str) -> float:
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "venta_rate_limit_rejections_total" and sample.labels == {
+                "limit": limit
+            }:
+                return sample.value
+    return 0.0
+
+
 async def test_per_ip_limit():
     venta = FakeVenta(make_settings(rate_limit={"per_ip": 3, "window_seconds": 60}))
     async with _client(venta) as client:
+        before = _rejections((await client.get("/metrics")).text, "http_ip")
         responses = [await client.get("/v1/nothing") for _ in range(4)]
+        after = _rejections((await client.get("/metrics")).text, "http_ip")
 
     assert [r.status_code for r in responses] == [404, 404, 404, 429]
     assert [r.headers["x-ratelimit-remaining"] for r in responses] == ["2", "1", "0", "0"]
@@ -32,6 +45,7 @@ async def test_per_ip_limit():
     assert error["details"] == {"retryAfter": int(limited.headers["retry-after"])}
     assert limited.headers["x-ratelimit-limit"] == "3"
     assert 0 < int(limited.headers["x-ratelimit-reset"]) <= 60
+    assert after == before + 1  # the rejection, on the gateway's /metrics
 
 
 async def test_operational_routes_are_not_limited():
@@ -49,9 +63,11 @@ async def test_per_identity_limit():
     venta = FakeVenta(make_settings(rate_limit={"per_identity": 2, "per_ip": 100}))
     alice, bob = _auth(venta, "user_alice"), _auth(venta, "user_bob")
     async with _client(venta) as client:
+        before = _rejections((await client.get("/metrics")).text, "http_identity")
         codes = [(await client.get("/v1/me", headers=alice)).status_code for _ in range(3)]
         other = await client.get("/v1/me", headers=bob)
         limited = await client.get("/v1/me", headers=alice)
+        after = _rejections((await client.get("/metrics")).text, "http_identity")
 
     assert codes == [200, 200, 429]
     assert other.status_code == 200
@@ -59,6 +75,7 @@ async def test_per_identity_limit():
     assert other.headers["x-ratelimit-remaining"] == "1"
     assert_error(limited, 429, "RATE_LIMITED")
     assert "retry-after" in limited.headers
+    assert after == before + 2
 
 
 async def test_forged_tokens_do_not_spend_an_identity_budget():

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisClusterException
+from redis.exceptions import RedisClusterException, ResponseError
 
+from tests.faults import RedisServer, started, warnings_of
 from venta_core.domain.cells import encode
 from venta_core.domain.geo import Location
+from venta_core.errors import ServiceUnavailable
 from venta_core.ports.geo import GeoHit
 from venta_core.ports.geo_redis import RedisGeoIndex
 from venta_core.ports.redis_conn import RedisConnection
@@ -260,3 +263,85 @@ async def test_cluster_keeps_a_region_refilled_while_it_is_forgotten(
     assert regions == {encode(*BERLIN, 5), encode(*PARIS, 5)}
     huge = bbox(40.0, 0.0, 60.0, 20.0)  # too many precision-5 cells: enumerates `regions`
     assert sorted(names(await geo.in_box(huge, 10))) == ["a", "b"]
+
+
+class Batches(RedisGeoIndex):
+    """Notes the size of each batch of ``set`` calls sent in one go."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[int] = []
+
+    async def _flush_sets(self, moves: list[tuple[str, float, float]]) -> list[Any]:
+        self.batches.append(len(moves))
+        return await super()._flush_sets(moves)
+
+
+async def test_sets_made_together_share_round_trips_and_apply_in_order(
+    redis_conn: RedisConnection, prefix: str
+) -> None:
+    """Concurrent ``set`` calls go out in batches (one pipeline on a single primary, one settled
+    write on a cluster), applied in the order they were made: the last one wins, in ``where``
+    and in the one region key holding the member."""
+    geo = Batches(redis_conn, prefix=prefix)
+    base = f"{prefix}:geo:vendors"
+    towns = [BERLIN, PARIS, (40.4168, -3.7038)]
+    for last in range(3):
+        moves = [towns[(last + 1 + i) % 3] for i in range(30)]  # ends in towns[last]
+        others = [geo.set(f"o{i}", *towns[i % 3]) for i in range(20)]
+        await asyncio.gather(*(geo.set("t", *move) for move in moves), *others)
+        assert await geo.get("t") == GeoHit("t", *towns[last])
+        holders = [
+            encode(*town, 3)
+            for town in towns
+            if await redis_conn.client.zscore(f"{base}:r:{encode(*town, 3)}", "t") is not None
+        ]
+        assert holders == [encode(*towns[last], 3)]
+    assert sum(geo.batches) == 150
+    assert max(geo.batches) > 1
+    assert await geo.count() == 21
+
+
+async def test_a_failing_move_in_a_batch_fails_its_own_caller_only(
+    redis_conn: RedisConnection, prefix: str
+) -> None:
+    if redis_conn.cluster:
+        pytest.skip("a cluster write is settled as a whole")
+    geo = Batches(redis_conn, prefix=prefix)
+    tokyo = (35.6762, 139.6503)
+    await redis_conn.client.set(f"{prefix}:geo:vendors:r:{encode(*tokyo, 3)}", "not a geo set")
+    results = await asyncio.gather(
+        geo.set("a", *BERLIN), geo.set("b", *tokyo), geo.set("c", *PARIS), return_exceptions=True
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], ResponseError) and "WRONGTYPE" in str(results[1])
+    assert geo.batches == [1, 2]  # "a" alone, then "b" and "c" in one script
+    assert await geo.get("c") == GeoHit("c", *PARIS)
+    assert names(await geo.near(Location(lat=BERLIN[0], long=BERLIN[1]), 1_000, 10)) == ["a"]
+
+
+async def test_a_redis_outage_fails_every_caller_of_a_batch_until_it_is_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis of the test's own goes down under concurrent moves: every caller gets
+    ``ServiceUnavailable`` (the outage logged once), none waits forever; when Redis is back
+    (empty, its script cache too) the moves go through in batches again."""
+    with started(RedisServer(tmp_path)) as server:
+        conn = RedisConnection(server.url)
+        await conn.start()
+        try:
+            geo = Batches(conn, prefix="outage")
+            await asyncio.gather(*(geo.set(f"v{i}", *BERLIN) for i in range(20)))
+            server.stop()
+            moves = [geo.set(f"v{i}", *PARIS) for i in range(20)]
+            results = await asyncio.gather(*moves, return_exceptions=True)
+            assert all(isinstance(r, ServiceUnavailable) for r in results), results
+            (warning,) = warnings_of(caplog)
+            assert "redis" in warning
+            server.start()
+            await asyncio.gather(*(geo.set(f"v{i}", *PARIS) for i in range(20)))
+            assert await geo.count() == 20
+            assert await geo.get("v7") == GeoHit("v7", *PARIS)
+            assert sum(geo.batches[-2:]) == 20  # one alone, then the 19 others together
+        finally:
+            await conn.stop()

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import socketio
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.realtime.harness import (
     Server,
@@ -190,6 +191,7 @@ async def _handshake(http: httpx.AsyncClient, ip: str | None = None) -> httpx.Re
 
 async def test_new_connections_are_limited_per_client_ip(limited: Settings) -> None:
     async with running(limited) as server, httpx.AsyncClient(base_url=server.url) as http:
+        before = _ws_connect_rejections((await http.get("/metrics")).text)
         for _ in range(3):
             assert (await _handshake(http, "198.51.100.1")).status_code == 200
         refused = await _handshake(http, "198.51.100.1")
@@ -213,6 +215,16 @@ async def test_new_connections_are_limited_per_client_ip(limited: Settings) -> N
         await official.sio.disconnect()
         metrics = (await http.get("/metrics")).text
     assert 'venta_ws_connections_refused_total{code="RATE_LIMITED"} 3.0' in metrics
+    assert _ws_connect_rejections(metrics) == before + 3  # polling, websocket, client
+
+
+def _ws_connect_rejections(metrics: str) -> float:
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            name, labels = sample.name, sample.labels
+            if name == "venta_rate_limit_rejections_total" and labels == {"limit": "ws_connect_ip"}:
+                return sample.value
+    return 0.0
 
 
 async def test_forwarded_for_is_ignored_unless_trusted(backend_settings: Settings) -> None:

@@ -7,15 +7,27 @@ import time
 import pytest
 
 from venta_core.errors import RateLimited
+from venta_core.observability.metrics import new_registry
 from venta_core.transports.realtime.limits import IdentityLimits
+
+
+def _rejected() -> float:
+    return (
+        new_registry().get_sample_value(
+            "venta_rate_limit_rejections_total", {"limit": "ws_connections_per_user"}
+        )
+        or 0.0
+    )
 
 
 def test_connections_are_capped_per_identity_and_namespace() -> None:
     limits = IdentityLimits({"/user": 5, "/vendor": 5}, max_connections=2)
     limits.open("/user", "u1")
     limits.open("/user", "u1")
+    before = _rejected()
     with pytest.raises(RateLimited):
         limits.open("/user", "u1")
+    assert _rejected() == before + 1
     limits.open("/vendor", "u1")  # another namespace
     limits.open("/user", "u2")  # another user
     limits.close("/user", "u1")

@@ -128,6 +128,36 @@ async def test_a_deleted_vendor_stays_deleted(app: Venta) -> None:
     await app.search_index.delete(["never-indexed"])  # deleting the unknown is fine
 
 
+async def test_a_batch_keeps_the_newest_of_each_vendor_in_one_write(app: Venta) -> None:
+    """A worker's batch: several versions of a vendor in any order, a vendor indexed newer
+    already, a deleted one, and new ones, all in one upsert."""
+    soup, stew, ghost = [await _vendor(app, name) for name in ("Soup", "Stew", "Ghost")]
+    await app.search_index.delete([ghost.id])
+    later = timedelta(seconds=1)
+    newest_soup = soup.model_copy(
+        update={"name": "Soup Two", "updated_at": soup.updated_at + 2 * later}
+    )
+    newer_stew = stew.model_copy(update={"name": "Stew Two", "updated_at": stew.updated_at + later})
+    await app.search_index.upsert([newer_stew])
+    fresh = [soup.model_copy(update={"id": f"fresh-{n}", "name": f"Fresh {n}"}) for n in range(300)]
+    batch = [
+        soup.model_copy(update={"name": "Soup One", "updated_at": soup.updated_at + later}),
+        newest_soup,
+        stew,  # older than what is indexed
+        ghost.model_copy(update={"updated_at": ghost.updated_at + later}),  # deleted before
+        *fresh,
+        soup,  # the oldest, last
+    ]
+
+    await app.search_index.upsert(batch)
+
+    assert await _names(app, "soup") == ["Soup Two"]
+    assert await _names(app, "stew") == ["Stew Two"]
+    assert await app.search_index.get(ghost.id) is None
+    assert [(await app.search_index.get(v.id)) for v in fresh] == fresh
+    assert await app.search_index.count() == 302
+
+
 async def test_reindex_rebuilds_from_the_database(app: Venta) -> None:
     from venta_core.builtins.search import reindex_vendors
 

@@ -52,6 +52,18 @@ REQUIRED = {
         "venta_worker_events_dead_lettered_total": "reason",
         "venta_worker_handle_duration_seconds_bucket": "handler",
     },
+    "venta-clients": {
+        "venta_db_pool_connections_in_use": None,
+        "venta_db_pool_waiting": None,
+        "venta_db_pool_checkout_wait_seconds_bucket": None,
+        "venta_redis_command_duration_seconds_count": "command",
+        "venta_redis_errors_total": "command",
+        "venta_nats_published_messages_total": "kind",
+        "venta_nats_errors_total": "operation",
+        "venta_rate_limit_rejections_total": "limit",
+        "venta_jwks_fetches_total": "outcome",
+        "venta_webhook_deliveries_total": "outcome",
+    },
     "venta-grpc": {
         "venta_grpc_server_handled_total": "method",
         "venta_grpc_server_handling_seconds_bucket": "method",
@@ -87,7 +99,7 @@ def test_the_tokenizer_finds_the_series_an_expression_reads() -> None:
     assert dict(selectors('x{job=~"$job"} * y')) == {"x": 'job=~"$job"', "y": ""}
 
 
-def test_the_dashboards_are_the_five_of_the_stack() -> None:
+def test_the_dashboards_are_those_of_the_stack() -> None:
     uids = [board["uid"] for board in BOARDS.values()]
     titles = [board["title"] for board in BOARDS.values()]
 

@@ -147,6 +147,15 @@ def test_the_brief_of_alerting_is_covered() -> None:
         "venta_worker_events_failed_total",
     ):
         assert alerting_on(errors), f"an error ratio on {errors}"
+    for client in (
+        "venta_db_pool_connections_in_use",
+        "venta_db_pool_waiting",
+        "venta_redis_errors_total",
+        "venta_nats_errors_total",
+        "venta_jwks_fetches_total",
+        "venta_webhook_deliveries_total",
+    ):
+        assert alerting_on(client), f"an alert on {client}"
     for histogram in (
         "venta_http_request_duration_seconds_bucket",
         "venta_grpc_server_handling_seconds_bucket",

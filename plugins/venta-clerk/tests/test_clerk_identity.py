@@ -10,6 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from venta_core.errors import ServiceUnavailable, Unauthenticated
+from venta_core.observability.metrics import new_registry
 
 from clerk_stubs import ISSUER, JwksServer, SigningKey, make_clerk_settings
 from venta_clerk import ClerkIdentityProvider, JwksCache
@@ -178,3 +179,38 @@ async def test_an_unreachable_jwks_is_503_at_the_gateway(make_app, jwks, key):
 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+def _fetches(outcome: str) -> float:
+    labels = {"provider": "clerk", "outcome": outcome}
+    return new_registry().get_sample_value("venta_jwks_fetches_total", labels) or 0.0
+
+
+async def test_jwks_fetches_are_counted_by_outcome(jwks: JwksServer, key: SigningKey):
+    before = {outcome: _fetches(outcome) for outcome in ("ok", "error", "invalid")}
+    now = [1000.0]
+    cache = JwksCache(jwks.url, ttl=60, min_refresh=10, clock=lambda: now[0])
+    p = ClerkIdentityProvider(make_clerk_settings(jwks), jwks=cache)
+    await p.verify(key.token())  # ok
+    jwks.fail = True
+    now[0] += 61
+    await p.verify(key.token())  # error (500); the cached keys still verify
+    jwks.fail, saved, jwks.keys = False, jwks.keys, []
+    now[0] += 61
+    await p.verify(key.token())  # invalid: a key set without keys
+    jwks.keys = saved
+
+    after = {outcome: _fetches(outcome) - before[outcome] for outcome in before}
+    assert after == {"ok": 1, "error": 1, "invalid": 1}
+    assert jwks.requests == 3
+
+
+async def test_the_gateway_exposes_the_jwks_fetch_failures(make_app, jwks, key):
+    jwks.fail = True
+    async with make_app(make_clerk_settings(jwks)) as (_, client):
+        before = _fetches("error")
+        await client.get("/v1/me", headers={"Authorization": f"Bearer {key.token()}"})
+        metrics = (await client.get("/metrics")).text
+
+    assert _fetches("error") == before + 1
+    assert 'venta_jwks_fetches_total{outcome="error",provider="clerk"}' in metrics

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 from venta_core.app import Venta
 from venta_core.domain import Actor, VendorCreate
 from venta_core.services.identities import DeletedIdentities
@@ -264,3 +265,45 @@ async def test_a_deletion_cut_short_by_a_crash_is_completed_by_the_retry(app_cli
     assert retried.status_code == 200, retried.text
     assert retried.json() == {"received": True, "duplicate": False}
     assert await app.users.find_by_external_id(ALICE) is None
+
+
+def _deliveries(metrics: str) -> dict[str, float]:
+    """``outcome -> count`` of Clerk's webhook deliveries in a ``/metrics`` page."""
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "venta_webhook_deliveries_total"
+        and sample.labels.get("provider") == PROVIDER
+    }
+
+
+async def test_deliveries_are_counted_by_outcome_on_the_gateway(app_client, monkeypatch):
+    app, client = app_client
+    before = _deliveries((await client.get("/metrics")).text)
+    body = clerk_event("user.created", ALICE)
+    headers = svix_headers(body)
+    real = app.users.ensure_user
+    calls = []
+
+    async def flaky(external_id: str):
+        calls.append(external_id)
+        if len(calls) == 1:
+            raise RuntimeError("database hiccup")
+        return await real(external_id)
+
+    monkeypatch.setattr(app.users, "ensure_user", flaky)
+    assert (await client.post(URL, content=body, headers=headers)).status_code == 500
+    assert (await client.post(URL, content=body, headers=headers)).status_code == 200
+    assert (await client.post(URL, content=body, headers=headers)).json()["duplicate"]
+    forged = svix_headers(body, secret="whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY")
+    assert_refused(await client.post(URL, content=body, headers=forged))
+    after = _deliveries((await client.get("/metrics")).text)
+
+    counted = {outcome: after[outcome] - before.get(outcome, 0.0) for outcome in after}
+    assert {outcome: n for outcome, n in counted.items() if n} == {
+        "failed": 1,
+        "processed": 1,
+        "duplicate": 1,
+        "rejected": 1,
+    }

@@ -222,6 +222,21 @@ async def test_the_secret_is_accepted_bare_or_as_bearer(make_app):
         assert bare.status_code == bearer.status_code == 200
 
 
+async def test_the_previous_value_is_accepted_during_a_rotation_only(make_app):
+    rotating = make_rc_settings(webhook_auth="new-s3cret", webhook_auth_previous="old-s3cret")
+    async with make_app(rotating) as (_, client):
+        old = await post(client, event_body(user=ALICE), auth="Bearer old-s3cret")
+        new = await post(client, event_body(user=BOB), auth="new-s3cret")
+        other = await post(client, event_body(user=ALICE), auth="some-other-value")
+
+        assert old.status_code == new.status_code == 200
+        assert_error(other, 401, "INVALID_SIGNATURE")
+    async with make_app(make_rc_settings(webhook_auth="new-s3cret")) as (_, client):
+        after = await post(client, event_body(user=ALICE), auth="Bearer old-s3cret")
+
+        assert_error(after, 401, "INVALID_SIGNATURE")
+
+
 async def test_without_a_secret_the_webhook_is_unavailable(make_app):
     async with make_app(make_rc_settings(webhook_auth=None)) as (app, client):
         assert_error(await post(client, event_body(user=ALICE)), 503, "SERVICE_UNAVAILABLE")

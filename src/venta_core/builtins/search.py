@@ -111,15 +111,33 @@ def search_sync_handler(index_of: Callable[[], SearchIndex]) -> EventHandler:
     """The handler feeding ``index_of()`` from vendor events."""
 
     async def handle(envelope: EventEnvelope) -> None:
-        if envelope.type == "vendor.deleted":
-            vendor_id = envelope.data.get("id")
-            if not isinstance(vendor_id, str) or not vendor_id:
-                raise PoisonEvent("vendor.deleted without an id")
-            await index_of().delete([vendor_id])
-        else:
-            await index_of().upsert([_vendor(envelope)])
+        await handle_batch([envelope])
 
-    return EventHandler(SEARCH_SYNC, VENDOR_EVENTS, handle)
+    async def handle_batch(envelopes: Sequence[EventEnvelope]) -> None:
+        """One upsert of the newest document of each vendor, then one delete. The index
+        keeps the newest version and remembers deletions, so order within and across
+        batches does not matter; a poison event fails the batch (then handled one by one)."""
+        upserts: list[Vendor] = []
+        deletes: list[str] = []
+        for envelope in envelopes:
+            if envelope.type == "vendor.deleted":
+                deletes.append(_deleted_id(envelope))
+            else:
+                upserts.append(_vendor(envelope))
+        index = index_of()
+        if upserts:
+            await index.upsert(upserts)
+        if deletes:
+            await index.delete(deletes)
+
+    return EventHandler(SEARCH_SYNC, VENDOR_EVENTS, handle, handle_batch=handle_batch)
+
+
+def _deleted_id(envelope: EventEnvelope) -> str:
+    vendor_id = envelope.data.get("id")
+    if not isinstance(vendor_id, str) or not vendor_id:
+        raise PoisonEvent("vendor.deleted without an id")
+    return vendor_id
 
 
 async def reindex_vendors(

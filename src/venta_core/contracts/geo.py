@@ -147,6 +147,52 @@ class GeoIndexContract:
         assert await geo.in_box(bbox(51.9999, 12.9999, 52.0001, 13.0001), 10) == []
         assert len(await geo.in_box(bbox(51.0, 12.0, 56.0, 16.0), 5000)) == 2499
 
+    async def test_concurrent_updates_end_at_each_members_last_position(
+        self, geo: GeoIndex
+    ) -> None:
+        """Vendors streaming their positions at the same time (each awaits its own updates in
+        turn), crossing regions on the way: each ends at its last position, in ``get`` and in
+        queries, with no entry left behind."""
+        rng = random.Random(11)
+        towns = [(52.52, 13.405), (48.8566, 2.3522), (40.4168, -3.7038)]  # three regions
+        tracks = {
+            f"v{i}": [
+                (lat + rng.uniform(-0.05, 0.05), long + rng.uniform(-0.05, 0.05))
+                for lat, long in rng.choices(towns, k=6)
+            ]
+            for i in range(40)
+        }
+
+        async def stream(member: str, track: list[tuple[float, float]]) -> None:
+            for lat, long in track:
+                await geo.set(member, lat, long)
+
+        await asyncio.gather(*(stream(m, track) for m, track in tracks.items()))
+        last = {m: track[-1] for m, track in tracks.items()}
+        assert await geo.count() == len(tracks)
+        for m, (lat, long) in last.items():
+            assert await geo.get(m) == GeoHit(m, lat, long)
+        for lat, long in towns:
+            box = bbox(lat - 0.1, long - 0.1, lat + 0.1, long + 0.1)
+            assert sorted(names(await geo.in_box(box, 100))) == sorted(
+                m for m, p in last.items() if box.contains(*p)
+            )
+
+    async def test_concurrent_updates_of_one_member_agree_everywhere(self, geo: GeoIndex) -> None:
+        """Updates of one member started at once settle on one of them, which ``get``, the
+        count and every query agree on."""
+        towns = [(52.52, 13.405), (48.8566, 2.3522), (40.4168, -3.7038)]
+        moves = [(towns[i % 3][0] + i * 1e-4, towns[i % 3][1]) for i in range(30)]
+        for _ in range(3):
+            await asyncio.gather(*(geo.set("t", lat, long) for lat, long in moves))
+            hit = await geo.get("t")
+            assert hit is not None and (hit.lat, hit.long) in moves
+            assert await geo.count() == 1
+            for lat, long in towns:
+                box = bbox(lat - 0.1, long - 0.1, lat + 0.1, long + 0.1)
+                inside = names(await geo.in_box(box, 10))
+                assert inside == (["t"] if box.contains(hit.lat, hit.long) else [])
+
     async def test_clear(self, geo: GeoIndex) -> None:
         await geo.set_many([("a", 52.5, 13.4), ("b", 48.85, 2.35), ("c", -33.86, 151.2)])
         await geo.clear()

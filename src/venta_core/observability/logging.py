@@ -23,12 +23,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 from venta_core.context import current
+from venta_core.observability import tracing
 from venta_core.observability.chatter import ChatterFilter
 from venta_core.settings import LogSettings
 
 __all__ = [
     "REDACTED",
+    "SAFE_RECORD",
     "ContextFilter",
     "JsonFormatter",
     "RedactingFilter",
@@ -61,6 +65,9 @@ _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctim
 #: copy of its message).
 _DROPPED_EXTRAS = frozenset({"color_message"})
 _HANDLER_MARK = "_venta_handler"
+#: ``extra={SAFE_RECORD: True}`` marks a record made only of values venta bounds itself (the
+#: access line: method label, route template, status, duration), which redaction skips.
+SAFE_RECORD = "_venta_safe"
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -96,6 +103,8 @@ class RedactingFilter(logging.Filter):
     between the two (``"GET %s"`` and a path with ``?token=...``, ``"?key=%s"`` and the key)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, SAFE_RECORD, False):
+            return True
         if isinstance(record.msg, str):
             try:
                 message = record.getMessage()
@@ -111,7 +120,8 @@ class RedactingFilter(logging.Filter):
 
 
 class ContextFilter(logging.Filter):
-    """Stamps ``request_id`` (and ``user_id``) from the request context onto each record."""
+    """Stamps ``request_id`` (and ``user_id``) from the request context onto each record, and
+    ``trace_id``/``span_id`` of the current span when tracing is on."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = current()
@@ -119,6 +129,11 @@ class ContextFilter(logging.Filter):
             record.request_id = ctx.request_id if ctx else None
         if ctx is not None and ctx.user_id and getattr(record, "user_id", None) is None:
             record.user_id = ctx.user_id
+        if tracing.active():
+            span = trace.get_current_span().get_span_context()
+            if span.is_valid:
+                record.trace_id = format(span.trace_id, "032x")
+                record.span_id = format(span.span_id, "016x")
         return True
 
 

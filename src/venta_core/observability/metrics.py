@@ -15,6 +15,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from venta_core.observability.client_metrics import CLIENT_METRICS
+
 __all__ = ["UNMATCHED_ROUTE", "HttpMetrics", "new_registry", "render"]
 
 #: Route label of requests that matched no route, so unknown paths add one series, not many.
@@ -25,11 +27,13 @@ _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 def new_registry() -> CollectorRegistry:
-    """A registry with the process, platform and garbage-collector collectors."""
+    """A registry with the process, platform and garbage-collector collectors, and the
+    process's client metrics (database pool, Redis, NATS, ...: ``client_metrics``)."""
     registry = CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
+    registry.register(CLIENT_METRICS)
     return registry
 
 

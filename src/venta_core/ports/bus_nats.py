@@ -28,6 +28,7 @@ from nats.errors import Error as NatsError
 from venta_core.outages import Dependency
 from venta_core.ports.bus import BusMessage, Handler, Subscription
 from venta_core.ports.bus_memory import validate_subject
+from venta_core.ports.nats_client import MeteredClient
 from venta_core.ports.redis_conn import redact_url
 
 __all__ = ["NatsEventBus", "nats_unavailable"]
@@ -97,7 +98,7 @@ class NatsEventBus:
     async def start(self) -> None:
         if self._nc is not None:
             return
-        nc = Client()
+        nc = MeteredClient()  # publishes and requests counted, JetStream's included
         try:
             await asyncio.wait_for(
                 nc.connect(

@@ -21,9 +21,11 @@ that Redis places within about a metre of an edge is judged on its exact coordin
 progress).
 
 **Single primary.** A move (``set``, the live-update hot path) is one Lua script: one round trip,
-atomic over ``where``, ``regions`` and both region keys. Batches (``set_many``) use MULTI and a
-small Lua script that drops a member from its previous region key unless a concurrent write
-already moved it back.
+atomic over ``where``, ``regions`` and both region keys. Concurrent moves share round trips
+(``coalesce``): the moves made while one is in flight go out next as one script that applies
+them in order (``SET_EACH``), so vendors streaming at once cost one round trip per batch.
+Batches (``set_many``) use MULTI and a small Lua script that drops a member from its previous
+region key unless a concurrent write already moved it back.
 
 **Redis Cluster** (``RedisConnection.cluster``). Region keys keep their names, so they spread
 over the hash slots: a big city's positions are not all on one shard, and a query fans out
@@ -77,9 +79,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from venta_core.domain.cells import cell_grid, cells_covering, encode, grid_span
 from venta_core.domain.geo import BoundingBox, Location, haversine_raw
 from venta_core.ports import geo_redis_lua as lua
+from venta_core.ports.coalesce import Coalescer
 from venta_core.ports.geo import GeoHit
 from venta_core.ports.geo_memory import MAX_LAT, Rect, circle_rects, storable
 from venta_core.ports.geo_redis_search import (
@@ -115,6 +120,7 @@ _SETTLE_ROUNDS = 8
 
 _Hit = tuple[float, str, float, float]  # distance to the query centre, member, lat, long
 _Regions = set[str]
+_Move = tuple[str, float, float]  # member, lat, long (storable)
 #: (member, region) -> the ``where`` value the region key must agree with (None: no entry).
 _Pending = dict[tuple[str, str], str | None]
 
@@ -146,6 +152,9 @@ class RedisGeoIndex:
         self._refill = RedisRefillClaim(conn, f"{meta}:refill")
         self._set_script: Any = None
         self._scripts: dict[str, Any] = {}
+        self._sets: Coalescer[_Move, BaseException | None] = Coalescer(
+            self._flush_sets, name=f"geo:{name}:set"
+        )
 
     def _key(self, region: str) -> str:
         return f"{self._base}:r:{region}"
@@ -163,19 +172,40 @@ class RedisGeoIndex:
 
     @guarded
     async def set(self, member: str, lat: float, long: float) -> None:
-        """The hot path of a live update: one EVALSHA round trip (see ``lua.SET``); on a
-        cluster, per-slot steps (see the module docstring)."""
+        """The hot path of a live update. Concurrent calls are coalesced (``coalesce``): the
+        calls made while a round trip is in flight share the next one. A lone call is one
+        EVALSHA round trip (see ``lua.SET``); on a cluster, per-slot steps (see the module
+        docstring)."""
         lat, long = storable(lat, long)
+        await self._sets.submit((member, lat, long))
+
+    async def _flush_sets(self, moves: list[_Move]) -> list[BaseException | None]:
         if self._cluster:
-            await self._write_cluster({member: (lat, long)})
-            return
-        region = encode(lat, long, self._precision)
-        geo_lat, geo_long = geo_point(lat, long)
-        if self._set_script is None:
-            self._set_script = self._conn.client.register_script(lua.SET)
-        keys = [self._where, self._regions, self._key(region)]
-        value = _where_value(region, lat, long)
-        await self._set_script(keys, [member, region, value, geo_long, geo_lat, self._base])
+            await self._write_cluster({m: (lat, long) for m, lat, long in moves})  # last wins
+            return [None] * len(moves)
+        if len(moves) == 1:  # a lone move: the single-move script, as unbatched
+            member, lat, long = moves[0]
+            region = encode(lat, long, self._precision)
+            geo_lat, geo_long = geo_point(lat, long)
+            if self._set_script is None:
+                self._set_script = self._conn.client.register_script(lua.SET)
+            keys = [self._where, self._regions, self._key(region)]
+            value = _where_value(region, lat, long)
+            await self._set_script(keys, [member, region, value, geo_long, geo_lat, self._base])
+            return [None]
+        return await self._set_each(moves)
+
+    async def _set_each(self, moves: list[_Move]) -> list[BaseException | None]:
+        """Many moves in one round trip: one ``lua.SET_EACH`` applying them in order (two
+        moves of one member apply one after the other: the last one wins, as unbatched). A
+        move that fails (a reply error) fails alone."""
+        args: list[Any] = [self._base]
+        for member, lat, long in moves:
+            geo_lat, geo_long = geo_point(lat, long)
+            value = _where_value(encode(lat, long, self._precision), lat, long)
+            args += (member, value, geo_long, geo_lat)
+        replies = await self._script(lua.SET_EACH, [self._where, self._regions], args)
+        return [None if r == 1 else ResponseError(_text(r)) for r in replies]
 
     @guarded
     async def set_many(self, items: Sequence[tuple[str, float, float]]) -> None:

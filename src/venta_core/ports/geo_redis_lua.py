@@ -8,7 +8,7 @@ cluster scripts touch only the hash-tagged bookkeeping slot.
 
 from __future__ import annotations
 
-__all__ = ["ADD_MISSING", "CLAIM_MISSING", "PRUNE", "READ_BACK", "SET", "SWAP"]
+__all__ = ["ADD_MISSING", "CLAIM_MISSING", "PRUNE", "READ_BACK", "SET", "SET_EACH", "SWAP"]
 
 # Single primary: drop members from one region key unless ``where`` says they are (again) in
 # that region, then forget the region when its key is gone. KEYS: region key, regions set,
@@ -47,6 +47,39 @@ if old then
   end
 end
 return 1
+"""
+
+# Single primary: ``SET`` for each of a batch of moves, in order (two moves of one member: the
+# last one wins), in one round trip. A move whose GEOADD fails (a reply error) changes nothing
+# and reports its error text; the others go on. KEYS: where hash, regions set. ARGV: key base,
+# then member, where value, long, lat for each move (the region is the where value's first
+# word). Returns 1 or an error text per move.
+SET_EACH = """
+local out = {}
+for i = 2, #ARGV, 4 do
+  local member, value = ARGV[i], ARGV[i + 1]
+  local region = string.match(value, '^%S+')
+  local added = redis.pcall('GEOADD', ARGV[1] .. ':r:' .. region, ARGV[i + 2], ARGV[i + 3], member)
+  if type(added) == 'table' and added.err then
+    out[#out + 1] = added.err
+  else
+    local old = redis.call('HGET', KEYS[1], member)
+    redis.call('HSET', KEYS[1], member, value)
+    redis.call('SADD', KEYS[2], region)
+    if old then
+      local previous = string.match(old, '^%S+')
+      if previous ~= region then
+        local old_key = ARGV[1] .. ':r:' .. previous
+        redis.call('ZREM', old_key, member)
+        if redis.call('EXISTS', old_key) == 0 then
+          redis.call('SREM', KEYS[2], previous)
+        end
+      end
+    end
+    out[#out + 1] = 1
+  end
+end
+return out
 """
 
 # Redis Cluster, bookkeeping slot (a cluster's MULTI is costly in redis-py; a script is one

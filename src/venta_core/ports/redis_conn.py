@@ -12,6 +12,10 @@ The connection owns the client's lifecycle; the ports only borrow ``client`` and
 Connecting is lazy: ``start()`` builds the client and ``check()`` (PING; on a cluster, after
 discovering its nodes and slots) proves it works.
 
+Its clients are metered (``venta_core.observability.client_metrics``): every round trip, a
+pipeline or transaction counting as one, is timed by command name, and failures are counted by
+command and error class, for every port at once.
+
 The connection also owns the ``Dependency`` of Redis (``venta_core.outages``): the ports run
 every public method under ``@guarded``, so a Redis that cannot be reached (refused, timed out,
 loading its data, failing over) raises ``ServiceUnavailable`` in every one of them, and the
@@ -23,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -33,6 +38,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.typing import EncodableT
 
+from venta_core.observability.client_metrics import CLIENT_METRICS, command_label
 from venta_core.outages import Dependency
 
 __all__ = [
@@ -147,7 +153,39 @@ def _node(text: str) -> tuple[str, int]:
     return host, number
 
 
-class _Cluster(RedisCluster):
+class _Metered:
+    """Times every command and pipeline of a Redis client (see the module docstring). Mixed in
+    before the redis-py client class."""
+
+    async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
+        label = command_label(args[0]) if args else "OTHER"
+        start = time.perf_counter()
+        try:
+            return await super().execute_command(*args, **kwargs)  # type: ignore[misc]
+        except Exception as exc:
+            CLIENT_METRICS.redis_failed(label, exc)
+            raise
+        finally:
+            CLIENT_METRICS.redis_observe(label, time.perf_counter() - start)
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        pipe = super().pipeline(*args, **kwargs)  # type: ignore[misc]
+        label = "MULTI" if getattr(pipe, "is_transaction", False) else "PIPELINE"
+        execute = pipe.execute
+
+        async def metered_execute(*a: Any, **kw: Any) -> Any:
+            with CLIENT_METRICS.redis_round_trip(label):
+                return await execute(*a, **kw)
+
+        pipe.execute = metered_execute
+        return pipe
+
+
+class MeteredRedis(_Metered, Redis):  # type: ignore[misc]  # redis-py's own stubs clash
+    """``Redis`` with its round trips counted."""
+
+
+class _Cluster(_Metered, RedisCluster):  # type: ignore[misc]
     """``RedisCluster`` that finishes discovering the cluster before it runs any command.
 
     redis-py discovers the cluster lazily, on the first command. Commands issued while that
@@ -190,7 +228,7 @@ class RedisConnection:
             return
         parsed = self._cluster_url
         if parsed is None:
-            self._client = Redis.from_url(
+            self._client = MeteredRedis.from_url(
                 self._url,
                 decode_responses=True,
                 socket_connect_timeout=CONNECT_TIMEOUT_S,

@@ -3,10 +3,13 @@
 Streams are created at start or updated to the settings (retention cannot change on an
 existing stream; a mismatch is logged). Publishing waits for JetStream's acknowledgement and
 sends the message id as ``Nats-Msg-Id``, so a message sent twice within the duplicate window is
-stored once. Batches are pipelined (``publish_async``): sent in order on one connection, then
-the acknowledgements are awaited together. Consumers are durable pull consumers with explicit
-acknowledgement. While NATS is unreachable, publish and fetch raise ``ConnectionError`` or
-``TimeoutError``; the client reconnects by itself.
+stored once. Batches are pipelined: every message of a batch is written to the connection in
+order, with a reply subject under one inbox of this stream, without a pass of the event loop
+in between (nats-py's ``publish_async`` takes one per message, which made a relay batch wait
+on every other task of the process), then the acknowledgements are awaited together.
+Consumers are durable pull consumers with explicit acknowledgement. While NATS is
+unreachable, publish and fetch raise ``ConnectionError`` or ``TimeoutError``; the client
+reconnects by itself.
 
 A fetch that waits out its deadline is an idle poll, not a fault: nats-py reports it with its own
 ``nats.errors.TimeoutError`` or, on some paths of a batch fetch, the builtin ``TimeoutError``,
@@ -21,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -176,6 +181,9 @@ class JetStreamEventStream:
         self._specs = tuple(specs)
         self._js: JetStreamContext | None = None
         self._streams: dict[str, tuple[str, ...]] = {}  # name -> subjects, as ensured
+        self._acks: dict[str, asyncio.Future[Msg]] = {}  # reply token -> its publish's answer
+        self._ack_inbox: tuple[Any, str] | None = None  # (connection, inbox prefix)
+        self._tokens = itertools.count()
 
     @property
     def js(self) -> JetStreamContext:
@@ -192,6 +200,10 @@ class JetStreamEventStream:
 
     async def stop(self) -> None:
         self._js = None
+        self._ack_inbox = None
+        for future in self._acks.values():
+            future.cancel()
+        self._acks.clear()
 
     async def check(self) -> None:
         await self._bus.check()
@@ -244,37 +256,76 @@ class JetStreamEventStream:
     async def publish_batch(
         self, messages: Sequence[OutgoingMessage], confirm_within: float = 5.0
     ) -> list[PublishAck | Exception]:
-        futures: list[asyncio.Future[api.PubAck] | Exception] = []
+        try:
+            nc, inbox = await self._inbox()
+        except Exception as exc:
+            return [_publish_error(exc, m.subject) for m in messages]
+        sent: list[tuple[str, asyncio.Future[Msg]] | Exception] = []
+        loop = asyncio.get_running_loop()
         for message in messages:
+            token = str(next(self._tokens))
             try:
                 validate_subject(message.subject, pattern=False)
-                futures.append(
-                    await self.js.publish_async(
-                        message.subject,
-                        message.data,
-                        wait_stall=confirm_within,
-                        headers=_headers(message),
-                    )
+                future: asyncio.Future[Msg] = loop.create_future()
+                self._acks[token] = future
+                await nc.publish(
+                    message.subject,
+                    message.data,
+                    reply=f"{inbox}.{token}",
+                    headers=_headers(message),
                 )
+                sent.append((token, future))
             except Exception as exc:
-                futures.append(_publish_error(exc, message.subject))
-        pending = [f for f in futures if isinstance(f, asyncio.Future)]
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=confirm_within)
-            for future in late:
-                future.cancel()  # releases nats-py's pending-publish slot
-        results: list[PublishAck | Exception] = []
-        for message, item in zip(messages, futures, strict=True):
-            if isinstance(item, Exception):
-                results.append(item)
-            elif item.cancelled():
-                results.append(TimeoutError(f"JetStream did not confirm {message.subject!r}"))
-            elif (error := item.exception()) is not None:
-                results.append(_publish_error(error, message.subject))
-            else:
-                ack = item.result()
-                results.append(PublishAck(str(ack.stream), int(ack.seq), bool(ack.duplicate)))
-        return results
+                self._acks.pop(token, None)
+                sent.append(_publish_error(exc, message.subject))
+        pending = [item[1] for item in sent if isinstance(item, tuple)]
+        try:
+            if pending:
+                await asyncio.wait(pending, timeout=confirm_within)
+        except BaseException:  # cancelled: forget the replies still awaited
+            for item in sent:
+                if isinstance(item, tuple):
+                    self._acks.pop(item[0], None)
+            raise
+        return [self._result(item, m.subject) for m, item in zip(messages, sent, strict=True)]
+
+    def _result(
+        self, item: tuple[str, asyncio.Future[Msg]] | Exception, subject: str
+    ) -> PublishAck | Exception:
+        if isinstance(item, Exception):
+            return item
+        token, future = item
+        self._acks.pop(token, None)
+        if not future.done():
+            future.cancel()
+            return TimeoutError(f"JetStream did not confirm {subject!r}")
+        reply = future.result()
+        if reply.headers and reply.headers.get(api.Header.STATUS) == "503":
+            return NoStreamError(f"no stream stores subject {subject!r}")
+        try:
+            answer = json.loads(reply.data)
+            if "error" in answer:
+                nats.js.errors.APIError.from_error(answer["error"])  # raises
+            return PublishAck(
+                str(answer["stream"]), int(answer["seq"]), bool(answer.get("duplicate"))
+            )
+        except Exception as exc:
+            return _publish_error(exc, subject)
+
+    async def _inbox(self) -> tuple[Any, str]:
+        """The connection and the reply prefix of pipelined publishes (subscribed once per
+        connection; nats-py keeps the subscription across reconnects)."""
+        nc = self._bus.nc
+        if self._ack_inbox is None or self._ack_inbox[0] is not nc:
+            prefix = nc.new_inbox()
+            await nc.subscribe(f"{prefix}.*", cb=self._on_ack)
+            self._ack_inbox = (nc, prefix)
+        return self._ack_inbox
+
+    async def _on_ack(self, msg: Msg) -> None:
+        future = self._acks.pop(msg.subject.rpartition(".")[2], None)
+        if future is not None and not future.done():
+            future.set_result(msg)
 
     async def consumer(self, spec: ConsumerSpec) -> _JsConsumer:
         validate_subject(spec.filter_subject, pattern=True)

@@ -18,6 +18,11 @@ handler runs no other process runs it for the same id:
   the next redelivery takes it over and runs the handler again. Handlers must therefore be
   idempotent: an abandoned handler may have applied part of its effect.
 
+Every delivery is counted in ``venta_webhook_deliveries_total{provider, outcome}``: ``once``
+counts ``processed``, ``duplicate``, ``in_progress`` and ``failed``; a plugin's route counts the
+deliveries it refuses before that (bad signature, credentials or body: ``rejected``) by checking
+them inside ``refusals_counted(provider)``.
+
 Provider names with a dot (``myprovider.blocked``) hold permanent markers recorded with
 ``claim``; ``purge`` never deletes them (see docs/plugins.md, "Webhooks"). A deleted user's
 identity is not such a marker: ``venta_core.services.identities`` keeps those.
@@ -26,15 +31,17 @@ identity is not such a marker: ``venta_core.services.identities`` keeps those.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from venta_core.errors import Conflict
+from venta_core.errors import Conflict, VentaError
+from venta_core.observability.client_metrics import CLIENT_METRICS
 from venta_core.store import webhooks as rows
 from venta_core.store.engine import Database
 
-__all__ = ["CLAIM_LEASE", "DeliveryInProgress", "WebhookDeliveries"]
+__all__ = ["CLAIM_LEASE", "DeliveryInProgress", "WebhookDeliveries", "refusals_counted"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,18 @@ class DeliveryInProgress(Conflict):
 
     def __init__(self, provider: str, delivery_id: str) -> None:
         super().__init__(details={"provider": provider, "deliveryId": delivery_id})
+
+
+@contextmanager
+def refusals_counted(provider: str) -> Iterator[None]:
+    """Around a route's checks of a delivery (signature, credentials, body): a ``VentaError``
+    raised inside counts the delivery ``rejected`` (a 4xx answer) or ``failed`` (5xx, such as
+    a webhook secret not configured)."""
+    try:
+        yield
+    except VentaError as exc:
+        CLIENT_METRICS.webhook(provider, "rejected" if exc.http_status < 500 else "failed")
+        raise
 
 
 class WebhookDeliveries:
@@ -99,6 +118,20 @@ class WebhookDeliveries:
         completed fails, that error propagates too: the provider retries, and the redelivery
         runs the handler again once the lease is over.
         """
+        try:
+            ran = await self._once(provider, delivery_id, handler)
+        except DeliveryInProgress:
+            CLIENT_METRICS.webhook(provider, "in_progress")
+            raise
+        except Exception:
+            CLIENT_METRICS.webhook(provider, "failed")
+            raise
+        CLIENT_METRICS.webhook(provider, "processed" if ran else "duplicate")
+        return ran
+
+    async def _once(
+        self, provider: str, delivery_id: str, handler: Callable[[], Awaitable[Any]]
+    ) -> bool:
         claimed_at = await self._claim_for_handling(provider, delivery_id)
         if claimed_at is None:
             log.info(

@@ -19,6 +19,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from venta_core.observability.client_metrics import CLIENT_METRICS
+from venta_core.observability.tracing import instrument_sqlalchemy
 from venta_core.outages import Dependency
 from venta_core.settings import Settings
 
@@ -101,6 +103,7 @@ class Database:
         self._engine: AsyncEngine | None = None
         self.dependency = Dependency("database", database_unavailable, shown=redact_url(self.url))
         self._in_use = self.dependency.guard(statement_unavailable)
+        CLIENT_METRICS.pools.watch(self)
 
     @property
     def is_sqlite(self) -> bool:
@@ -116,14 +119,24 @@ class Database:
         if self.is_sqlite:
             engine = create_async_engine(self.url, connect_args={"timeout": 30})
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-            return engine
-        return create_async_engine(
-            self.url,
-            pool_size=self._pool_size,
-            max_overflow=self._pool_size,
-            pool_pre_ping=True,
-            connect_args={"timeout": CONNECT_TIMEOUT_S},
-        )
+        else:
+            engine = create_async_engine(
+                self.url,
+                pool_size=self._pool_size,
+                max_overflow=self._pool_size,
+                pool_pre_ping=True,
+                connect_args={"timeout": CONNECT_TIMEOUT_S},
+            )
+        instrument_sqlalchemy(engine.sync_engine)
+        return engine
+
+    def pool_status(self) -> tuple[int, int, int] | None:
+        """(connections checked out, idle, most the pool opens), for the pool gauges; None
+        before the engine exists or for a pool that does not count (``NullPool``)."""
+        pool = self._engine.sync_engine.pool if self._engine is not None else None
+        if not isinstance(pool, sa.pool.QueuePool):
+            return None
+        return pool.checkedout(), pool.checkedin(), pool.size() + max(pool._max_overflow, 0)
 
     async def start(self) -> None:
         _ = self.engine
@@ -153,5 +166,14 @@ class Database:
         with self._in_use:
             async with AsyncExitStack() as stack:
                 with self.dependency.guard():
-                    conn = await stack.enter_async_context(self.engine.connect())
+                    conn = await self._checkout(stack)
                 yield conn
+
+    async def _checkout(self, stack: AsyncExitStack) -> AsyncConnection:
+        """A connection from the pool, with the time waited for it counted."""
+        try:
+            with CLIENT_METRICS.pool_checkout():
+                return await stack.enter_async_context(self.engine.connect())
+        except sa_exc.TimeoutError:  # the pool had no connection free within pool_timeout
+            CLIENT_METRICS.db_timeouts.inc()
+            raise

@@ -13,7 +13,7 @@ from venta_core import context
 from venta_core.events import EventEnvelope
 from venta_core.store.tables import outbox
 
-__all__ = ["add_event", "add_events", "mark_sent", "pending_events"]
+__all__ = ["add_event", "add_events", "claim_pending", "mark_sent", "pending_events", "unmark"]
 
 
 async def add_event(conn: AsyncConnection, type_: str, data: BaseModel) -> EventEnvelope:
@@ -75,3 +75,29 @@ async def mark_sent(conn: AsyncConnection, seqs: list[int]) -> None:
         await conn.execute(
             outbox.update().where(outbox.c.seq.in_(seqs)).values(sent_at=datetime.now(UTC))
         )
+
+
+async def claim_pending(conn: AsyncConnection, limit: int) -> list[tuple[int, EventEnvelope]]:
+    """The oldest ``limit`` pending events, marked sent in the same statement (the relay's
+    transaction: ``unmark`` what it could not publish, or roll back), oldest first."""
+    oldest = (
+        sa.select(outbox.c.seq)
+        .where(outbox.c.sent_at.is_(None))
+        .order_by(outbox.c.seq)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        outbox.update()
+        .where(outbox.c.seq.in_(oldest))
+        .values(sent_at=datetime.now(UTC))
+        .returning(outbox.c.seq, outbox.c.payload)
+    )
+    claimed = sorted((row.seq, row.payload) for row in rows)
+    return [(seq, EventEnvelope.model_validate(payload)) for seq, payload in claimed]
+
+
+async def unmark(conn: AsyncConnection, seqs: list[int]) -> None:
+    """Pending again: claimed rows that were not published."""
+    if seqs:
+        await conn.execute(outbox.update().where(outbox.c.seq.in_(seqs)).values(sent_at=None))

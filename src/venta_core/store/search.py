@@ -81,14 +81,54 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+_UPSERT_COLUMNS = ("name", "description", "doc", "version", "indexed_at")
+
+#: PostgreSQL: a batch is one statement over arrays (one column each), so it is prepared once
+#: whatever the batch size, instead of a VALUES list SQLAlchemy compiles row by row.
+_PG_UPSERT = sa.text(
+    """
+    INSERT INTO search_vendors AS s (id, name, description, doc, version, deleted, indexed_at)
+    SELECT id, name, description, doc::json, version, false, :indexed_at
+    FROM unnest(CAST(:ids AS varchar[]), CAST(:names AS varchar[]),
+                CAST(:descriptions AS text[]), CAST(:docs AS text[]),
+                CAST(:versions AS timestamptz[])) AS d(id, name, description, doc, version)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
+        doc = excluded.doc, version = excluded.version, indexed_at = excluded.indexed_at
+    WHERE s.deleted IS false AND s.version <= excluded.version
+    """
+).bindparams(
+    sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)),
+    sa.bindparam("names", type_=postgresql.ARRAY(sa.String)),
+    sa.bindparam("descriptions", type_=postgresql.ARRAY(sa.Text)),
+    sa.bindparam("docs", type_=postgresql.ARRAY(sa.Text)),
+    sa.bindparam("versions", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("indexed_at", type_=sa.DateTime(timezone=True)),
+)
+
+
 async def upsert_documents(conn: AsyncConnection, docs: Sequence[Vendor], now: datetime) -> None:
-    """Insert or replace, unless the indexed version is newer or the vendor was deleted."""
+    """Insert or replace, unless the indexed version is newer or the vendor was deleted.
+
+    One statement per call, whatever the number of documents (the newest of each vendor)."""
     newest: dict[str, Vendor] = {}
     for vendor in docs:
         known = newest.get(vendor.id)
         if known is None or known.updated_at <= vendor.updated_at:
             newest[vendor.id] = vendor
     if not newest:
+        return
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            _PG_UPSERT,
+            {
+                "ids": list(newest),
+                "names": [v.name for v in newest.values()],
+                "descriptions": [v.description for v in newest.values()],
+                "docs": [v.model_dump_json() for v in newest.values()],
+                "versions": [_utc(v.updated_at) for v in newest.values()],
+                "indexed_at": now,
+            },
+        )
         return
     rows = [
         {
@@ -102,14 +142,15 @@ async def upsert_documents(conn: AsyncConnection, docs: Sequence[Vendor], now: d
         }
         for v in newest.values()
     ]
-    stmt = _insert(conn).values(rows)
+    # executemany of one cached statement: SQLite runs it in one call (``executemany``)
+    stmt = _insert(conn)
     table = search_vendors.c
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"],
-        set_={k: stmt.excluded[k] for k in ("name", "description", "doc", "version", "indexed_at")},
+        set_={k: stmt.excluded[k] for k in _UPSERT_COLUMNS},
         where=sa.and_(table.deleted.is_(sa.false()), table.version <= stmt.excluded.version),
     )
-    await conn.execute(stmt)
+    await conn.execute(stmt, rows)
 
 
 async def delete_documents(conn: AsyncConnection, ids: Sequence[str], now: datetime) -> None:

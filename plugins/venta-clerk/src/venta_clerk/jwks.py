@@ -8,6 +8,9 @@
   no keys at all verification answers 503 SERVICE_UNAVAILABLE, not 401, because the token may
   well be valid.
 - One fetch at a time: concurrent requests wait for the fetch in progress.
+- Every fetch is counted in ``venta_jwks_fetches_total{provider="clerk", outcome}`` (``ok``,
+  ``error``: unreachable, timed out or not a 200; ``invalid``: not a usable key set) and timed
+  in ``venta_jwks_fetch_duration_seconds``.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from collections.abc import Callable
 import httpx
 import jwt
 from venta_core.errors import ServiceUnavailable, Unauthenticated
+from venta_core.observability.client_metrics import CLIENT_METRICS
 
 __all__ = ["JwksCache"]
 
 log = logging.getLogger("venta.clerk.jwks")
 
 _MAX_JWKS_BYTES = 256 * 1024
+_PROVIDER = "clerk"
 
 
 class JwksCache:
@@ -83,11 +88,14 @@ class JwksCache:
             if now - self._attempted_at < min_gap:
                 return
             self._attempted_at = now
+            start = time.perf_counter()
             try:
                 keys = await self._fetch()
             except Exception as exc:
+                CLIENT_METRICS.jwks_fetched(_PROVIDER, _outcome(exc), time.perf_counter() - start)
                 log.warning("JWKS fetch from %s failed: %s: %s", self.url, type(exc).__name__, exc)
                 return
+            CLIENT_METRICS.jwks_fetched(_PROVIDER, "ok", time.perf_counter() - start)
             self._keys, self._fetched_at = keys, self._clock()
 
     async def _fetch(self) -> jwt.PyJWKSet:
@@ -105,3 +113,9 @@ class JwksCache:
             raise ValueError("JWKS has no RSA key with a kid")
         keys.keys = rsa
         return keys
+
+
+def _outcome(exc: Exception) -> str:
+    """``error`` when Clerk could not be reached or did not answer 200, ``invalid`` when its
+    answer was no usable key set."""
+    return "error" if isinstance(exc, httpx.HTTPError | OSError | TimeoutError) else "invalid"

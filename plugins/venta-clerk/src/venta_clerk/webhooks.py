@@ -35,7 +35,7 @@ from venta_core.errors import (
 )
 from venta_core.services.identities import DeletedIdentities
 from venta_core.services.protocols import UserService
-from venta_core.services.webhooks import WebhookDeliveries
+from venta_core.services.webhooks import WebhookDeliveries, refusals_counted
 from venta_core.transports.http.schemas import PublicModel
 
 from venta_clerk.payloads import ClerkEvent, ClerkId, parse_event
@@ -160,7 +160,8 @@ def create_router(handler: ClerkWebhookHandler) -> APIRouter:
 
     async def receive(request: Request) -> WebhookAck:
         body = await request.body()
-        event, clerk_id = handler.verify(body, request.headers)
+        with refusals_counted(PROVIDER):
+            event, clerk_id = handler.verify(body, request.headers)
         ran, deleted = await handler.handle(request.headers["svix-id"], event, clerk_id)
         if deleted is not None:
             cache = getattr(request.app.state, "identity_cache", None)

@@ -56,17 +56,22 @@ class RevenueCatHandler:
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
     def authorize(self, header: str | None) -> None:
-        """Constant-time comparison with the configured value; ``Bearer <value>`` is also
-        accepted, whichever of the two was configured in RevenueCat."""
+        """Constant-time comparison with the configured value, and during a rotation with the
+        previous one; ``Bearer <value>`` is also accepted, whichever of the two was configured
+        in RevenueCat."""
         if self.settings.webhook_auth is None:
             raise ServiceUnavailable(
                 "RevenueCat webhooks are not configured (VENTA_REVENUECAT_WEBHOOK_AUTH)"
             )
-        secret = self.settings.webhook_auth.get_secret_value().encode()
+        accepted = [self.settings.webhook_auth, self.settings.webhook_auth_previous]
         given = (header or "").encode()
-        exact = hmac.compare_digest(given, secret)
-        bearer = hmac.compare_digest(given, b"Bearer " + secret)
-        if not (exact or bearer):
+        matches = [  # every value compared, so the time taken does not tell which matched
+            hmac.compare_digest(given, prefix + value.get_secret_value().encode())
+            for value in accepted
+            if value is not None
+            for prefix in (b"", b"Bearer ")
+        ]
+        if not any(matches):
             raise InvalidSignature("Webhook authorization failed")
 
     @staticmethod

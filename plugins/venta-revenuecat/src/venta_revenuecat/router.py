@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from venta_core import error_responses
+from venta_core.services.webhooks import refusals_counted
 from venta_core.transports.http.schemas import PublicModel
 
-from venta_revenuecat.handler import RevenueCatHandler
+from venta_revenuecat.handler import PROVIDER, RevenueCatHandler
 
 __all__ = ["WebhookAck", "create_router"]
 
@@ -36,8 +37,9 @@ def create_router(handler: RevenueCatHandler) -> APIRouter:
     router = APIRouter(tags=["webhooks"], responses=_ERRORS)
 
     async def receive(request: Request) -> WebhookAck:
-        handler.authorize(request.headers.get("authorization"))
-        event = handler.parse(await request.body())
+        with refusals_counted(PROVIDER):
+            handler.authorize(request.headers.get("authorization"))
+            event = handler.parse(await request.body())
         ran = await handler.handle(event)
         return WebhookAck(duplicate=not ran)
 

@@ -23,6 +23,11 @@ class RevenueCatSettings(BaseSettings):
         description="The value RevenueCat sends in the Authorization header (set in its "
         "webhook settings). Unset: the webhook routes answer 503.",
     )
+    webhook_auth_previous: SecretStr | None = Field(
+        None,
+        description="During a rotation only: the value being replaced, still accepted until "
+        "RevenueCat sends the new one. Unset it afterwards.",
+    )
     user_attribute: str | None = Field(
         "clerkUserId",
         description="Subscriber attribute naming the user's external id, tried before "
@@ -40,7 +45,7 @@ class RevenueCatSettings(BaseSettings):
     )
     accept_sandbox: bool = Field(True, description="Apply SANDBOX events (turn off in production).")
 
-    @field_validator("webhook_auth", "user_attribute", mode="before")
+    @field_validator("webhook_auth", "webhook_auth_previous", "user_attribute", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

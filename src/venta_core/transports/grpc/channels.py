@@ -39,6 +39,7 @@ from venta_core.transports.grpc.metadata import (
     acting_as,
 )
 from venta_core.transports.grpc.settings import GrpcSettings
+from venta_core.transports.grpc.tracing import client_interceptors
 
 __all__ = ["SERVICE_CONFIG", "ChannelPool", "RpcCaller", "channel_options", "signer_from"]
 
@@ -50,6 +51,7 @@ T = TypeVar("T")
 def signer_from(settings: GrpcSettings) -> IdentitySigner:
     return IdentitySigner(
         settings.secret_bytes,
+        also_accepted=settings.accepted_secret_bytes,
         ttl_seconds=settings.identity_ttl_seconds,
         skew_seconds=settings.clock_skew_seconds,
     )
@@ -97,7 +99,11 @@ class ChannelPool:
 
     def __init__(self, settings: GrpcSettings, *, interceptors: Sequence[Any] = ()) -> None:
         self.settings = settings
-        self._interceptors = [IdentityClientInterceptor(signer_from(settings)), *interceptors]
+        self._interceptors = [
+            *client_interceptors(),
+            IdentityClientInterceptor(signer_from(settings)),
+            *interceptors,
+        ]
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.metrics = GrpcClientMetrics()
 

@@ -8,7 +8,11 @@ Every call carries two metadata entries:
 The identity token is ``v1.<payload>.<mac>``: ``payload`` is base64url(JSON of the actor's
 ``user_id``, ``external_id`` and ``system`` flag, the request id, the full method name and an
 expiry time) and ``mac`` is base64url(HMAC-SHA256(secret, "venta-identity.v1." + payload)).
-The secret is ``grpc.identity_secret``, shared by the processes of one deployment. A server
+The secret is ``grpc.identity_secret``, shared by the processes of one deployment. During a
+rotation, ``grpc.identity_secret_accepted`` holds a second secret: tokens are signed with
+``identity_secret`` only, and a MAC made with either one is accepted, so processes that sign
+with the old secret and processes that sign with the new one understand each other while they
+restart. A server
 accepts a token only when the MAC matches (constant-time compare), it has not expired (nor
 expires further ahead than the configured lifetime allows), and it was minted for this very
 request id and method, so a token seen on the wire cannot be replayed onto another RPC.
@@ -80,25 +84,29 @@ def _unb64(text: str) -> bytes:
 
 
 class IdentitySigner:
-    """Signs and verifies identity tokens with a shared secret."""
+    """Signs identity tokens with a shared secret; verifies them with it or ``also_accepted``."""
 
     def __init__(
         self,
         secret: bytes,
         *,
+        also_accepted: bytes | None = None,
         ttl_seconds: float = 30.0,
         skew_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if len(secret) < 16:
+        if len(secret) < 16 or (also_accepted is not None and len(also_accepted) < 16):
             raise ValueError("the identity secret must be at least 16 bytes long")
         self._secret = secret
+        self._accepted = (secret,) if also_accepted is None else (secret, also_accepted)
         self._ttl = ttl_seconds
         self._skew = skew_seconds
         self._clock = clock
 
-    def _mac(self, payload: str) -> str:
-        digest = hmac.new(self._secret, _MAC_CONTEXT + payload.encode("ascii"), hashlib.sha256)
+    def _mac(self, payload: str, secret: bytes | None = None) -> str:
+        """The MAC of ``payload`` with ``secret``, by default the signing one."""
+        key = self._secret if secret is None else secret
+        digest = hmac.new(key, _MAC_CONTEXT + payload.encode("ascii"), hashlib.sha256)
         return _b64(digest.digest())
 
     def sign(self, actor: Actor, request_id: str, method: str) -> str:
@@ -123,7 +131,9 @@ class IdentitySigner:
         _, payload, mac = parts
         if not (payload.isascii() and mac.isascii()):
             raise _refused("malformed")
-        if not hmac.compare_digest(self._mac(payload), mac):
+        # Every accepted secret is compared, so the time taken does not tell which one matched.
+        matches = [hmac.compare_digest(self._mac(payload, key), mac) for key in self._accepted]
+        if not any(matches):
             raise _refused("bad signature")
         claims = _claims(payload)
         now = self._clock()

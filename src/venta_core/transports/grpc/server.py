@@ -41,6 +41,7 @@ from venta_core.transports.grpc.metadata import IdentityServerInterceptor
 from venta_core.transports.grpc.servicers import LocationServicer, UserServicer, VendorServicer
 from venta_core.transports.grpc.settings import GrpcSettings
 from venta_core.transports.grpc.stubs import location_pb2_grpc, user_pb2_grpc, vendor_pb2_grpc
+from venta_core.transports.grpc.tracing import server_interceptors
 
 __all__ = [
     "SERVICE_NAMES",
@@ -255,7 +256,9 @@ def build_grpc_server(
     services = list(dict.fromkeys(services))
     host, port_wanted = _split(address)
     ensure_port_free(host, port_wanted)
-    chain: list[Any] = [] if metrics is None else [MetricsServerInterceptor(metrics)]
+    # Tracing outermost, so its span covers the whole call and its context reaches the rest.
+    chain: list[Any] = server_interceptors()
+    chain += [] if metrics is None else [MetricsServerInterceptor(metrics)]
     chain += [IdentityServerInterceptor(signer_from(settings)), *interceptors]
     calls = InFlightCalls()
     chain += [AccessLogServerInterceptor(), calls]

@@ -21,6 +21,8 @@ __all__ = [
 
 GRPC_SECRET_PLACEHOLDER = "venta-development-grpc-secret-change-me"  # noqa: S105 - documented
 
+_PLACEHOLDER_BYTES = GRPC_SECRET_PLACEHOLDER.encode("utf-8")
+
 #: Default port of each service (the seed system's ports).
 DEFAULT_PORTS: dict[str, int] = {"user": 5000, "location": 5001, "vendor": 5005}
 
@@ -38,6 +40,14 @@ class GrpcSettings(BaseModel):
             "Shared secret signing the acting identity (`x-venta-identity`) between venta "
             "processes. Every gRPC client and server of one deployment must use the same value; "
             "must be changed outside development."
+        ),
+    )
+    identity_secret_accepted: SecretStr | None = Field(
+        None,
+        description=(
+            "During a rotation only: a second secret accepted on the calls received, never used "
+            "to sign. A rotation sets it to the new secret everywhere, then swaps it with "
+            "`identity_secret`, then unsets it (docs/operations.md)."
         ),
     )
     identity_ttl_seconds: float = Field(
@@ -137,6 +147,9 @@ class GrpcSettings(BaseModel):
             raise ValueError("tls_cert_file and tls_key_file must be set together")
         if len(self.secret_bytes) < 16:
             raise ValueError("identity_secret must be at least 16 bytes long")
+        accepted = self.accepted_secret_bytes
+        if accepted is not None and len(accepted) < 16:
+            raise ValueError("identity_secret_accepted must be at least 16 bytes long")
         if self.retry_max_backoff_seconds < self.retry_initial_backoff_seconds:
             raise ValueError("retry_max_backoff_seconds is below retry_initial_backoff_seconds")
         return self
@@ -156,6 +169,13 @@ class GrpcSettings(BaseModel):
     @property
     def secret_bytes(self) -> bytes:
         return self.identity_secret.get_secret_value().encode("utf-8")
+
+    @property
+    def accepted_secret_bytes(self) -> bytes | None:
+        """The second secret accepted on calls received during a rotation, or None."""
+        if self.identity_secret_accepted is None:
+            return None
+        return self.identity_secret_accepted.get_secret_value().encode("utf-8")
 
     @property
     def uses_placeholder_secret(self) -> bool:
@@ -181,5 +201,10 @@ def placeholder_secret_error(settings: GrpcSettings, environment: str) -> str | 
         return (
             "grpc.identity_secret is the development placeholder; set VENTA_GRPC__IDENTITY_SECRET "
             "to the same random value in every venta process"
+        )
+    if environment == "production" and settings.accepted_secret_bytes == _PLACEHOLDER_BYTES:
+        return (
+            "grpc.identity_secret_accepted is the development placeholder, which would let anyone "
+            "sign identities; unset VENTA_GRPC__IDENTITY_SECRET_ACCEPTED"
         )
     return None

@@ -10,26 +10,36 @@ from importlib import metadata
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
 
 from venta_core.observability.metrics import HttpMetrics, new_registry
+from venta_core.ports.identity import VerifiedTokens
 from venta_core.settings import HttpSettings
 from venta_core.transports import VentaApp
-from venta_core.transports.http.auth import IdentityCache
+from venta_core.transports.http.auth import IdentityCache, authenticate, bearer_scheme
+from venta_core.transports.http.deps import current_actor
 from venta_core.transports.http.errors import install_error_handlers
 from venta_core.transports.http.middleware import (
     REQUEST_ID_HEADER,
-    BodyLimitMiddleware,
-    ErrorMiddleware,
-    HeadMiddleware,
-    MetricsMiddleware,
-    RequestContextMiddleware,
+    GatewayMiddleware,
+    RequestLimitMiddleware,
 )
 from venta_core.transports.http.ratelimit import RateLimiter, RateLimitMiddleware
-from venta_core.transports.http.routers import docs, health, locations, me, seed, vendors
+from venta_core.transports.http.routers import (
+    asyncapi,
+    docs,
+    health,
+    locations,
+    map_page,
+    me,
+    seed,
+    vendors,
+)
 
 __all__ = ["create_http_app", "plugin_routers"]
 
@@ -65,11 +75,14 @@ def create_http_app(app: VentaApp, *, registry: CollectorRegistry | None = None)
     api.state.metrics = metrics
     api.state.rate_limiter = limiter
     api.state.identity_cache = IdentityCache(app.settings.auth.identity_cache_seconds)
+    api.state.verified_tokens = VerifiedTokens(
+        app.settings.auth.token_cache_size, app.settings.auth.token_cache_seconds
+    )
     install_error_handlers(api)
     routes = _include_routers(api, app)
     api.state.route_table = routes
     _install_middleware(api, app.settings.http, metrics, limiter, routes, _upload_limits(app))
-    _install_openapi(api)
+    _install_openapi(api, routes)
     return api
 
 
@@ -100,6 +113,8 @@ def _include_routers(api: FastAPI, app: VentaApp) -> list[BaseRoute]:
         locations.create_router(app.settings.location),
         vendors.router,
         seed.router,
+        asyncapi.router,
+        map_page.create_router(app.settings),
     ]
     routers = [*builtin, *plugin_routers(app)]
     for router in routers:
@@ -118,8 +133,7 @@ def _install_middleware(
     body_limits: dict[str, int],
 ) -> None:
     """Added innermost first (``add_middleware`` wraps what is already there)."""
-    api.add_middleware(HeadMiddleware)
-    api.add_middleware(BodyLimitMiddleware, max_bytes=http.max_body_bytes, per_path=body_limits)
+    api.add_middleware(RequestLimitMiddleware, max_bytes=http.max_body_bytes, per_path=body_limits)
     api.add_middleware(
         RateLimitMiddleware, limiter=limiter, trust_forwarded_for=http.trust_forwarded_for
     )
@@ -132,14 +146,14 @@ def _install_middleware(
             expose_headers=_EXPOSED_HEADERS,
             max_age=600,
         )
-    api.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
-    api.add_middleware(RequestContextMiddleware)
-    api.add_middleware(ErrorMiddleware)
+    api.add_middleware(GatewayMiddleware, metrics=metrics, routes=routes)
 
 
-def _install_openapi(api: FastAPI) -> None:
+def _install_openapi(api: FastAPI, routes: list[BaseRoute]) -> None:
     """FastAPI documents a 422 on every route with parameters; venta answers 400 instead,
-    so those entries are replaced by the error envelope documented on each route."""
+    so those entries are replaced by the error envelope documented on each route. Routes that
+    depend on ``authenticate`` declare the bearer scheme (``authenticate`` reads the header
+    itself, so FastAPI does not see the scheme)."""
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
@@ -150,10 +164,34 @@ def _install_openapi(api: FastAPI) -> None:
                 routes=api.routes,
             )
             _drop_422(schema)
+            _declare_bearer(schema, routes)
             api.openapi_schema = schema
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
+
+
+def _declare_bearer(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
+    name = type(bearer_scheme).__name__
+    declared = False
+    for route in routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        if not _depends_on(route.dependant, (authenticate, current_actor)):
+            continue
+        path_item = schema.get("paths", {}).get(route.path_format, {})
+        for method in route.methods or ():
+            operation = path_item.get(method.lower())
+            if isinstance(operation, dict):
+                operation.setdefault("security", [{name: []}])
+                declared = True
+    if declared:
+        model = bearer_scheme.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})[name] = model
+
+
+def _depends_on(dependant: Dependant, calls: tuple[Any, ...]) -> bool:
+    return any(d.call in calls or _depends_on(d, calls) for d in dependant.dependencies)
 
 
 def _drop_422(schema: dict[str, Any]) -> None:

@@ -1,26 +1,39 @@
 """Bearer authentication: token -> identity (identity provider) -> user (user service).
 
-The token is verified on every request; only the subject -> user step is cached, because it
-costs a database round trip (an upsert on first sight) while verification is local.
+Both steps are cached in process: a verified token until it expires (``VerifiedTokens``), and
+the subject -> user step for ``auth.identity_cache_seconds`` (it costs a database round trip,
+an upsert on first sight). Deleted users are dropped from the second cache at once, so a
+remembered token of a deleted account still gets 401.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Annotated
+from typing import Any
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
+from fastapi.security import HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from venta_core.context import current, set_current
 from venta_core.domain import User
 from venta_core.errors import AccountDeleted, Unauthenticated
+from venta_core.ports.identity import VerifiedTokens
 from venta_core.transports import VentaApp
 from venta_core.transports.http.ratelimit import RateLimiter, raise_if_limited, record_decision
 
-__all__ = ["IdentityCache", "authenticate", "bearer_scheme", "forget_deleted_caller"]
+__all__ = [
+    "IdentityCache",
+    "authenticate",
+    "bearer_scheme",
+    "bearer_token",
+    "forget_deleted_caller",
+]
 
+_CALLER = "venta_caller"
+
+#: The scheme the OpenAPI document declares for authenticated routes.
 bearer_scheme = HTTPBearer(
     auto_error=False,
     description="`Authorization: Bearer <token>`; development tokens: `venta token issue`.",
@@ -76,15 +89,33 @@ class IdentityCache:
         return len(self._entries)
 
 
-async def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> User:
-    """The calling user. Raises ``Unauthenticated`` (401) or ``RateLimited`` (429)."""
-    if credentials is None:
+def bearer_token(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (the scheme in any case), else ``None``:
+    what ``bearer_scheme`` answers, read without a dependency of its own."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if not (scheme and token) or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+async def authenticate(request: Request) -> User:
+    """The calling user. Raises ``Unauthenticated`` (401) or ``RateLimited`` (429).
+
+    The token is read here, not through a ``bearer_scheme`` sub-dependency: FastAPI resolves
+    every dependency node anew on each request, and this one runs on nearly every route. The
+    OpenAPI document still names the scheme on each route that depends on this
+    (``app_factory``). The user is kept in ``scope["state"]``, so the other dependencies that
+    need the caller (``deps.current_actor``) call this instead of being nodes above it."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    known: User | None = state.get(_CALLER)
+    if known is not None:
+        return known
+    token = bearer_token(request)
+    if token is None:
         raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>)")
     venta: VentaApp = request.app.state.venta
-    identity = await venta.identity.verify(credentials.credentials)
+    tokens: VerifiedTokens = request.app.state.verified_tokens
+    identity = await tokens.verify(venta.identity, token)
     # Counted only after verification, so forged tokens cannot spend someone's allowance.
     limiter: RateLimiter = request.app.state.rate_limiter
     decision = await limiter.hit_identity(identity.subject)
@@ -95,6 +126,7 @@ async def authenticate(
     ctx = current()
     if ctx is not None:
         set_current(ctx.with_user(identity.subject, user.id))
+    state[_CALLER] = user
     return user
 
 

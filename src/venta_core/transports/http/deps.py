@@ -25,13 +25,15 @@ __all__ = [
 ]
 
 
-def get_venta(request: Request) -> VentaApp:
+async def get_venta(request: Request) -> VentaApp:
     venta: VentaApp = request.app.state.venta
     return venta
 
 
-async def current_actor(user: Annotated[User, Depends(authenticate)]) -> Actor:
-    return Actor.for_user(user)
+async def current_actor(request: Request) -> Actor:
+    """The caller as an actor; ``authenticate`` is called, not declared (one dependency node
+    less per request: FastAPI resolves every node anew each time)."""
+    return Actor.for_user(await authenticate(request))
 
 
 class VendorIdConvertor(StringConvertor):
@@ -46,7 +48,7 @@ class VendorIdConvertor(StringConvertor):
 register_url_convertor("vendor_id", VendorIdConvertor())
 
 
-def vendor_id(
+async def vendor_id(
     vendor_id: Annotated[
         str,
         Path(

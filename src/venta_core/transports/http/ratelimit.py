@@ -20,6 +20,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venta_core.errors import RateLimited, ServiceUnavailable
+from venta_core.observability.client_metrics import CLIENT_METRICS
 from venta_core.ports.kv import KeyValueStore, RateDecision
 from venta_core.settings import RateLimitSettings
 from venta_core.transports.http.errors import error_response
@@ -99,21 +100,25 @@ class RateLimiter:
         return self.settings.enabled
 
     async def hit_ip(self, ip: str) -> RateDecision | None:
-        return await self._hit(f"ratelimit:http:ip:{ip}", self.settings.per_ip)
+        return await self._hit(f"ratelimit:http:ip:{ip}", self.settings.per_ip, "http_ip")
 
     async def hit_identity(self, subject: str) -> RateDecision | None:
-        return await self._hit(f"ratelimit:http:id:{subject}", self.settings.per_identity)
+        key, limit = f"ratelimit:http:id:{subject}", self.settings.per_identity
+        return await self._hit(key, limit, "http_identity")
 
-    async def _hit(self, key: str, limit: int) -> RateDecision | None:
+    async def _hit(self, key: str, limit: int, name: str) -> RateDecision | None:
         if not self.enabled:
             return None
         try:
-            return await self.kv.hit(key, limit, self.settings.window_seconds)
+            decision = await self.kv.hit(key, limit, self.settings.window_seconds)
         except ServiceUnavailable:
             return None  # fail open; the outage is logged once by the store's connection
         except Exception as exc:
             self._warn(exc)
             return None
+        if not decision.allowed:
+            CLIENT_METRICS.rejected(name)
+        return decision
 
     def _warn(self, exc: Exception) -> None:
         now = time.monotonic()

@@ -21,6 +21,7 @@ import math
 import time
 
 from venta_core.errors import RateLimited
+from venta_core.observability.client_metrics import CLIENT_METRICS
 from venta_core.ports.kv import KeyValueStore
 from venta_core.transports.realtime.session import WindowLimiter
 
@@ -56,6 +57,7 @@ class IdentityLimits:
         key = (namespace, user_id)
         count = self._open.get(key, 0)
         if count >= self._max_connections:
+            CLIENT_METRICS.rejected("ws_connections_per_user")
             raise RateLimited(
                 int(self._window),
                 f"Too many connections: at most {self._max_connections} per user on {namespace}",
@@ -117,6 +119,7 @@ class ConnectRate:
             return None
         if decision.allowed:
             return None
+        CLIENT_METRICS.rejected("ws_connect_ip")
         return RateLimited(
             max(1, math.ceil(decision.reset_after)),
             f"More than {self._limit} new connections per minute from this address",

@@ -10,6 +10,14 @@ For each delivery:
   else -> ``nak`` with the backoff delay of that attempt, or dead-lettered (``failed``) on the
   last allowed delivery.
 
+A handler with ``handle_batch`` gets the events of a fetch together, one batch after the
+other (the next batch is fetched while one is handled, and handed over only once it is done,
+so stream order holds). Malformed, unwanted and over-delivered messages are settled as above
+and left out; the rest go to ``handle_batch`` in stream order and are all acknowledged once it
+returns (after its commit: a worker killed in between has them redelivered, which idempotent
+handlers make harmless). When it raises, each event is settled on its own through ``handle``,
+in order, so a poison event is dead-lettered alone and the others are acknowledged.
+
 Dead-lettering publishes the original bytes on ``<prefix>.dlq.<type>`` with the reason in
 headers, then terminates the delivery; if that publish fails the delivery is retried later
 instead, so an event is never dropped silently. While a handler runs, the delivery is reported
@@ -22,6 +30,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from venta_core.context import RequestContext, new_request_id, request_context
 from venta_core.events import (
@@ -81,18 +91,22 @@ class HandlerRunner:
         self._settings = settings
         self._metrics = metrics
         self.concurrency = min(handler.concurrency or settings.concurrency, settings.concurrency)
+        self.batching = handler.handle_batch is not None
+        # a batch being handled and the next one, fetched meanwhile
+        unsettled = 2 * settings.batch_size if self.batching else self.concurrency * 4
         self.spec = ConsumerSpec(
             durable=f"{prefix}-{handler.name}",
             filter_subject=filter_subject,
             ack_wait_seconds=settings.ack_wait_seconds,
             max_deliver=settings.max_deliver + SERVER_MAX_DELIVER_GRACE,
-            max_ack_pending=max(self.concurrency * 4, 64),
+            max_ack_pending=max(unsettled, 64),
         )
         self._consumer: StreamConsumer | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
         self._nak_on_cancel = False
+        self._pause = RETRY_PAUSE_SECONDS[0]
         self.handled = 0
         self.dead_lettered = 0
 
@@ -130,30 +144,55 @@ class HandlerRunner:
         return self.handler.name
 
     async def _loop(self) -> None:
-        pause = RETRY_PAUSE_SECONDS[0]
+        if self.batching:
+            await self._batch_loop()
+            return
         while True:
             free = self.concurrency - len(self._inflight)
             if free <= 0:
                 self._room.clear()
                 await self._room.wait()
                 continue
-            try:
-                if self._consumer is None:
-                    self._consumer = await self._stream.consumer(self.spec)
-                messages = await self._consumer.fetch(free, FETCH_WAIT_SECONDS)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("%s: fetching events failed (%s); retrying", self.name, exc)
-                await self._rebind()
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RETRY_PAUSE_SECONDS[1])
+            for message in await self._fetch(free):
+                self._spawn(self._process(message))
+
+    async def _batch_loop(self) -> None:
+        """Fetch the next batch while the previous one is handled; hand it over after."""
+        current: asyncio.Task[None] | None = None
+        while True:
+            messages = await self._fetch(self._settings.batch_size)
+            if not messages:
                 continue
-            pause = RETRY_PAUSE_SECONDS[0]
-            for message in messages:
-                task = asyncio.create_task(self._process(message))
-                self._inflight.add(task)
-                task.add_done_callback(self._done)
+            try:
+                if current is not None:
+                    await asyncio.wait({current})
+            except asyncio.CancelledError:
+                await asyncio.gather(*(m.nak() for m in messages), return_exceptions=True)
+                raise
+            current = self._spawn(self._settle_batch(messages))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    async def _fetch(self, count: int) -> list[StreamMessage]:
+        """Up to ``count`` messages; none after a failed fetch, which pauses (growing)."""
+        try:
+            if self._consumer is None:
+                self._consumer = await self._stream.consumer(self.spec)
+            messages = await self._consumer.fetch(count, FETCH_WAIT_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s: fetching events failed (%s); retrying", self.name, exc)
+            await self._rebind()
+            await asyncio.sleep(self._pause)
+            self._pause = min(self._pause * 2, RETRY_PAUSE_SECONDS[1])
+            return []
+        self._pause = RETRY_PAUSE_SECONDS[0]
+        return messages
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
@@ -167,7 +206,7 @@ class HandlerRunner:
                 await consumer.close()
 
     async def _process(self, message: StreamMessage) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat(message))
+        heartbeat = asyncio.create_task(self._heartbeat([message]))
         try:
             await self._settle(message)
         except asyncio.CancelledError:
@@ -180,31 +219,87 @@ class HandlerRunner:
         finally:
             heartbeat.cancel()
 
-    async def _heartbeat(self, message: StreamMessage) -> None:
+    async def _heartbeat(self, messages: Sequence[StreamMessage]) -> None:
         interval = self._settings.ack_wait_seconds / 2
         while True:
             await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):
-                await message.in_progress()
+            await asyncio.gather(*(m.in_progress() for m in messages), return_exceptions=True)
 
-    async def _settle(self, message: StreamMessage) -> None:
+    async def _settle_batch(self, messages: list[StreamMessage]) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(messages))
+        settled: set[int] = set()
+        try:
+            await self._settle_all(messages, settled)
+        except asyncio.CancelledError:
+            if self._nak_on_cancel:
+                left = [m for m in messages if id(m) not in settled]
+                await asyncio.gather(*(m.nak() for m in left), return_exceptions=True)
+            raise
+        except Exception:
+            log.exception("%s: settling a batch of %d events failed", self.name, len(messages))
+        finally:
+            heartbeat.cancel()
+
+    async def _settle_all(self, messages: list[StreamMessage], settled: set[int]) -> None:
+        """Settle the batch: what needs no handler first, then ``handle_batch`` for the rest
+        (or ``handle`` for each, in order, when it raises). ``settled`` gets the ids of
+        settled messages."""
+        ready: list[tuple[StreamMessage, EventEnvelope]] = []
+        for message in messages:
+            envelope = await self._precheck(message)
+            if envelope is None:
+                settled.add(id(message))
+            else:
+                ready.append((message, envelope))
+        if not ready:
+            return
+        handle_batch = self.handler.handle_batch
+        assert handle_batch is not None
+        envelopes = [e for _, e in ready]
+        try:
+            await self._run_handler(lambda: handle_batch(envelopes), envelopes)
+        except Exception as exc:
+            log.info("%s: batch of %d failed (%s); one by one", self.name, len(ready), exc)
+            for message, envelope in ready:
+                await self._dispatch(message, envelope)
+                settled.add(id(message))
+            return
+        await asyncio.gather(*(m.ack() for m, _ in ready))
+        settled.update(id(m) for m, _ in ready)
+        self.handled += len(ready)
+        for _, envelope in ready:
+            self._metrics.handled.labels(self.name, envelope.type).inc()
+
+    async def _precheck(self, message: StreamMessage) -> EventEnvelope | None:
+        """The envelope to hand to the handler, or ``None`` when the message was settled
+        without it (malformed, a type the handler does not want, delivered too often)."""
         try:
             envelope = decode_event(message.data)
         except MalformedEvent as exc:
             await self._dead_letter(message, self._type_of(message), "malformed", str(exc))
-            return
+            return None
         if envelope.type not in self.handler.event_types:
             await message.ack()
-            return
+            return None
         if message.delivery > 1:
             self._metrics.redelivered.labels(self.name).inc()
         limit = self._settings.max_deliver
         if message.delivery > limit:
             reason = f"delivered {message.delivery} times (limit {limit})"
             await self._dead_letter(message, envelope.type, "max_deliver", reason)
-            return
+            return None
+        return envelope
+
+    async def _settle(self, message: StreamMessage) -> None:
+        envelope = await self._precheck(message)
+        if envelope is not None:
+            await self._dispatch(message, envelope)
+
+    async def _dispatch(self, message: StreamMessage, envelope: EventEnvelope) -> None:
+        """Hand one event to ``handle`` and settle it by the outcome."""
+        limit = self._settings.max_deliver
         try:
-            await self._handle(envelope)
+            await self._run_handler(lambda: self.handler.handle(envelope), [envelope])
         except PoisonEvent as exc:
             await self._dead_letter(message, envelope.type, "poison", str(exc) or "poison")
         except Exception as exc:
@@ -228,16 +323,20 @@ class HandlerRunner:
             self.handled += 1
             self._metrics.handled.labels(self.name, envelope.type).inc()
 
-    async def _handle(self, envelope: EventEnvelope) -> None:
-        ctx = RequestContext(request_id=envelope.request_id or new_request_id())
+    async def _run_handler(
+        self, call: Callable[[], Awaitable[None]], envelopes: Sequence[EventEnvelope]
+    ) -> None:
+        """``call()`` (the handler on ``envelopes``) in the request context of the first
+        event, counted in the in-progress gauge and the duration histogram."""
+        ctx = RequestContext(request_id=envelopes[0].request_id or new_request_id())
         gauge = self._metrics.in_progress.labels(self.name)
-        gauge.inc()
+        gauge.inc(len(envelopes))
         started = time.perf_counter()
         try:
             with request_context(ctx):
-                await self.handler.handle(envelope)
+                await call()
         finally:
-            gauge.dec()
+            gauge.dec(len(envelopes))
             self._metrics.duration.labels(self.name).observe(time.perf_counter() - started)
 
     def _backoff(self, delivery: int) -> float:

@@ -32,6 +32,7 @@ def create_worker_http_app(
     *,
     extra_checks: Mapping[str, Checkable] | None = None,
     outbox_pending: Callable[[], Awaitable[int]] | None = None,
+    outbox_oldest_age: Callable[[], Awaitable[float]] | None = None,
 ) -> Starlette:
     """``probe``: the application's readiness (backend name -> error or ``None``);
     ``extra_checks``: what the worker needs beyond it (the event stream, the search index)."""
@@ -69,6 +70,10 @@ def create_worker_http_app(
             with contextlib.suppress(Exception):
                 pending = await asyncio.wait_for(outbox_pending(), REFRESH_TIMEOUT_SECONDS)
                 worker.metrics.outbox_pending.set(pending)
+        if outbox_oldest_age is not None:
+            with contextlib.suppress(Exception):
+                age = await asyncio.wait_for(outbox_oldest_age(), REFRESH_TIMEOUT_SECONDS)
+                worker.metrics.outbox_oldest_pending_age.set(age)
         body, content_type = render(registry)
         return Response(body, media_type=content_type)
 

@@ -90,5 +90,10 @@ class WorkerMetrics:
         self.outbox_pending = Gauge(
             "venta_outbox_pending", "Outbox rows not relayed to the stream yet.", registry=registry
         )
+        self.outbox_oldest_pending_age = Gauge(
+            "venta_outbox_oldest_pending_age_seconds",
+            "Age of the oldest outbox row not relayed to the stream yet (0: none pending).",
+            registry=registry,
+        )
         if relay_published is not None:
             registry.register(_RelayCollector(relay_published))

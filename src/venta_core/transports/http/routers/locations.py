@@ -6,7 +6,7 @@ so the literal path is never taken for a ``{vendor_id}``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,7 @@ def _chosen_form(values: dict[str, float | None]) -> tuple[str, ...]:
     return form
 
 
-def nearby_query_dependency(settings: LocationSettings) -> Callable[..., NearbyQuery]:
+def nearby_query_dependency(settings: LocationSettings) -> Callable[..., Awaitable[NearbyQuery]]:
     """The query of ``GET /v1/vendors/nearby`` with the limits of ``settings``.
 
     The seven area parameters are left out of the generated OpenAPI parameters and described
@@ -81,7 +81,7 @@ def nearby_query_dependency(settings: LocationSettings) -> Callable[..., NearbyQ
             None, alias=alias, ge=low, le=high, allow_inf_nan=False, include_in_schema=False
         )
 
-    def nearby_query(
+    async def nearby_query(
         sw_lat: float | None = area("swLat", -90, 90),
         sw_long: float | None = area("swLong", -180, 180),
         ne_lat: float | None = area("neLat", -90, 90),

@@ -8,7 +8,7 @@ index (Algolia, ...) answers through the same route.
 # No ``from __future__ import annotations``: the query parameters are declared inside
 # ``search_query_dependency`` with limits from settings, and FastAPI must see those local
 # annotations evaluated.
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -67,7 +67,7 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     )
 
 
-def search_query_dependency(settings: SearchSettings) -> Callable[..., SearchQuery]:
+def search_query_dependency(settings: SearchSettings) -> Callable[..., Awaitable[SearchQuery]]:
     """The query parameters of a search, with the limits of ``settings`` (so the OpenAPI
     document states them too)."""
     Words = Annotated[
@@ -88,7 +88,7 @@ def search_query_dependency(settings: SearchSettings) -> Callable[..., SearchQue
         Query(gt=0, le=settings.max_radius_m, allow_inf_nan=False, include_in_schema=False),
     ]
 
-    def search_query(
+    async def search_query(
         q: Words,
         lat: Lat = None,
         long: Long = None,

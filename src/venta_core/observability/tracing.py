@@ -1,0 +1,186 @@
+"""OpenTelemetry tracing: off unless configured, the standard SDK and variables when on.
+
+Tracing is on when the environment asks for it the way every OpenTelemetry SDK is asked:
+``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` set, or
+``OTEL_TRACES_EXPORTER`` naming an exporter (``otlp``, ``console``), and ``OTEL_SDK_DISABLED``
+not true. Everything else is read by the SDK itself: ``OTEL_SERVICE_NAME`` and
+``OTEL_RESOURCE_ATTRIBUTES`` (the resource), ``OTEL_TRACES_SAMPLER`` and its argument,
+``OTEL_EXPORTER_OTLP_PROTOCOL`` (``http/protobuf``, the default, or ``grpc``), headers, timeouts
+and the batch processor's limits.
+
+When tracing is off nothing is installed: no tracer provider, no instrumentation, no middleware,
+so the request path costs what it cost before (the OpenTelemetry API alone returns non-recording
+spans). When it is on, the maintained instrumentations trace HTTP (FastAPI), gRPC (client and
+server interceptors), SQLAlchemy and redis-py; venta writes spans by hand only where no
+instrumentation exists (the outbox, relay, event stream and worker).
+
+Each process names its resource after its role (``ROLE_SERVICE_NAMES``): ``venta`` for
+``venta serve all``, ``venta-gateway``, ``venta-ws``, ``venta-worker``, and ``venta-user``,
+``venta-vendor`` or ``venta-location`` for a gRPC service; ``OTEL_SERVICE_NAME`` overrides it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "active",
+    "configure_tracing",
+    "instrument_http_app",
+    "instrument_sqlalchemy",
+    "process_service_name",
+    "provider",
+    "shutdown_tracing",
+    "tracing_requested",
+]
+
+log = logging.getLogger(__name__)
+
+#: The role a process plays -> its default ``service.name``.
+ROLE_SERVICE_NAMES = {
+    "all": "venta",
+    "gateway": "venta-gateway",
+    "ws": "venta-ws",
+    "worker": "venta-worker",
+    "user": "venta-user",
+    "vendor": "venta-vendor",
+    "location": "venta-location",
+}
+
+_TRUE = {"true", "1", "yes", "on"}
+_provider: Any = None
+
+
+def tracing_requested(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the ``OTEL_*`` variables ask for traces (see the module docstring)."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
+        return False
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter == "none":
+        return False
+    return bool(
+        exporter
+        or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+        or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    )
+
+
+def active() -> bool:
+    """Whether this process installed a tracer provider."""
+    return _provider is not None
+
+
+def provider() -> Any:
+    """The tracer provider this process installed, or None when tracing is off."""
+    return _provider
+
+
+def process_service_name(roles: Iterable[str], grpc_services: Sequence[str] = ()) -> str:
+    """The default ``service.name`` of a process playing ``roles`` (and serving
+    ``grpc_services``): one role names itself, several are ``venta`` (``serve all``)."""
+    names = sorted(set(roles))
+    if grpc_services:
+        if len(grpc_services) == 1 and not names:
+            return ROLE_SERVICE_NAMES.get(grpc_services[0], f"venta-{grpc_services[0]}")
+        return "venta-grpc" if not names else "venta"
+    if len(names) == 1:
+        return ROLE_SERVICE_NAMES.get(names[0], f"venta-{names[0]}")
+    return "venta"
+
+
+def configure_tracing(service_name: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Install the SDK's tracer provider and the instrumentations when the environment asks
+    for tracing; returns whether tracing is on. Calling it again is harmless (the first
+    provider stays: OpenTelemetry allows one per process)."""
+    global _provider
+    if _provider is not None:
+        return True
+    if not tracing_requested(environ):
+        return False
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: service_name}))
+    provider = TracerProvider(resource=resource)
+    exporter = _exporter(environ)
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    # redis-py and SQLAlchemy are instrumented process-wide, before any client or engine is
+    # built; HTTP and gRPC are instrumented where their apps and channels are made.
+    RedisInstrumentor().instrument()
+    log.info(
+        "tracing on: service %s, exporter %s",
+        resource.attributes.get(SERVICE_NAME),
+        type(exporter).__name__ if exporter is not None else "none",
+    )
+    return True
+
+
+def _exporter(environ: Mapping[str, str]) -> Any:
+    kind = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
+    if kind == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    if kind != "otlp":
+        log.warning("OTEL_TRACES_EXPORTER=%s is not supported here: use otlp or console", kind)
+        return None
+    protocol = (
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        return GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpExporter,
+    )
+
+    return HttpExporter()
+
+
+def shutdown_tracing() -> None:
+    """Export what is buffered and stop the provider (at process stop)."""
+    global _provider
+    provider, _provider = _provider, None
+    if provider is not None:
+        provider.shutdown()
+
+
+def instrument_http_app(app: Any) -> None:
+    """Trace a FastAPI application's requests (server spans named by route template)."""
+    if _provider is None:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="/health,/ready,/metrics", tracer_provider=_provider
+    )
+
+
+def instrument_sqlalchemy(engine: Any) -> None:
+    """Trace an engine's statements (``engine`` is the synchronous core of an async engine)."""
+    if _provider is None:
+        return
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    # The instrumentation declares SQLAlchemy < 2.1 and would refuse 2.1 with an ERROR line;
+    # 2.1 kept the engine events it listens to, and tests/e2e/test_tracing.py proves the
+    # statements' spans arrive.
+    SQLAlchemyInstrumentor().instrument(
+        engine=engine, tracer_provider=_provider, skip_dep_check=True
+    )
