@@ -6,6 +6,7 @@ are the responses and the few bodies the domain has no model for.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -274,6 +275,7 @@ _ERROR_DESCRIPTIONS = {
     401: "UNAUTHENTICATED: missing, malformed, forged or expired bearer token",
     403: "FORBIDDEN: the caller does not own the vendor",
     404: "VENDOR_NOT_FOUND / LOCATION_NOT_FOUND / NOT_FOUND",
+    409: "CONFLICT: the request conflicts with the current state",
     413: "PAYLOAD_TOO_LARGE: body over http.max_body_bytes",
     429: "RATE_LIMITED: see Retry-After and X-RateLimit-* headers",
     500: "INTERNAL: unexpected error (details only in the server log)",
@@ -281,11 +283,25 @@ _ERROR_DESCRIPTIONS = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for error statuses, all with the error envelope."""
+def error_responses(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for error statuses, all with the error envelope.
+
+    Pass it as a route's (or router's) ``responses=``. Each status gets the standard
+    description of the codes venta answers with it; ``descriptions`` replaces that text for a
+    status (and adds the status when not in ``statuses``), for routes whose errors are their own:
+    ``error_responses(400, 429, descriptions={401: "INVALID_SIGNATURE: forged"})``.
+    """
+    texts = dict(descriptions or {})
+    for status in statuses:
+        if status not in _ERROR_DESCRIPTIONS and status not in texts:
+            known = ", ".join(map(str, _ERROR_DESCRIPTIONS))
+            raise ValueError(f"no standard description for {status} (known: {known})")
+        texts.setdefault(status, _ERROR_DESCRIPTIONS.get(status, ""))
     return {
-        status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
-        for status in statuses
+        status: {"model": ErrorResponse, "description": text}
+        for status, text in sorted(texts.items())
     }
 
 

@@ -35,6 +35,7 @@ from venta_core.transports import VentaApp
 from venta_core.transports.http.auth import IdentityCache
 from venta_core.transports.realtime.auth import Refused, expiry_from, token_from
 from venta_core.transports.realtime.edge import SocketIOEdge, guard_messages
+from venta_core.transports.realtime.extensions import PluginEvents
 from venta_core.transports.realtime.fanout import Sender
 from venta_core.transports.realtime.hub import CellHub
 from venta_core.transports.realtime.limits import ConnectRate, IdentityLimits
@@ -149,6 +150,8 @@ class RealtimeGateway:
         self._subscriptions: list[Subscription] = []
         self._resync_task: asyncio.Task[None] | None = None
         self._register()
+        self.plugin_events = PluginEvents(self)  # plugins' events and presence hook
+        self.plugin_events.register()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -443,6 +446,7 @@ class RealtimeGateway:
         session.vendors.add(vendor_id)
         if first:
             await self.presence.online(session, vendor_id)
+            await self.plugin_events.presence(vendor_id, online=True)
 
     async def _default_vendor(self, session: Session) -> str:
         if session.default_vendor is None:
@@ -474,6 +478,7 @@ class RealtimeGateway:
         so the system acts here on the owner's behalf."""
         with contextlib.suppress(VendorNotFound, LocationNotFound):  # deleted meanwhile
             await self.app.locations.remove_vendor_location(_PRESENCE_ACTOR, vendor_id)
+        await self.plugin_events.presence(vendor_id, online=False)
 
     async def _on_vendor_deleted(self, message: BusMessage) -> None:
         envelope = EventEnvelope.model_validate_json(message.data)
