@@ -66,8 +66,10 @@ LINEAR_SCAN_BUDGET = 2_000_000
 M_PER_DEG_LAT = 111_195.0
 #: Vendors streaming their positions at the same time in the ingest figures.
 CONCURRENCY = 50
-#: Rounds of the ingest figures (each figure: its best round).
+#: Rounds of the ingest rates (each rate: its best round).
 ROUNDS = 3
+#: Isolated updates per turn when the p50s before and after are measured in turns.
+P50_CHUNK = 50
 
 Call = Callable[[int], Awaitable[object]]
 Position = tuple[str, float, float]
@@ -331,9 +333,10 @@ async def ingest_redis(
     raw_set: Callable[[Position], Awaitable[object]],
     nats: tuple[EventBus, str] | None = None,
 ) -> dict[str, float]:
-    """The ingest figures, each the best of ``ROUNDS`` rounds alternating the index and its
+    """The ingest figures. Rates: the best of ``ROUNDS`` rounds alternating the index and its
     uncoalesced twin, which goes first in every other round (the machine is shared: the best
-    round is the least disturbed one)."""
+    round is the least disturbed one). p50s: the isolated updates interleaved between the two
+    in chunks of ``P50_CHUNK``, so that both see the same load."""
     streams = work.streams()
     n = len(streams)
     ids = sorted({m for m, _, _ in streams} | {m for m, _, _ in work.updates})
@@ -354,17 +357,29 @@ async def ingest_redis(
             note(f"index{suffix}", await concurrently(lambda i, g=geo: g.set(*streams[i]), n))
         for suffix, geo in order:
             async with location_service(geo, ids) as service:
-                stream, isolated = updater(service, streams), updater(service, work.updates)
-
-                note(f"service{suffix}", await concurrently(stream, n))
-                note(f"p50{suffix}", p(await measure(isolated, len(work.updates)), 0.5))
+                note(f"service{suffix}", await concurrently(updater(service, streams), n))
             if nats is not None:
                 bus, root = nats
                 async with location_service(geo, ids, bus, root) as service:
                     note(f"nats{suffix}", await concurrently(updater(service, streams), n))
-    best = {k: max(v) for k, v in figures.items() if not k.startswith("p50")}
-    best.update({k: min(v) for k, v in figures.items() if k.startswith("p50")})
+    best = {k: max(v) for k, v in figures.items()}
+    async with location_service(before, ids) as was, location_service(index, ids) as now:
+        p50s = await interleaved(updater(was, work.updates), updater(now, work.updates), n)
+    best["p50_before"], best["p50"] = (p(latencies, 0.5) for latencies in p50s)
     return best
+
+
+async def interleaved(first: Call, second: Call, n: int) -> tuple[list[float], list[float]]:
+    """Latencies of ``first(i)`` and ``second(i)`` for ``i`` in ``range(n)``, run one after the
+    other in chunks of ``P50_CHUNK``, taking turns to go first."""
+    a: list[float] = []
+    b: list[float] = []
+    for k, start in enumerate(range(0, n, P50_CHUNK)):
+        size = min(n, start + P50_CHUNK) - start
+        pair = [(first, a), (second, b)]
+        for fn, into in pair if k % 2 == 0 else reversed(pair):
+            into += await measure(lambda i, f=fn, s=start: f(s + i), size)
+    return a, b
 
 
 def updater(service: LocalLocationService, positions: list[Position]) -> Call:
@@ -461,7 +476,7 @@ def print_ingest(ingests: list[Ingest]) -> None:
     c = CONCURRENCY
     print(
         f"location ingest: {c} vendors streaming at once; 'before' = every set() its own round"
-        f" trip; each figure the best of {ROUNDS} alternated rounds"
+        f" trip; rates: best of {ROUNDS} alternated rounds; p50s: measured in alternating turns"
     )
     head = f"{'index':<7} {'vendors':>8}  {'figure':<28} {'after':>9} {'before':>9} {'ratio':>7}"
     head += f" {f'/GEOADD x{c}':>13} {'/pipelined':>11}"

@@ -5,9 +5,11 @@ a running server (``venta_cli.simulate``)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlencode
 
 import typer
 
@@ -36,6 +38,31 @@ def _city_or_exit(city: str) -> tuple[float, float]:
     if city not in CITIES:
         fail(f"unknown city {city!r}; choose one of {', '.join(CITIES)}", code=2)
     return CITIES[city]
+
+
+def _place_or_exit(place: str) -> tuple[float, float]:
+    """A city the demo knows, or ``LAT,LONG``."""
+    name = place.strip().lower()
+    if name in CITIES:
+        return CITIES[name]
+    lat_text, comma, long_text = place.partition(",")
+    try:
+        lat, long = float(lat_text), float(long_text)
+    except ValueError:
+        lat = long = math.nan
+    if not comma or not (-85 <= lat <= 85 and -180 <= long <= 180):
+        fail(
+            f"--around {place!r}: give one of {', '.join(CITIES)}, or LAT,LONG "
+            "(lat in [-85, 85], long in [-180, 180])",
+            code=2,
+        )
+    return lat, long
+
+
+def map_url(base: str, token: str, center: tuple[float, float], zoom: int = 14) -> str:
+    """The live map page at ``center``, connected as the holder of ``token``."""
+    query = urlencode({"token": token, "lat": f"{center[0]:.5f}", "long": f"{center[1]:.5f}"})
+    return f"{base}/map?{query}&zoom={zoom}"
 
 
 @demo_app.command(
@@ -156,6 +183,8 @@ def _api_failure(base: str, exc: ApiError) -> str:
     "simulate",
     epilog=examples(
         "venta demo simulate",
+        "venta demo simulate --around berlin",
+        "venta demo simulate --around 48.137,11.575 --vendors 30",
         "venta demo simulate --url http://127.0.0.1:9000 --vendors 100 --users 500",
     ),
 )
@@ -167,11 +196,26 @@ def simulate_cmd(
     ] = None,
     vendors: Annotated[int, typer.Option(min=1, max=10_000, help="Moving vendors.")] = 20,
     users: Annotated[int, typer.Option(min=1, max=10_000, help="Watching users.")] = 50,
-    duration: Annotated[float, typer.Option(min=1, help="Seconds to run.")] = 30.0,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Seconds to run. Default: 30, or until Ctrl-C with --around.",
+            show_default=False,
+        ),
+    ] = None,
     interval: Annotated[
         float, typer.Option(min=0.05, help="Seconds between a vendor's position updates.")
     ] = 2.0,
     city: Annotated[str, typer.Option(help=f"One of: {', '.join(CITIES)}.")] = "berlin",
+    around: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Drive around a place until Ctrl-C: one of {', '.join(CITIES)}, or LAT,LONG. "
+            "Vendors head for waypoints within 3 km at 5-15 m/s; prints the /map URL to watch.",
+            show_default=False,
+        ),
+    ] = None,
     keep: Annotated[
         bool,
         typer.Option("--keep", help="Keep the simulated users and vendors at the end."),
@@ -186,27 +230,37 @@ def simulate_cmd(
     from venta_cli.simulate import SimulationResult, simulate
     from venta_core.ports.identity import DevTokenProvider
 
-    center = _city_or_exit(city)
+    center = _city_or_exit(city) if around is None else _place_or_exit(around)
+    if duration is None and around is None:
+        duration = 30.0
     settings = settings_or_exit()
     base = (url or local_url(settings)).rstrip("/")
     provider = DevTokenProvider(settings.auth)
+    ttl = TOKEN_TTL_SECONDS if duration is None else int(duration) + 3600
+    how_long = "until Ctrl-C" if duration is None else f"for {duration:g} s (Ctrl-C stops early)"
     typer.echo(
-        f"Simulating {vendors} vendors and {users} watching users against {base} for "
-        f"{duration:g} s (Ctrl-C stops early)."
+        f"Simulating {vendors} vendors and {users} watching users against {base} {how_long}."
     )
+
+    def on_watch(token: str) -> None:
+        if around is not None:
+            typer.echo(f"Watch them live: {map_url(base, token, center)}")
+
     with user_errors():
         try:
             result: SimulationResult = asyncio.run(
                 simulate(
                     url=base,
                     ws_url=ws_url or base,
-                    tokens=lambda sub: provider.issue(sub, ttl_seconds=int(duration) + 3600),
+                    tokens=lambda sub: provider.issue(sub, ttl_seconds=ttl),
                     center=center,
                     vendors=vendors,
                     users=users,
                     duration=duration,
                     interval=interval,
                     keep=keep,
+                    route=around is not None,
+                    on_watch=on_watch if around is not None else None,
                     on_interrupt=lambda: typer.echo(
                         "Stopping"
                         + ("." if keep else "; removing what it created (Ctrl-C again leaves it)."),

@@ -7,6 +7,10 @@ minted from the local settings) drive around a city; users watch a district-size
 now and then pan. Every ``vendor_sync`` received is matched to the update that caused it (by
 vendor and position), which gives the delivery latency.
 
+With ``route`` (``venta demo simulate --around``) vendors drive instead of jittering: each heads
+for a random waypoint within a few kilometres of the centre at 5-15 m/s, then for the next
+(``Route``), until stopped; one more identity, the watcher, is handed out for the map page.
+
 What it creates is its own to remove: every simulated identity it used (vendor owners and
 watchers, each a user the server created on first sight) is deleted at the end with
 ``DELETE /v1/me``, which takes the owner's vendor and its live position along; Ctrl-C ends the
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 import signal
 import statistics
@@ -33,11 +38,14 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from venta_cli.api_client import ApiClient
 
-__all__ = ["SimulationResult", "simulate"]
+__all__ = ["Route", "SimulationResult", "simulate"]
 
 MOVE_DEG = 0.0004  # about 40 m per step
 VIEW_DEG = (0.02, 0.03)  # a viewport of roughly 2 km x 2 km
 REMOVE_CONCURRENCY = 16
+ROUTE_RADIUS_M = 3000.0  # waypoints within this distance of the centre
+SPEED_MPS = (5.0, 15.0)  # city driving, stops not counted
+METRES_PER_DEG_LAT = 111_320.0
 
 
 @dataclass
@@ -61,6 +69,56 @@ class SimulationResult:
         if len(self.latencies_ms) < 2:
             return self.latencies_ms[0] if self.latencies_ms else None
         return statistics.quantiles(self.latencies_ms, n=100)[q - 1]
+
+
+class Route:
+    """A vendor driving from waypoint to waypoint around ``center``: each waypoint is drawn
+    uniformly within ``radius_m`` of it, each leg at a speed drawn from ``SPEED_MPS``."""
+
+    def __init__(
+        self, center: tuple[float, float], rng: random.Random, radius_m: float = ROUTE_RADIUS_M
+    ) -> None:
+        self.center = center
+        self.rng = rng
+        self.radius_m = radius_m
+        self.lat, self.long = self._waypoint()
+        self._new_leg()
+
+    def _waypoint(self) -> tuple[float, float]:
+        distance = self.radius_m * math.sqrt(self.rng.random())
+        bearing = self.rng.uniform(0, 2 * math.pi)
+        lat0, long0 = self.center
+        dlat = distance * math.cos(bearing) / METRES_PER_DEG_LAT
+        dlong = distance * math.sin(bearing) / self._metres_per_deg_long(lat0)
+        return lat0 + dlat, long0 + dlong
+
+    @staticmethod
+    def _metres_per_deg_long(lat: float) -> float:
+        return max(METRES_PER_DEG_LAT * math.cos(math.radians(lat)), 1.0)
+
+    def _new_leg(self) -> None:
+        self.target = self._waypoint()
+        self.speed = self.rng.uniform(*SPEED_MPS)
+
+    def step(self, seconds: float) -> tuple[float, float]:
+        """Drive ``seconds`` at this leg's speed (a new leg on arrival); the new position."""
+        budget = self.speed * seconds
+        while budget > 0:
+            north = (self.target[0] - self.lat) * METRES_PER_DEG_LAT
+            east = (self.target[1] - self.long) * self._metres_per_deg_long(self.lat)
+            left = math.hypot(north, east)
+            if left <= budget:
+                self.lat, self.long = self.target
+                budget -= left
+                self._new_leg()
+                if left == 0:
+                    break
+                continue
+            fraction = budget / left
+            self.lat += (self.target[0] - self.lat) * fraction
+            self.long += (self.target[1] - self.long) * fraction
+            budget = 0
+        return round(self.lat, 6), round(self.long, 6)
 
 
 class _Client:
@@ -115,20 +173,24 @@ async def simulate(
     center: tuple[float, float],
     vendors: int,
     users: int,
-    duration: float,
+    duration: float | None,
     interval: float,
     keep: bool = False,
     on_interrupt: Callable[[], None] | None = None,
     seed: int = 7,
+    route: bool = False,
+    on_watch: Callable[[str], None] | None = None,
 ) -> SimulationResult:
-    """Run the simulation; ``tokens(subject)`` mints a bearer token.
+    """Run the simulation; ``tokens(subject)`` mints a bearer token. ``duration`` None: until
+    Ctrl-C. ``route``: vendors drive ``Route``s. ``on_watch(token)`` is called once the vendors
+    are out, with the token of a watcher identity (removed with the rest) for the map page.
 
     Ctrl-C (SIGINT) ends it early, a second one at once. Unless ``keep``, the users and
     vendors it created are then deleted (``DELETE /v1/me`` of each simulated identity, which
     takes the identity's vendors and their live positions with it)."""
-    run = _Run(ws_url, tokens, center, random.Random(seed))  # noqa: S311 - not secrets
+    run = _Run(ws_url, tokens, center, random.Random(seed), route=route)  # noqa: S311
     async with ApiClient(url, tokens) as api:
-        body = asyncio.create_task(run.body(api, vendors, users, duration, interval))
+        body = asyncio.create_task(run.body(api, vendors, users, duration, interval, on_watch))
         run.result.interrupted = await _until_done_or_interrupted(body, on_interrupt)
         for client in run.clients:
             await client.close()
@@ -197,7 +259,10 @@ class _Run:
         tokens: Callable[[str], str],
         center: tuple[float, float],
         rng: random.Random,
+        *,
+        route: bool = False,
     ) -> None:
+        self.route = route
         self.ws_url = ws_url
         self.tokens = tokens
         self.center = center
@@ -215,7 +280,13 @@ class _Run:
         return self.tokens(subject)
 
     async def body(
-        self, api: ApiClient, vendors: int, users: int, duration: float, interval: float
+        self,
+        api: ApiClient,
+        vendors: int,
+        users: int,
+        duration: float | None,
+        interval: float,
+        on_watch: Callable[[str], None] | None = None,
     ) -> None:
         owners = [f"sim-owner-{self.name}-{i}" for i in range(vendors)]
         for subject in owners:
@@ -234,7 +305,9 @@ class _Run:
         for i in range(users):
             token = self.use(f"sim-user-{self.name}-{i}")
             user_clients.append(await self._open("/user", token))
-        deadline = time.monotonic() + duration
+        if on_watch is not None:
+            on_watch(self.use(f"sim-watcher-{self.name}"))
+        deadline = math.inf if duration is None else time.monotonic() + duration
         watchers = [asyncio.create_task(self._watch(c, deadline)) for c in user_clients]
         drivers = [
             asyncio.create_task(self._drive(c, v, deadline, interval))
@@ -262,10 +335,14 @@ class _Run:
         lat0, long0 = self.center
         lat = lat0 + rng.uniform(-0.01, 0.01)
         long = long0 + rng.uniform(-0.015, 0.015)
+        route = Route(self.center, rng) if self.route else None
         await asyncio.sleep(rng.uniform(0, interval))
         while time.monotonic() < deadline:
-            lat = round(lat + rng.uniform(-MOVE_DEG, MOVE_DEG), 6)
-            long = round(long + rng.uniform(-MOVE_DEG, MOVE_DEG), 6)
+            if route is not None:
+                lat, long = route.step(interval)
+            else:
+                lat = round(lat + rng.uniform(-MOVE_DEG, MOVE_DEG), 6)
+                long = round(long + rng.uniform(-MOVE_DEG, MOVE_DEG), 6)
             self.sent[(vendor_id, lat, long)] = time.perf_counter()
             await client.emit(
                 "updateVendorLocation", {"vendorId": vendor_id, "lat": lat, "long": long}
@@ -306,7 +383,7 @@ class _Run:
         finally:
             panner.cancel()
 
-    async def _progress(self, deadline: float, duration: float) -> None:
+    async def _progress(self, deadline: float, duration: float | None) -> None:
         columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
         result = self.result
         console = Console()
@@ -315,10 +392,11 @@ class _Run:
             *columns, console=console, transient=True, disable=not console.is_terminal
         ) as progress:
             task = progress.add_task("simulating", total=duration)
+            started = time.monotonic()
             while (left := deadline - time.monotonic()) > 0:
                 progress.update(
                     task,
-                    completed=duration - left,
+                    completed=time.monotonic() - started,
                     description=f"sent {result.updates_sent}  delivered {result.delivered}",
                 )
                 await asyncio.sleep(min(0.25, left))

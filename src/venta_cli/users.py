@@ -45,7 +45,10 @@ def restore(
 
     settings = settings_or_exit()
     try:
-        up_to_date = migrate.current(settings) in migrate.heads()
+        from venta_core.plugins import schema_migrations
+
+        plugins = schema_migrations(settings)
+        up_to_date = migrate.state(settings, plugins) == migrate.newest(plugins)
     except migrate.MigrationError as exc:  # one line, password hidden
         fail(str(exc))
     if not up_to_date:

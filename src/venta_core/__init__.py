@@ -3,7 +3,8 @@
 Domain services are plain async classes behind Protocols, wired by the ``Venta`` application
 object from ``Settings`` and exposed by transports (HTTP, gRPC, events, real-time). The names
 below are the public, semver-stable surface (docs/library.md); everything else is internal.
-The runner and the ASGI helpers load on first use, so importing venta_core stays light.
+The runner, the ASGI helpers, ``error_responses`` and the real-time handler types load on
+first use, so importing venta_core stays light.
 """
 
 from __future__ import annotations
@@ -54,16 +55,20 @@ from venta_core.hookspecs import hookimpl
 from venta_core.providers import MissingPort, first_answer
 from venta_core.services.protocols import LocationService, UserService, VendorService
 from venta_core.settings import Settings, SettingsError, load_settings
+from venta_core.store.branches import PluginMigrations
 
 if TYPE_CHECKING:
     from venta_core.asgi import VentaASGI, create_asgi_app, mount
     from venta_core.runner import ROLES, Role, RunnerError, run, serve
+    from venta_core.transports.http.schemas import error_responses
+    from venta_core.transports.realtime.extensions import Emit, RealtimeCaller, RealtimeHandler
 
 __all__ = [
     "ROLES",
     "Actor",
     "BoundingBox",
     "Conflict",
+    "Emit",
     "EventEnvelope",
     "EventHandler",
     "Forbidden",
@@ -73,7 +78,10 @@ __all__ = [
     "LocationService",
     "MissingPort",
     "NotFound",
+    "PluginMigrations",
     "PoisonEvent",
+    "RealtimeCaller",
+    "RealtimeHandler",
     "Role",
     "RunnerError",
     "ServiceUnavailable",
@@ -98,6 +106,7 @@ __all__ = [
     "VentaASGI",
     "VentaError",
     "create_asgi_app",
+    "error_responses",
     "errors",
     "first_answer",
     "hookimpl",
@@ -117,6 +126,10 @@ _LAZY = {
     "VentaASGI": "venta_core.asgi",
     "create_asgi_app": "venta_core.asgi",
     "mount": "venta_core.asgi",
+    "error_responses": "venta_core.transports.http.schemas",
+    "Emit": "venta_core.transports.realtime.extensions",
+    "RealtimeCaller": "venta_core.transports.realtime.extensions",
+    "RealtimeHandler": "venta_core.transports.realtime.extensions",
 }
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from venta_core.events import EventHandler
 from venta_core.lifecycle import Checkable, Component
-from venta_core.plugins import await_maybe, create_plugin_manager
+from venta_core.plugins import await_maybe, create_plugin_manager, schema_migrations
 from venta_core.ports.bus import EventBus
 from venta_core.ports.connections import SharedConnections
 from venta_core.ports.geo import GeoIndex
@@ -203,6 +203,7 @@ class Venta:
                 self.vendor_positions,
                 self.user_positions,
                 cache_owners="vendor" in remote,
+                database=self.database,
             )
             self.locations = self._location_service
 
@@ -296,10 +297,11 @@ class Venta:
         (``start`` does it; a command that uses only the database calls it alone)."""
         from venta_core.store import migrate
 
+        plugins = schema_migrations(self.settings, self.pm)
         if self.settings.auto_migrate:
-            await migrate.upgrade_async(self.settings)
+            await migrate.upgrade_async(self.settings, plugins=plugins)
         else:
-            await migrate.ensure_current(self.database, STARTUP_TIMEOUT_SECONDS)
+            await migrate.ensure_current(self.database, STARTUP_TIMEOUT_SECONDS, plugins)
 
     def _backend(self, component: Component) -> Backend | None:
         """The server behind ``component``, when it is one to prove at start."""

@@ -249,8 +249,9 @@ class EventHandler:
 
 
 def live_subject(prefix: str, cell: str, vendor_id: str) -> str:
-    """A live position ``{vendorId, lat, long, at}``. Published on the vendor's cell, and also on
-    its previous cell when it moved out of it (the position then lies outside that cell)."""
+    """A live position ``{vendorId, lat, long, at, pin}``. Published on the vendor's cell, and
+    also on its previous cell when it moved out of it (the position then lies outside that
+    cell)."""
     return f"{prefix}.live.{cell}.{vendor_id}"
 
 

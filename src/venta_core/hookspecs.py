@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from venta_core.ports.stream import EventStream
     from venta_core.ports.uploads import UploadStore
     from venta_core.settings import Settings
+    from venta_core.store.branches import PluginMigrations
+    from venta_core.transports.realtime.extensions import RealtimeHandler
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -153,3 +155,40 @@ def venta_startup(app: Venta) -> Any:
 def venta_shutdown(app: Venta) -> Any:
     """Called before the application's ports stop. May return an awaitable. Errors are logged
     and do not interrupt shutdown."""
+
+
+# --- plugins' own tables ---------------------------------------------------------------------
+
+
+@hookspec
+def venta_migrations(settings: Settings) -> PluginMigrations | None:
+    """Return the plugin's own migrations: ``PluginMigrations(name, directory, metadata)``.
+
+    Its revisions in ``directory`` are an Alembic branch labelled ``name``, whose first
+    revision ``depends_on`` the venta revision it needs. ``venta db migrate`` and
+    migrate-at-start run venta's and every plugin's to their newest (``heads``), ``venta db
+    current`` shows each branch, the start-up check wants each at its newest, and ``venta db
+    revision --plugin NAME`` writes the branch's next revision. Return ``None`` for no tables.
+    """
+
+
+# --- the real-time gateway -------------------------------------------------------------------
+
+
+@hookspec
+def venta_realtime_handlers(app: Venta) -> list[RealtimeHandler[Any]] | None:
+    """Return Socket.IO events to add on ``/user`` or ``/vendor``: ``RealtimeHandler(namespace,
+    event, payload_model, handle)``.
+
+    Called when a real-time gateway is built. Each event runs like the built-in ones: on
+    authenticated connections, within the identity's rate limit, its payload validated into
+    ``payload_model``; ``handle(caller, payload)`` answers ``None``, an acknowledgement or
+    ``Emit(event, data)``, and a ``VentaError`` it raises reaches the client as ``error``.
+    """
+
+
+@hookspec
+def venta_vendor_presence(app: Venta, vendor_id: str, online: bool) -> Any:
+    """Called when a vendor goes online (starts publishing through a connection, again after a
+    reconnect) or offline (once, by the process that takes its expired hold). May return an
+    awaitable; errors are logged and change nothing."""

@@ -10,12 +10,15 @@ import inspect
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 from venta_core import hookspecs
 from venta_core.settings import Settings
+
+if TYPE_CHECKING:
+    from venta_core.store.branches import PluginMigrations
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -23,6 +26,7 @@ __all__ = [
     "await_maybe",
     "create_plugin_manager",
     "describe",
+    "schema_migrations",
 ]
 
 ENTRY_POINT_GROUP = "venta"
@@ -106,3 +110,19 @@ def _own_version() -> str | None:
         return metadata.version("venta")
     except metadata.PackageNotFoundError:
         return None
+
+
+def schema_migrations(
+    settings: Settings, pm: pluggy.PluginManager | None = None
+) -> list[PluginMigrations]:
+    """The plugin migrations the schema holds: those of the installed plugins (entry points of
+    group ``venta``, minus ``VENTA_PLUGINS_BLOCKED``), and of ``pm``'s (plugins passed in).
+
+    The schema follows the installed packages, not the plugins one process chose to load: a
+    script or test built with ``load_entry_points=False`` migrates and checks the same database
+    as ``venta serve`` and ``venta db migrate`` do.
+    """
+    from venta_core.store.migrate import plugin_migrations
+
+    installed = create_plugin_manager(settings)
+    return plugin_migrations(*([pm] if pm is not None else []), installed, settings=settings)

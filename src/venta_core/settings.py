@@ -78,6 +78,10 @@ class HttpSettings(BaseModel):
         description="Public base URL of the gateway (https://api.example.com), used in the URLs "
         "it hands out (uploaded images); unset: http://<host>:<port> of these settings.",
     )
+    map_page: bool | None = Field(
+        None,
+        description="Serve the live map page at /map; unset: on, except with VENTA_ENV=production.",
+    )
 
     @property
     def base_url(self) -> str:
@@ -166,6 +170,13 @@ class LocationSettings(BaseModel):
     max_limit: int = Field(1000, ge=1, description="Largest `limit` a nearby query may ask for.")
     max_radius_m: float = Field(
         100_000, gt=0, description="Largest radius (metres) of a nearby query."
+    )
+    max_clusters: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="Clusters of a zoomed-out map (REST and real-time): the box is split into "
+        "the geohash cells of the finest precision at which it covers at most this many.",
     )
     warm_geo_index: bool = Field(
         True,
@@ -264,7 +275,35 @@ class RealtimeSettings(BaseModel):
     max_send_buffer_bytes: int = Field(
         1_048_576,
         ge=4096,
-        description="A client whose unsent data exceeds this is too slow and is disconnected.",
+        description="A client whose unsent data (including its conflated backlog) exceeds this "
+        "is too slow and is disconnected.",
+    )
+    recovery_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="How long a dropped connection's session is kept for connection state "
+        "recovery: a client reconnecting within this time, to any ws process, gets its session, "
+        "viewport and what changed back (0: no recovery).",
+    )
+    conflate_above_bytes: int = Field(
+        65_536,
+        ge=0,
+        description="A client with more unsent data than this receives only the latest "
+        "position per vendor until it catches up (0: no conflation; it must be below "
+        "MAX_SEND_BUFFER_BYTES to take effect).",
+    )
+    max_viewport_pins: int = Field(
+        500,
+        ge=1,
+        description="A viewport holding more live vendors than this (or covering more than "
+        "`max_viewport_cells` cells) is answered with `vendor_clusters` instead of pins.",
+    )
+    cluster_refresh_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=300,
+        description="How often at most a clustered viewport is sent fresh `vendor_clusters` "
+        "while its counts change.",
     )
 
 

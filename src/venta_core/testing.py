@@ -20,6 +20,9 @@ For suites that also run on real services (as venta's own does):
 - ``venta_sqlite_template`` (session): one migrated SQLite file to copy per test.
 - ``venta_postgres_url`` (session): a fresh, migrated PostgreSQL database for this run, made on
   the server named by ``VENTA_TEST_DATABASE_URL`` and dropped afterwards.
+
+Both are migrated with the installed plugins' own migrations too (``schema_migrations``), as
+``venta db migrate`` would.
 - ``real_service_url(kind)``: the URL of a real service for tests; skips when unset, but fails
   under ``CI=true`` so a CI run cannot pass by skipping.
 - ``truncate_all(app)``: empty every table.
@@ -128,10 +131,12 @@ def venta_clean_environment() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def venta_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from venta_core.plugins import schema_migrations
     from venta_core.store.migrate import upgrade
 
     path = tmp_path_factory.mktemp("template") / "venta.db"
-    upgrade(embedded_settings(path))
+    settings = embedded_settings(path)
+    upgrade(settings, plugins=schema_migrations(settings))
     return path
 
 
@@ -139,6 +144,7 @@ def venta_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def venta_postgres_url() -> Iterator[str]:
     from sqlalchemy.engine import make_url
 
+    from venta_core.plugins import schema_migrations
     from venta_core.settings import Settings
     from venta_core.store.migrate import upgrade
 
@@ -147,7 +153,8 @@ def venta_postgres_url() -> Iterator[str]:
     asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(Settings(_env_file=None, database_url=url))
+        settings = Settings(_env_file=None, database_url=url)
+        upgrade(settings, plugins=schema_migrations(settings))
         yield url
     finally:
         asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

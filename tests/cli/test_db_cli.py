@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import typer
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner, Result
 
+from tests.store.notes_plugin import copy_of_migrations
 from tests.store.scratch import (
     child_env,
     empty_postgres_schema,
@@ -29,6 +31,11 @@ root.add_typer(db_app, name="db")
 
 def venta(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(root, ["db", *args], input=input)
+
+
+def first(result: Result) -> str:
+    """venta's own line: the lines after it are the installed plugins' branches."""
+    return result.stdout.splitlines()[0]
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +68,16 @@ def _shown(url: str) -> str:
 def test_migrate_current_downgrade(database_url: str) -> None:
     shown = _shown(database_url)
 
-    assert venta("current").stdout == f"{shown}: base (behind 0005: run `venta db migrate`)\n"
+    assert first(venta("current")) == f"{shown}: base (behind 0005: run `venta db migrate`)"
 
     result = venta("migrate")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{shown}: migrated base -> 0005\n"
-    assert venta("current").stdout == f"{shown}: 0005 (head)\n"
+    assert first(result) == f"{shown}: migrated base -> 0005"
+    assert first(venta("current")) == f"{shown}: 0005 (head)"
 
     result = venta("downgrade", "-1", "--yes")
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{shown}: downgraded 0005 -> 0004\n"
+    assert first(result) == f"{shown}: downgraded 0005 -> 0004"
 
 
 def test_migrate_twice_changes_nothing(database_url: str) -> None:
@@ -79,7 +86,7 @@ def test_migrate_twice_changes_nothing(database_url: str) -> None:
     result = venta("migrate")
 
     assert result.exit_code == 0
-    assert result.stdout.endswith(": already at 0005\n")
+    assert first(result).endswith(": already at 0005")
 
 
 def test_downgrade_needs_a_revision(database_url: str) -> None:
@@ -94,11 +101,11 @@ def test_downgrade_asks_first(database_url: str) -> None:
 
     refused = venta("downgrade", "base", input="n\n")
     assert refused.exit_code == 1
-    assert venta("current").stdout.endswith(": 0005 (head)\n")
+    assert first(venta("current")).endswith(": 0005 (head)")
 
     agreed = venta("downgrade", "base", input="y\n")
     assert agreed.exit_code == 0, agreed.output
-    assert agreed.stdout.endswith("downgraded 0005 -> base\n")
+    assert "downgraded 0005 -> base\n" in agreed.stdout
 
 
 def test_unknown_revision_is_one_line(database_url: str) -> None:
@@ -186,3 +193,67 @@ def test_migrate_imports_no_transport(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.fixture
+def notes_plugin_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The notes test plugin installed as a distribution with a ``venta`` entry point (its
+    migrations in a copy of their own, which ``venta db revision --plugin`` may write into)."""
+    site = tmp_path / "site"
+    module = f"venta_test_notes_{uuid.uuid4().hex}"  # a module of its own for each test
+    info = site / "venta_test_notes-0.1.dist-info"
+    info.mkdir(parents=True)
+    migrations = copy_of_migrations(tmp_path)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: venta-test-notes\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[venta]\nnotes = {module}:plugin\n")
+    (site / f"{module}.py").write_text(
+        "from pathlib import Path\n"
+        "from tests.store.notes_plugin import NotesPlugin\n"
+        f"plugin = NotesPlugin(Path({str(migrations)!r}))\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    return migrations
+
+
+def _line(result: Result, branch: str) -> str:
+    [line] = [line for line in result.stdout.splitlines() if line.startswith(f"  {branch}: ")]
+    return line.removeprefix(f"  {branch}: ")
+
+
+def test_plugin_branches_migrate_show_and_roll_back(
+    database_url: str, notes_plugin_installed: Path
+) -> None:
+    shown = _shown(database_url)
+    assert _line(venta("current"), "notes") == "base (behind notes_0002: run `venta db migrate`)"
+
+    migrated = venta("migrate")
+    assert migrated.exit_code == 0, migrated.output
+    assert first(migrated) == f"{shown}: migrated base -> 0005"
+    assert _line(migrated, "notes") == "migrated base -> notes_0002"
+    assert _line(venta("current"), "notes") == "notes_0002 (head)"
+
+    alone = venta("downgrade", "notes@-1", "--yes")
+    assert alone.exit_code == 0, alone.output
+    assert first(alone) == f"{shown}: left at 0005"
+    assert _line(alone, "notes") == "downgraded notes_0002 -> notes_0001"
+
+    # venta's 0005 -> 0004 takes the notes (which depend on 0005) along, first.
+    below = venta("downgrade", "-1", "--yes")
+    assert below.exit_code == 0, below.output
+    assert first(below) == f"{shown}: downgraded 0005 -> 0004"
+    assert _line(below, "notes") == "downgraded notes_0001 -> base"
+
+
+def test_revision_into_a_plugin_and_an_unknown_plugin(
+    database_url: str, notes_plugin_installed: Path
+) -> None:
+    venta("migrate")
+
+    written = venta("revision", "--plugin", "notes", "-m", "colour", "--empty")
+    unknown = venta("revision", "--plugin", "nope", "-m", "x", "--empty")
+
+    assert written.exit_code == 0, written.output
+    assert written.stdout == f"created {notes_plugin_installed / 'notes_0003_colour.py'}\n"
+    assert unknown.exit_code == 1
+    assert unknown.stderr.startswith("error: no plugin named 'nope' has migrations (those ")
+    assert unknown.stderr.count("\n") == 1

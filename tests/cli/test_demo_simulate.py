@@ -3,12 +3,25 @@ users and vendors it created when it ends, also on Ctrl-C, and keeps them with `
 
 from __future__ import annotations
 
+import random
 import re
 import signal
+import statistics
 from pathlib import Path
 
-from tests.cli.demo_server import assert_lines, count_rows, problems, run_venta, serve_all
+import httpx
+
+from tests.cli.demo_server import (
+    assert_lines,
+    count_rows,
+    get_json,
+    problems,
+    run_venta,
+    serve_all,
+)
 from tests.e2e.processes import VentaProcess, clean_env, free_port, wait_until
+from venta_cli.simulate import ROUTE_RADIUS_M, SPEED_MPS, Route
+from venta_core.domain.geo import haversine_raw
 
 SIM_USERS = "SELECT count(*) FROM users WHERE external_id LIKE 'sim-%'"
 SIM_VENDORS = "SELECT count(*) FROM vendors WHERE name = 'Simulated vendor'"
@@ -126,3 +139,60 @@ def test_ctrl_c_stops_the_simulation_and_removes_what_it_created(tmp_path: Path)
         assert count_rows(database, SIM_USERS) == 0
         assert count_rows(database, SIM_VENDORS) == 0
         assert problems(server.output()) == []
+
+
+def test_around_drives_vendors_near_the_place_and_prints_the_map_url(tmp_path: Path) -> None:
+    """--around with a short --duration: vendors drive within a few km of the place, the map
+    URL names the place and a watcher token the server accepts, and --keep keeps them."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_all(tmp_path, port) as server:
+        result = run_venta(_args(base, 3, "--around", "48.137,11.575", "--keep"), tmp_path)
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        lines = result.stdout.splitlines()
+        url_line = re.compile(
+            re.escape(f"Watch them live: {base}/map?token=")
+            + r"(?P<token>[\w.-]+)&lat=48\.13700&long=11\.57500&zoom=14"
+        )
+        watch = next(m for line in lines if (m := url_line.fullmatch(line)))
+        kept = f"kept:                 {VENDORS} vendors, {VENDORS + USERS + 1} users "
+        assert any(line.startswith(kept) for line in lines), result.stdout
+        token = watch.group("token")
+        page = httpx.get(watch.group(0).split(": ", 1)[1], timeout=10)
+        assert page.status_code == 200 and "map.js" in page.text
+        nearby = get_json(
+            f"{base}/v1/vendors/nearby?lat=48.137&long=11.575&radius=50000&limit=100", token
+        )
+        assert isinstance(nearby, dict)
+        distances = [v["distance"] for v in nearby["vendors"]]
+        assert len(distances) == VENDORS
+        assert all(d <= ROUTE_RADIUS_M + 1 for d in distances), distances
+        assert problems(server.output()) == []
+
+
+def test_around_refuses_an_unknown_place(tmp_path: Path) -> None:
+    for place in ("atlantis", "91,10", "52.5"):
+        result = run_venta(["demo", "simulate", "--around", place], tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "--around" in result.stderr and "LAT,LONG" in result.stderr
+
+
+def test_a_route_keeps_city_speeds_and_stays_near_its_centre() -> None:
+    center = (52.52, 13.405)
+    route = Route(center, random.Random(3))
+    previous = (route.lat, route.long)
+    steps = []
+    for _ in range(2000):
+        position = route.step(1.0)
+        steps.append(haversine_m(previous, position))
+        assert haversine_m(center, position) <= ROUTE_RADIUS_M + 1
+        previous = position
+    assert max(steps) <= SPEED_MPS[1] + 0.5  # a turn at a waypoint only shortens a step
+    assert SPEED_MPS[0] - 0.5 <= statistics.median(steps)
+    legs = {round(s) for s in steps}
+    assert len(legs) > 5  # several legs at different speeds
+
+
+def haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return haversine_raw(a[0], a[1], b[0], b[1])

@@ -28,7 +28,14 @@ REPOSITORY_PLUGINS = {
     "revenuecat": ("venta-revenuecat", ["venta_http_routers"]),
     "favourites": (
         "venta-favourites",
-        ["venta_cli_commands", "venta_event_handlers", "venta_http_routers"],
+        [
+            "venta_cli_commands",
+            "venta_event_handlers",
+            "venta_http_routers",
+            "venta_migrations",
+            "venta_realtime_handlers",
+            "venta_vendor_presence",
+        ],
     ),
     "counting_geo": ("venta-counting-geo-index", ["venta_geo_index"]),
 }

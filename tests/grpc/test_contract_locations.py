@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 
 from tests.grpc.conftest import Services
-from venta_core.domain import Actor, BoundingBox, Location, VendorCreate
+from venta_core.domain import Actor, BoundingBox, Location, VendorCreate, VendorUpdate
+from venta_core.domain.cells import encode
 from venta_core.errors import Forbidden, LocationNotFound, ValidationFailed, VendorNotFound
 
 BERLIN = Location(lat=52.520008123456789, long=13.404954987654321)
@@ -119,3 +121,41 @@ async def test_user_location(services: Services) -> None:
     assert await services.locations.update_user_location(user, BERLIN) is None
     with pytest.raises(ValidationFailed):
         await services.locations.update_user_location(Actor.for_system(), BERLIN)
+
+
+async def test_nearby_positions_carry_pins(services: Services) -> None:
+    actor, vendor_id = await _vendor(services, "pinned")
+    image = "https://img.example/pin.jpg"
+    change = VendorUpdate.model_validate({"open": True, "primaryImage": image})
+    await services.vendors.update_vendor(actor, vendor_id, change)
+    set_at = (await services.locations.update_vendor_location(actor, vendor_id, BERLIN)).updated_at
+    # The change reaches pins held in process with vendor.updated (relayed from the outbox).
+    for _ in range(200):
+        (pin,) = await services.locations.vendors_in_box(BOX, 10)
+        if pin.open:
+            break
+        await asyncio.sleep(0.05)
+    for found in (
+        await services.locations.vendors_in_box(BOX, 10),
+        await services.locations.vendors_near(BERLIN, 50, 10),
+        [await services.locations.get_vendor_location(vendor_id)],
+    ):
+        (pin,) = found
+        assert (pin.name, pin.open, pin.primary_image) == ("pinned's", True, image)
+        assert pin.updated_at == set_at
+
+
+async def test_clusters(services: Services) -> None:
+    actor, first = await _vendor(services, "one")
+    _, second = await _vendor(services, "two")
+    await services.locations.update_vendor_location(actor, first, BERLIN)
+    other = Actor.for_user(await services.users.ensure_user("two"))
+    await services.locations.update_vendor_location(other, second, Location(lat=52.51, long=13.39))
+    (cluster,) = await services.locations.vendor_clusters(BOX, 3)
+    assert (cluster.cell, cluster.count) == (encode(BERLIN.lat, BERLIN.long, 3), 2)
+    assert cluster.location.lat == pytest.approx((BERLIN.lat + 52.51) / 2, abs=1e-5)
+    fine = await services.locations.vendor_clusters(BOX, 7)
+    assert sorted(c.count for c in fine) == [1, 1]
+    for precision in (0, 13):
+        with pytest.raises(ValidationFailed):
+            await services.locations.vendor_clusters(BOX, precision)

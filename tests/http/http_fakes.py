@@ -26,12 +26,14 @@ from venta_core.domain import (
     SubscriptionUpdate,
     User,
     Vendor,
+    VendorCluster,
     VendorCreate,
     VendorPosition,
     VendorSummary,
     VendorUpdate,
     haversine_m,
 )
+from venta_core.domain.cells import encode
 from venta_core.errors import (
     Forbidden,
     InternalError,
@@ -206,6 +208,25 @@ class FakeLocations:
             if distance <= radius_m:
                 found.append(p.model_copy(update={"distance": distance}))
         return sorted(found, key=lambda p: math.inf if p.distance is None else p.distance)[:limit]
+
+    async def vendor_clusters(self, box: BoundingBox, precision: int) -> list[VendorCluster]:
+        self.calls.append(("clusters", (box, precision)))
+        cells: dict[str, list[Location]] = {}
+        for p in self.positions.values():
+            if box.contains(p.location.lat, p.location.long):
+                cells.setdefault(encode(p.location.lat, p.location.long, precision), []).append(
+                    p.location
+                )
+        return [
+            VendorCluster(
+                cell=cell,
+                count=len(ls),
+                location=Location(
+                    lat=sum(x.lat for x in ls) / len(ls), long=sum(x.long for x in ls) / len(ls)
+                ),
+            )
+            for cell, ls in sorted(cells.items())
+        ]
 
     async def get_vendor_location(self, vendor_id: str) -> VendorPosition:
         if vendor_id not in self.positions:

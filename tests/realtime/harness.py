@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +74,10 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, roles: tuple[str, ...] = ("ws",)) -> AsyncIterator[Server]:
-    app = Venta(settings, load_entry_points=False)
+async def running(
+    settings: Settings, roles: tuple[str, ...] = ("ws",), plugins: Iterable[object] = ()
+) -> AsyncIterator[Server]:
+    app = Venta(settings, plugins=plugins, load_entry_points=False)
     stop = asyncio.Event()
     ready: asyncio.Future[dict[str, int]] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve(app, roles, stop=stop, on_ready=ready.set_result))

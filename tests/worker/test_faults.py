@@ -136,6 +136,8 @@ def _worker_process(settings: Settings) -> subprocess.Popen[bytes]:
         VENTA_EVENTS__RELAY_ENABLED="false",
         VENTA_WORKER__PORT="0",
         VENTA_WORKER__CONCURRENCY="1",
+        # Small batches, so that 300 events take many of them and a kill lands mid-stream.
+        VENTA_WORKER__BATCH_SIZE="10",
         VENTA_WORKER__ACK_WAIT_SECONDS="1",
         VENTA_LOG__LEVEL="WARNING",
     )

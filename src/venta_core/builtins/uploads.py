@@ -11,7 +11,8 @@ never pulls in FastAPI.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from venta_core.hookspecs import hookimpl
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from venta_core.app import Venta
-    from venta_core.events import EventCallback, EventEnvelope, EventHandler
+    from venta_core.events import BatchCallback, EventCallback, EventEnvelope, EventHandler
     from venta_core.ports.uploads import UploadStore
     from venta_core.transports import VentaApp
 
@@ -28,6 +29,8 @@ __all__ = ["IMAGE_CLEANUP_DELETED", "IMAGE_CLEANUP_REPLACED", "upload_store_of"]
 
 IMAGE_CLEANUP_DELETED = "image-cleanup-deleted"
 IMAGE_CLEANUP_REPLACED = "image-cleanup-replaced"
+#: Images one clean-up handler deletes at the same time from a batch of events.
+RELEASES_AT_ONCE = 16
 
 
 @hookimpl(trylast=True)
@@ -72,19 +75,44 @@ def venta_event_handlers(app: Venta) -> list[EventHandler] | None:
 
     images = ImageReleases(app.database, store)
 
+    def image_of(envelope: EventEnvelope, read: Callable[[Any], str | None]) -> str | None:
+        from pydantic import ValidationError
+
+        try:
+            payload = envelope.payload()
+        except ValidationError as exc:
+            raise PoisonEvent(f"{envelope.type}: {exc.errors()[0]['msg']}") from None
+        return read(payload)
+
     def releasing(read: Callable[[Any], str | None]) -> EventCallback:
         async def handle(envelope: EventEnvelope) -> None:
-            from pydantic import ValidationError
-
-            try:
-                payload = envelope.payload()
-            except ValidationError as exc:
-                raise PoisonEvent(f"{envelope.type}: {exc.errors()[0]['msg']}") from None
-            url = read(payload)
+            url = image_of(envelope, read)
             if url:
                 await images.release(url)
 
         return handle
+
+    def releasing_all(read: Callable[[Any], str | None]) -> BatchCallback:
+        """A batch: most events free no image; those that do are released a few at a time.
+        Any failure fails the batch (then handled event by event; releasing twice is
+        harmless)."""
+
+        async def handle_batch(envelopes: Sequence[EventEnvelope]) -> None:
+            urls = {url for e in envelopes if (url := image_of(e, read))}
+            if not urls:
+                return
+            room = asyncio.Semaphore(RELEASES_AT_ONCE)
+
+            async def release(url: str) -> None:
+                async with room:
+                    await images.release(url)
+
+            results = await asyncio.gather(*map(release, urls), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+        return handle_batch
 
     def deleted_image(payload: Any) -> str | None:
         return payload.primary_image if isinstance(payload, VendorDeletedData) else None
@@ -93,6 +121,16 @@ def venta_event_handlers(app: Venta) -> list[EventHandler] | None:
         return payload.previous_primary_image if isinstance(payload, VendorEventData) else None
 
     return [
-        EventHandler(IMAGE_CLEANUP_DELETED, {"vendor.deleted"}, releasing(deleted_image)),
-        EventHandler(IMAGE_CLEANUP_REPLACED, {"vendor.updated"}, releasing(replaced_image)),
+        EventHandler(
+            IMAGE_CLEANUP_DELETED,
+            {"vendor.deleted"},
+            releasing(deleted_image),
+            handle_batch=releasing_all(deleted_image),
+        ),
+        EventHandler(
+            IMAGE_CLEANUP_REPLACED,
+            {"vendor.updated"},
+            releasing(replaced_image),
+            handle_batch=releasing_all(replaced_image),
+        ),
     ]

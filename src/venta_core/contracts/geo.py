@@ -26,16 +26,19 @@ import pytest
 
 from venta_core.domain.cells import encode
 from venta_core.domain.geo import EARTH_RADIUS_M, BoundingBox, Location, haversine_raw
-from venta_core.ports.geo import GeoHit, GeoIndex
+from venta_core.ports.geo import GeoCluster, GeoHit, GeoIndex
 from venta_core.ports.geo_memory import MAX_LAT
 
 __all__ = [
     "JUST",
     "GeoIndexContract",
     "Points",
+    "assert_clusters_like",
     "assert_ordered_from",
     "assert_ranked_like",
     "bbox",
+    "clear_of_edges",
+    "expected_clusters",
     "expected_in_box",
     "names",
     "north_of",
@@ -68,6 +71,40 @@ def expected_in_box(points: Points, box: BoundingBox, limit: int) -> list[str]:
         if box.contains(la, lo)
     ]
     return [m for _, m in sorted(inside)[:limit]]
+
+
+def expected_clusters(points: Points, box: BoundingBox, precision: int) -> list[GeoCluster]:
+    """Brute force: the members inside ``box`` grouped by cell, with their centroid."""
+    cells: dict[str, list[tuple[float, float]]] = {}
+    for la, lo in points.values():
+        if box.contains(la, lo):
+            cells.setdefault(encode(la, lo, precision), []).append((la, lo))
+    return [
+        GeoCluster(cell, len(ps), sum(p[0] for p in ps) / len(ps), sum(p[1] for p in ps) / len(ps))
+        for cell, ps in sorted(cells.items())
+    ]
+
+
+def clear_of_edges(points: Points, boxes: list[BoundingBox], precisions: tuple[int, ...]) -> Points:
+    """``points`` without those lying within ~1 m of an edge of a box or of a cell of the
+    precisions, which an index storing positions approximately may place on either side."""
+    d = 1e-5
+
+    def clear(la: float, lo: float) -> bool:
+        near = [(la + a, lo + b) for a in (-d, d) for b in (-d, d)]
+        return all(len({encode(x, y, p) for x, y in near}) == 1 for p in precisions) and all(
+            len({b.contains(x, y) for x, y in near}) == 1 for b in boxes
+        )
+
+    return {m: p for m, p in points.items() if clear(*p)}
+
+
+def assert_clusters_like(got: list[GeoCluster], want: list[GeoCluster]) -> None:
+    """Same cells and counts; centroids equal to within Redis's precision (~0.3 m)."""
+    assert [(c.cell, c.members) for c in got] == [(c.cell, c.members) for c in want]
+    for g, w in zip(got, want, strict=True):
+        assert g.lat == pytest.approx(w.lat, abs=1e-5)
+        assert g.long == pytest.approx(w.long, abs=1e-5)
 
 
 def assert_ranked_like(
@@ -391,6 +428,68 @@ class GeoIndexContract:
         hits = await geo.in_box(box, 20)
         assert sorted(names(hits)) == sorted(inside)
         assert_ranked_like(hits, expected_in_box(points, box, 20), points, box.center)
+
+    # -- clusters -------------------------------------------------------------------------------
+
+    async def test_clusters_count_members_by_cell_with_their_centroid(self, geo: GeoIndex) -> None:
+        rng = random.Random(21)
+        points = {f"c{i}": (rng.uniform(52.3, 52.7), rng.uniform(13.0, 13.8)) for i in range(3000)}
+        boxes = [bbox(52.3, 13.0, 52.7, 13.8), bbox(52.41, 13.17, 52.63, 13.52)]
+        points = clear_of_edges(points, boxes, (3, 4, 5, 6))
+        await geo.set_many([(m, la, lo) for m, (la, lo) in points.items()])
+        for box in boxes:
+            for precision in (3, 4, 5, 6):
+                want = expected_clusters(points, box, precision)
+                assert_clusters_like(await geo.clusters(box, precision), want)
+        whole = await geo.clusters(boxes[0], 5)
+        assert sum(c.members for c in whole) == len(points)
+
+    async def test_clusters_of_random_boxes_match_brute_force(self, geo: GeoIndex) -> None:
+        rng = random.Random(23)
+        points = {
+            f"r{i}": (rng.uniform(-60.0, 60.0), rng.uniform(-180.0, 180.0)) for i in range(1500)
+        }
+        points.update(
+            {f"a{i}": (rng.uniform(-5.0, 5.0), rng.uniform(175.0, 180.0)) for i in range(200)}
+        )
+        await geo.set_many([(m, la, lo) for m, (la, lo) in points.items()])
+        boxes = [bbox(-10.0, 170.0, 10.0, -170.0), bbox(-90.0, -180.0, 90.0, 180.0)]
+        for _ in range(8):
+            south, west = rng.uniform(-60.0, 40.0), rng.uniform(-180.0, 150.0)
+            boxes.append(
+                bbox(south, west, south + rng.uniform(1.0, 30.0), west + rng.uniform(1.0, 30.0))
+            )
+        for box in boxes:
+            for precision in (1, 2, 3):
+                assert_clusters_like(
+                    await geo.clusters(box, precision), expected_clusters(points, box, precision)
+                )
+
+    async def test_clusters_follow_moves_and_removals(self, geo: GeoIndex) -> None:
+        box = bbox(52.0, 13.0, 53.0, 14.0)
+        points = {f"m{i}": (52.5 + i * 1e-4, 13.4 + i * 1e-4) for i in range(50)}
+        points = clear_of_edges(points, [box], (4, 7))
+        await geo.set_many([(m, la, lo) for m, (la, lo) in points.items()])
+        assert_clusters_like(await geo.clusters(box, 4), expected_clusters(points, box, 4))
+        moves = {m: (52.9 - i * 1e-4, 13.9) for i, m in enumerate(points) if i % 2 == 0}
+        for member, (lat, long) in clear_of_edges(moves, [box], (4, 7)).items():
+            points[member] = (lat, long)
+            await geo.set(member, lat, long)
+        for member in list(points)[1::5]:
+            del points[member]
+            assert await geo.remove(member) is True
+        await geo.set("far", 48.85, 2.35)  # outside the box
+        assert_clusters_like(await geo.clusters(box, 4), expected_clusters(points, box, 4))
+        assert_clusters_like(await geo.clusters(box, 7), expected_clusters(points, box, 7))
+
+    async def test_clusters_of_an_empty_area_and_bad_precisions(self, geo: GeoIndex) -> None:
+        await geo.set("a", 52.5, 13.4)
+        assert await geo.clusters(bbox(10.0, 10.0, 11.0, 11.0), 5) == []
+        (only,) = await geo.clusters(bbox(52.4999, 13.3999, 52.5001, 13.4001), 8)
+        assert (only.cell, only.members) == (encode(52.5, 13.4, 8), 1)
+        for precision in (0, 13):
+            with pytest.raises(ValueError):
+                await geo.clusters(bbox(52.0, 13.0, 53.0, 14.0), precision)
 
     # -- refills: an index that lost its data is filled again from the last known positions --
 

@@ -1,7 +1,7 @@
 """Domain models: plain pydantic values, independent of every transport and store."""
 
 from venta_core.domain.geo import BoundingBox, Location, haversine_m
-from venta_core.domain.locations import VendorPosition
+from venta_core.domain.locations import VendorCluster, VendorPosition
 from venta_core.domain.text import Text, is_storable
 from venta_core.domain.users import (
     Actor,
@@ -24,6 +24,7 @@ __all__ = [
     "Text",
     "User",
     "Vendor",
+    "VendorCluster",
     "VendorCreate",
     "VendorPosition",
     "VendorSummary",

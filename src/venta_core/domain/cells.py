@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-__all__ = ["cell_bounds", "cell_grid", "cells_covering", "encode", "grid_span"]
+__all__ = [
+    "cell_bounds",
+    "cell_grid",
+    "cell_size",
+    "cells_covering",
+    "cluster_precision",
+    "encode",
+    "grid_cell",
+    "grid_shape",
+    "grid_span",
+    "quantise",
+]
 
 _BASE32 = "0123456789bcdefghjkmnpqrstuvwxyz"
 _DECODE = {c: i for i, c in enumerate(_BASE32)}
@@ -44,6 +55,21 @@ def _quantise(lat: float, long: float, precision: int) -> tuple[int, int]:
     lat_i = min(int((lat + 90.0) / 180.0 * rows), rows - 1)
     lon_i = min(int((long + 180.0) / 360.0 * cols), cols - 1)
     return max(lat_i, 0), max(lon_i, 0)
+
+
+def quantise(lat: float, long: float, precision: int) -> tuple[int, int]:
+    """(row, column) of the cell of ``precision`` holding a point (see ``grid_cell``)."""
+    return _quantise(lat, long, precision)
+
+
+def grid_shape(precision: int) -> tuple[int, int]:
+    """(rows, columns) of the grid of cells of ``precision``."""
+    return _GRID[precision]
+
+
+def grid_cell(row: int, column: int, precision: int) -> str:
+    """The geohash of the cell at (``row``, ``column``) of the grid of ``precision``."""
+    return _interleave(row, column, precision)
 
 
 def _interleave(lat_i: int, lon_i: int, precision: int) -> str:
@@ -128,3 +154,18 @@ def cells_covering(
     if (r1 - r0 + 1) * (c1 - c0 + 1) > 4096:
         return None
     return [_interleave(r, c, precision) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
+
+
+def cluster_precision(
+    rects: list[tuple[float, float, float, float]], max_cells: int, finest: int = 12
+) -> int:
+    """The finest precision (at most ``finest``) at which the rectangles touch at most
+    ``max_cells`` cells together: the grid a zoomed-out map is clustered on (1 at least)."""
+    for precision in range(finest, 1, -1):
+        total = 0
+        for south, west, north, east in rects:
+            r0, c0, r1, c1 = grid_span(south, west, north, east, precision)
+            total += max(r1 - r0 + 1, 0) * max(c1 - c0 + 1, 0)
+        if total <= max_cells:
+            return precision
+    return 1

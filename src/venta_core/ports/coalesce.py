@@ -14,8 +14,8 @@ the same order: a result, or an exception instance that fails that item alone. I
 every item of its batch fails with that exception. Items go out in submission order, one flush
 at a time, so two items for one key are applied in the order they were submitted.
 
-Backpressure: at most ``max_pending`` items wait or are in flight; a further ``submit`` waits for
-room (first come, first served).
+Backpressure: at most ``max_pending`` items wait or are in flight in batches (besides one
+flushed alone); a further ``submit`` waits for room (first come, first served).
 
 Cancellation: a batch is flushed in a task of its own, never in a caller's; only a lone item
 is flushed by its caller, so cancelling that caller cancels its own flush alone. A caller
@@ -75,12 +75,14 @@ class Coalescer(Generic[T, R]):
     async def submit(self, item: T) -> R:
         """Queue ``item`` and return its outcome once a flush has applied it (or raise the
         exception of its item or batch)."""
+        if self._task is None and not self._alone:
+            return await self._flush_alone(item)
         async with self._room:
-            if self._task is None and not self._alone:
-                return await self._flush_alone(item)
             # A flush is in flight: the one that ends it starts the next (see _flush_alone).
             future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
             self._queue.append((item, future))
+            if self._task is None and not self._alone:  # it ended while we waited for room
+                self._task = asyncio.create_task(self._drain(), name=self.name)
             return await future
 
     async def _flush_alone(self, item: T) -> R:

@@ -18,7 +18,7 @@ from typing import NamedTuple, Protocol
 
 from venta_core.domain.geo import BoundingBox, Location
 
-__all__ = ["GeoHit", "GeoIndex"]
+__all__ = ["GeoCluster", "GeoHit", "GeoIndex"]
 
 
 class GeoHit(NamedTuple):
@@ -26,6 +26,15 @@ class GeoHit(NamedTuple):
     lat: float
     long: float
     distance_m: float | None = None  # from the query centre (box centre for box queries)
+
+
+class GeoCluster(NamedTuple):
+    """The members of one geohash cell inside a box: how many, and their centroid."""
+
+    cell: str
+    members: int
+    lat: float
+    long: float
 
 
 class GeoIndex(Protocol):
@@ -54,6 +63,15 @@ class GeoIndex(Protocol):
 
     async def near(self, center: Location, radius_m: float, limit: int) -> list[GeoHit]:
         """Members within ``radius_m`` of ``center``, nearest first, at most ``limit``."""
+        ...
+
+    async def clusters(self, box: BoundingBox, precision: int) -> list[GeoCluster]:
+        """The members inside ``box`` (as ``in_box`` judges them) grouped by their geohash cell
+        of ``precision`` characters (1 to 12, placed as ``venta_core.domain.cells.encode``
+        places them), with the mean of their positions; non-empty cells only, ordered by cell.
+
+        Exact on the in-process index; a backend that stores positions approximately (Redis,
+        to ~0.3 m) may place a member lying within that of a box or cell edge on either side."""
         ...
 
     async def add_missing(self, items: Sequence[tuple[str, float, float]]) -> int:

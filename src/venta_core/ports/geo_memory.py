@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 
+from venta_core.domain.cells import grid_cell, grid_shape, quantise
 from venta_core.domain.geo import (
     EARTH_RADIUS_M,
     BoundingBox,
@@ -30,7 +31,7 @@ from venta_core.domain.geo import (
     circle_rects,
     haversine_raw,
 )
-from venta_core.ports.geo import GeoHit
+from venta_core.ports.geo import GeoCluster, GeoHit
 
 __all__ = ["BUCKET_DEG", "MAX_LAT", "MemoryGeoIndex", "Rect", "circle_rects", "storable"]
 
@@ -41,6 +42,9 @@ BUCKET_DEG = 0.01
 
 _Cell = tuple[int, int]
 _Entry = tuple[float, float, float, float, float]  # lat, long, then the unit vector x, y, z
+#: Slack (degrees) around a bucket's nominal bounds: ``_cell`` rounds a member on its edge
+#: either way.
+_BUCKET_SLACK = 1e-9
 
 
 def storable(lat: float, long: float) -> tuple[float, float]:
@@ -57,6 +61,22 @@ def _unit(lat: float, long: float) -> tuple[float, float, float]:
     return math.cos(p) * math.cos(lam), math.cos(p) * math.sin(lam), math.sin(p)
 
 
+def _checked_precision(precision: int) -> int:
+    if not 1 <= precision <= 12:
+        raise ValueError(f"precision must be between 1 and 12: {precision}")
+    return precision
+
+
+def _bucket_in_one_cell(r: int, c: int, precision: int) -> tuple[int, int] | None:
+    """(row, column) of the cell of ``precision`` holding all of bucket (``r``, ``c``), or None
+    when the bucket straddles cells."""
+    low = quantise(r * BUCKET_DEG - _BUCKET_SLACK, c * BUCKET_DEG - _BUCKET_SLACK, precision)
+    high = quantise(
+        (r + 1) * BUCKET_DEG + _BUCKET_SLACK, (c + 1) * BUCKET_DEG + _BUCKET_SLACK, precision
+    )
+    return low if low == high else None
+
+
 def _cell(lat: float, long: float) -> _Cell:
     return math.floor(lat / BUCKET_DEG), math.floor(long / BUCKET_DEG)
 
@@ -68,6 +88,8 @@ class MemoryGeoIndex:
         self.name = name
         self._where: dict[str, tuple[_Cell, _Entry]] = {}
         self._grid: dict[_Cell, dict[str, _Entry]] = {}
+        #: Per bucket, the sums of its members' latitudes and longitudes (for ``clusters``).
+        self._sums: dict[_Cell, list[float]] = {}
         self._filled = False
         self._claim: tuple[str, float] | None = None  # token, monotonic time it expires
 
@@ -135,6 +157,49 @@ class MemoryGeoIndex:
         best = heapq.nsmallest(limit, found) if limit * 8 < len(found) else sorted(found)
         return [GeoHit(m, lat, long, d) for d, m, lat, long in best[:limit]]
 
+    async def clusters(self, box: BoundingBox, precision: int) -> list[GeoCluster]:
+        """Buckets wholly inside the box and inside one cell count in O(1) (their member count
+        and coordinate sums are kept up to date on every write); the others member by member."""
+        rows, cols = grid_shape(_checked_precision(precision))
+        found: dict[_Cell, list[float]] = {}  # (row, column) -> [count, sum lat, sum long]
+        for rect in box.parts():
+            south, west, north, east = rect
+            south, north = max(south, -MAX_LAT), min(north, MAX_LAT)
+            if south > north or west > east:
+                continue
+            r0, c0 = _cell(south, west)
+            r1, c1 = _cell(north, east)
+            for (r, c), bucket in self._buckets(r0, c0, r1, c1):
+                inner = r0 < r < r1 and c0 < c < c1
+                whole = _bucket_in_one_cell(r, c, precision) if inner else None
+                if whole is not None:
+                    sums = self._sums[(r, c)]
+                    acc = found.setdefault(whole, [0, 0.0, 0.0])
+                    acc[0] += len(bucket)
+                    acc[1] += sums[0]
+                    acc[2] += sums[1]
+                    continue
+                for e in bucket.values():
+                    lat, long = e[0], e[1]
+                    if not inner and not (south <= lat <= north and west <= long <= east):
+                        continue
+                    # As ``venta_core.domain.cells.encode`` quantises (same arithmetic).
+                    row = max(min(int((lat + 90.0) / 180.0 * rows), rows - 1), 0)
+                    col = max(min(int((long + 180.0) / 360.0 * cols), cols - 1), 0)
+                    seen = found.get((row, col))
+                    if seen is None:
+                        found[(row, col)] = [1, lat, long]
+                    else:
+                        seen[0] += 1
+                        seen[1] += lat
+                        seen[2] += long
+        clusters = [
+            GeoCluster(grid_cell(row, col, precision), int(n), lat / n, long / n)
+            for (row, col), (n, lat, long) in found.items()
+        ]
+        clusters.sort()
+        return clusters
+
     async def add_missing(self, items: Sequence[tuple[str, float, float]]) -> int:
         added = 0
         for member, lat, long in items:
@@ -164,6 +229,7 @@ class MemoryGeoIndex:
     async def clear(self) -> None:
         self._where.clear()
         self._grid.clear()
+        self._sums.clear()
         self._filled = False
         self._claim = None
 
@@ -174,16 +240,29 @@ class MemoryGeoIndex:
         cell = _cell(lat, long)
         entry: _Entry = (lat, long, *_unit(lat, long))
         old = self._where.get(member)
-        if old is not None and old[0] != cell:
-            self._drop(old[0], member)
+        if old is not None:
+            if old[0] != cell:
+                self._drop(old[0], member)
+            else:
+                sums = self._sums[cell]
+                sums[0] -= old[1][0]
+                sums[1] -= old[1][1]
         self._grid.setdefault(cell, {})[member] = entry
+        sums = self._sums.setdefault(cell, [0.0, 0.0])
+        sums[0] += lat
+        sums[1] += long
         self._where[member] = (cell, entry)
 
     def _drop(self, cell: _Cell, member: str) -> None:
         bucket = self._grid[cell]
-        del bucket[member]
+        entry = bucket.pop(member)
         if not bucket:
             del self._grid[cell]
+            del self._sums[cell]  # starts again from zero: no rounding drift carried over
+            return
+        sums = self._sums[cell]
+        sums[0] -= entry[0]
+        sums[1] -= entry[1]
 
     def _scan(self, rect: Rect) -> Iterator[tuple[str, _Entry]]:
         """Members inside ``rect`` (edges included; no antimeridian crossing)."""

@@ -73,6 +73,7 @@ shapes and how Redis's approximate answers are judged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections import Counter
@@ -81,11 +82,19 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from venta_core.domain.cells import cell_grid, cells_covering, encode, grid_span
+from venta_core.domain.cells import (
+    cell_bounds,
+    cell_grid,
+    cells_covering,
+    encode,
+    grid_cell,
+    grid_shape,
+    grid_span,
+)
 from venta_core.domain.geo import BoundingBox, Location, haversine_raw
 from venta_core.ports import geo_redis_lua as lua
 from venta_core.ports.coalesce import Coalescer
-from venta_core.ports.geo import GeoHit
+from venta_core.ports.geo import GeoCluster, GeoHit
 from venta_core.ports.geo_memory import MAX_LAT, Rect, circle_rects, storable
 from venta_core.ports.geo_redis_search import (
     EDGE_M,
@@ -114,6 +123,11 @@ _CLUSTER_TIE_M = EDGE_M
 #: A box covering more region cells than this is intersected with the non-empty regions.
 _MAX_COVER = 64
 _CHUNK = 1000
+#: Region keys counted at once by ``clusters``.
+_CLUSTER_CALLS = 8
+#: ``clusters`` reads a region key whole, rather than searching it, when at least this share
+#: of the region's area lies inside the box.
+_WHOLE_REGION_SHARE = 0.25
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 #: Rounds of "act, read back" a cluster write runs while concurrent writes keep overtaking it.
 _SETTLE_ROUNDS = 8
@@ -456,6 +470,51 @@ class RedisGeoIndex:
             ]
         query = Query(center, limit, box.contains, lambda la, lo: roughly_in_box(box, la, lo))
         return await self._run(searches, query)
+
+    @guarded
+    async def clusters(self, box: BoundingBox, precision: int) -> list[GeoCluster]:
+        """One script per region key the box touches (``lua.CLUSTERS``), run concurrently: each
+        answers per-cell counts and coordinate sums, never its members."""
+        if not 1 <= precision <= 12:
+            raise ValueError(f"precision must be between 1 and 12: {precision}")
+        rows, cols = grid_shape(precision)
+        calls = []
+        known: _Regions | None = None
+        for rect in box.parts():
+            south, west, north, east = rect
+            south, north = max(south, -MAX_LAT), min(north, MAX_LAT)
+            if south > north:
+                continue
+            regions, known = await self._regions_for((south, west, north, east), known)
+            for region in sorted(regions):
+                # Search only the part of the rectangle within the region (and a margin).
+                r_s, r_w, r_n, r_e = cell_bounds(region)
+                s_, w_ = max(south, r_s), max(west, r_w)
+                n_, e_ = min(north, r_n), min(east, r_e)
+                lat, long = geo_point((s_ + n_) / 2, (w_ + e_) / 2)
+                shape = box_shape(s_, w_, n_, e_)
+                # Most of the region inside: read the whole key rather than search it.
+                share = max(0.0, n_ - s_) * max(0.0, e_ - w_) / ((r_n - r_s) * (r_e - r_w))
+                search = 0 if share >= _WHOLE_REGION_SHARE else 1
+                args = [search, long, lat, shape.width, shape.height, south, west, north, east]
+                calls.append(self._script(lua.CLUSTERS, [self._key(region)], [*args, rows, cols]))
+        answers: list[Any] = []
+        for i in range(0, len(calls), _CLUSTER_CALLS):  # a bounded share of the pool
+            answers += await asyncio.gather(*calls[i : i + _CLUSTER_CALLS])
+        found: dict[tuple[int, int], list[float]] = {}
+        for flat in answers:
+            for i in range(0, len(flat), 5):
+                row, col, n = int(flat[i]), int(flat[i + 1]), int(flat[i + 2])
+                acc = found.setdefault((row, col), [0, 0.0, 0.0])
+                acc[0] += n
+                acc[1] += float(flat[i + 3])
+                acc[2] += float(flat[i + 4])
+        clusters = [
+            GeoCluster(grid_cell(row, col, precision), int(n), lat / n, long / n)
+            for (row, col), (n, lat, long) in found.items()
+        ]
+        clusters.sort()
+        return clusters
 
     @guarded
     async def near(self, center: Location, radius_m: float, limit: int) -> list[GeoHit]:

@@ -8,7 +8,16 @@ cluster scripts touch only the hash-tagged bookkeeping slot.
 
 from __future__ import annotations
 
-__all__ = ["ADD_MISSING", "CLAIM_MISSING", "PRUNE", "READ_BACK", "SET", "SET_EACH", "SWAP"]
+__all__ = [
+    "ADD_MISSING",
+    "CLAIM_MISSING",
+    "CLUSTERS",
+    "PRUNE",
+    "READ_BACK",
+    "SET",
+    "SET_EACH",
+    "SWAP",
+]
 
 # Single primary: drop members from one region key unless ``where`` says they are (again) in
 # that region, then forget the region when its key is gone. KEYS: region key, regions set,
@@ -132,4 +141,79 @@ for i = 1, #ARGV, 2 do
   set[#set + 1] = redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 return set
+"""
+
+# Read, any layout (one key): count the members of one region key inside a rectangle by their
+# geohash cell, so that a whole city's members never leave Redis one by one. The cell is the
+# (row, column) of the grid of rows x columns cells, computed as ``domain.cells`` quantises.
+# Members come from GEOSEARCH BYBOX (``search`` = 1: the rectangle is a small part of the
+# region) or from the whole key (a region mostly inside the rectangle: no search), each with
+# its GEO score, decoded here as Redis decodes it (no coordinate text per member).
+# KEYS: region key. ARGV: search, search centre long, lat, box width, height (metres), then
+# south, west, north, east, rows, columns. Returns row, column, count, sum of lat, sum of long
+# per cell (sums as text: Redis would truncate a Lua number to an integer).
+CLUSTERS = """
+local south, west = tonumber(ARGV[6]), tonumber(ARGV[7])
+local north, east = tonumber(ARGV[8]), tonumber(ARGV[9])
+local rows, cols = tonumber(ARGV[10]), tonumber(ARGV[11])
+local cells, order = {}, {}
+local floor, min, max = math.floor, math.min, math.max
+local function add(lat, long)
+  if lat >= south and lat <= north and long >= west and long <= east then
+    local row = max(min(floor((lat + 90.0) / 180.0 * rows), rows - 1), 0)
+    local col = max(min(floor((long + 180.0) / 360.0 * cols), cols - 1), 0)
+    local key = row * cols + col
+    local acc = cells[key]
+    if acc == nil then
+      cells[key] = {row, col, 1, lat, long}
+      order[#order + 1] = key
+    else
+      acc[3] = acc[3] + 1
+      acc[4] = acc[4] + lat
+      acc[5] = acc[5] + long
+    end
+  end
+end
+-- Redis GEO scores: 26 latitude bits (even positions) and 26 longitude bits (odd), over
+-- [-85.05112878, 85.05112878] and [-180, 180]; a position is its cell's centre.
+local band, bor, rshift = bit.band, bit.bor, bit.rshift
+local function squash(x)
+  x = band(x, 0x55555555)
+  x = band(bor(x, rshift(x, 1)), 0x33333333)
+  x = band(bor(x, rshift(x, 2)), 0x0F0F0F0F)
+  x = band(bor(x, rshift(x, 4)), 0x00FF00FF)
+  return band(bor(x, rshift(x, 8)), 0x0000FFFF)
+end
+local half = 67108864
+local lat_step = 170.10225756 / half
+local long_step = 360.0 / half
+local function decoded(s)
+  local hi = floor(s / half)
+  local lo = s - hi * half
+  local ilat = squash(hi) * 8192 + squash(lo)
+  local ilong = squash(rshift(hi, 1)) * 8192 + squash(rshift(lo, 1))
+  add(-85.05112878 + (ilat + 0.5) * lat_step, -180.0 + (ilong + 0.5) * long_step)
+end
+if ARGV[1] == '1' then
+  local found = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[2], ARGV[3],
+    'BYBOX', ARGV[4], ARGV[5], 'm', 'WITHHASH')
+  for i = 1, #found do
+    decoded(found[i][2])
+  end
+else
+  local scored = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+  for i = 2, #scored, 2 do
+    decoded(tonumber(scored[i]))
+  end
+end
+local out = {}
+for _, key in ipairs(order) do
+  local acc = cells[key]
+  out[#out + 1] = acc[1]
+  out[#out + 1] = acc[2]
+  out[#out + 1] = acc[3]
+  out[#out + 1] = string.format('%.17g', acc[4])
+  out[#out + 1] = string.format('%.17g', acc[5])
+end
+return out
 """

@@ -279,8 +279,14 @@ class JetStreamEventStream:
                 self._acks.pop(token, None)
                 sent.append(_publish_error(exc, message.subject))
         pending = [item[1] for item in sent if isinstance(item, tuple)]
-        if pending:
-            await asyncio.wait(pending, timeout=confirm_within)
+        try:
+            if pending:
+                await asyncio.wait(pending, timeout=confirm_within)
+        except BaseException:  # cancelled: forget the replies still awaited
+            for item in sent:
+                if isinstance(item, tuple):
+                    self._acks.pop(item[0], None)
+            raise
         return [self._result(item, m.subject) for m, item in zip(messages, sent, strict=True)]
 
     def _result(

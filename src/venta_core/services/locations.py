@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from venta_core.domain import Actor, BoundingBox, Location, VendorPosition
 from venta_core.domain.cells import encode
+from venta_core.domain.locations import VendorCluster
 from venta_core.errors import (
     Forbidden,
     LocationNotFound,
@@ -21,12 +22,14 @@ from venta_core.observability import tracing
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.ports.geo import GeoHit, GeoIndex
 from venta_core.services.ids import is_uuid
+from venta_core.services.pins import Pin, PinDirectory
 from venta_core.services.protocols import VendorService
 from venta_core.services.vendors import OwnerCache
 from venta_core.settings import Settings
+from venta_core.store.engine import Database
 from venta_core.store.positions import PositionWriteBehind
 
-__all__ = ["LocalLocationService"]
+__all__ = ["LocalLocationService", "pin_fields"]
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +41,21 @@ def _rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _position(hit: GeoHit, *, with_distance: bool) -> VendorPosition:
+def _position(hit: GeoHit, *, with_distance: bool, pin: Pin | None = None) -> VendorPosition:
     return VendorPosition(
         id=hit.member,
         location=Location(lat=hit.lat, long=hit.long),
         distance=round(hit.distance_m, 2) if with_distance and hit.distance_m is not None else None,
+        updated_at=pin.seen_at if pin is not None else None,
+        name=pin.name if pin is not None else None,
+        open=pin.open if pin is not None else None,
+        primary_image=pin.primary_image if pin is not None else None,
     )
+
+
+def pin_fields(pin: Pin) -> dict[str, object]:
+    """A pin's fields as the live messages carry them (``name``, ``open``, ``primaryImage``)."""
+    return {"name": pin.name, "open": pin.open, "primaryImage": pin.primary_image}
 
 
 class LocalLocationService:
@@ -57,9 +69,12 @@ class LocalLocationService:
         user_positions: PositionWriteBehind,
         *,
         cache_owners: bool = False,
+        database: Database | None = None,
     ) -> None:
         """``cache_owners``: keep vendor owners in process (for a remote vendor service, so a
-        location update does not cost a gRPC call); entries leave on ``vendor.deleted``."""
+        location update does not cost a gRPC call); entries leave on ``vendor.deleted``.
+        ``database``: where the pins of vendors (``services.pins``) are read; without it,
+        positions carry no pin fields."""
         self._settings = settings.location
         self._prefix = settings.key_prefix
         self._cell_precision = settings.geo.cell_precision
@@ -71,13 +86,22 @@ class LocalLocationService:
         self._subscription: Subscription | None = None
         self._owners = OwnerCache() if cache_owners else None
         self._cells: dict[str, str] = {}  # vendor -> the cell its last position was announced in
+        self._pins = (
+            PinDirectory(database, bus, prefix=settings.key_prefix)
+            if database is not None
+            else None
+        )
 
     async def start(self) -> None:
         """Remove the live position of vendors deleted anywhere (other processes included)."""
         subject = event_subject(self._prefix, "vendor.deleted")
         self._subscription = await self._bus.subscribe(subject, self._on_vendor_deleted)
+        if self._pins is not None:
+            await self._pins.start()
 
     async def stop(self) -> None:
+        if self._pins is not None:
+            await self._pins.stop()
         if self._subscription is not None:
             try:
                 await self._subscription.unsubscribe()
@@ -120,12 +144,15 @@ class LocalLocationService:
         await self._geo.set(vendor_id, location.lat, location.long)
         self._vendor_positions.record(vendor_id, location.lat, location.long, now)
         cell = encode(location.lat, location.long, self._cell_precision)
-        payload = {
+        payload: dict[str, object] = {
             "vendorId": vendor_id,
             "lat": location.lat,
             "long": location.long,
             "at": _rfc3339(now),
         }
+        pin = await self._pin_of(vendor_id, now)
+        if pin is not None:  # so that watchers the vendor comes into view of see its pin
+            payload["pin"] = pin_fields(pin)
         body = json.dumps(payload).encode()
         subjects = [live_subject(self._prefix, cell, vendor_id)]
         if previous is not None and previous != cell:
@@ -134,6 +161,35 @@ class LocalLocationService:
         await self._announce(subjects, body)
         self._remember_cell(vendor_id, cell)
         return VendorPosition(id=vendor_id, location=location, updated_at=now)
+
+    async def _pin_of(self, vendor_id: str, now: datetime) -> Pin | None:
+        """The vendor's pin: held in process (kept true by vendor events), else read once."""
+        if self._pins is None:
+            return None
+        self._pins.seen(vendor_id, now)
+        pin = self._pins.cached(vendor_id)
+        if pin is not None:
+            return pin
+        try:
+            pin = (await self._pins.pins([vendor_id])).get(vendor_id)
+        except ServiceUnavailable:
+            return None  # the position is stored and announced all the same, without its pin
+        if pin is not None:
+            self._pins.seen(vendor_id, now)
+        return pin
+
+    async def _with_pins(self, hits: list[GeoHit], *, with_distance: bool) -> list[VendorPosition]:
+        """Positions with their pins: one read at most for the vendors not held in process.
+        With the database unreachable, those come without pin fields (positions live in the
+        geo index and must not fail with the database)."""
+        pins: dict[str, Pin] = {}
+        if self._pins is not None and hits:
+            members = [h.member for h in hits]
+            try:
+                pins = await self._pins.pins(members)
+            except ServiceUnavailable:
+                pins = self._pins.held(members)
+        return [_position(h, with_distance=with_distance, pin=pins.get(h.member)) for h in hits]
 
     async def _announce(self, subjects: list[str], body: bytes) -> None:
         """Publish a live position (or a vendor's going offline), softly: with the bus
@@ -176,7 +232,18 @@ class LocalLocationService:
     async def vendors_in_box(self, box: BoundingBox, limit: int) -> list[VendorPosition]:
         self._check_limit(limit)
         hits = await self._geo.in_box(box, limit)
-        return [_position(hit, with_distance=False) for hit in hits]
+        return await self._with_pins(hits, with_distance=False)
+
+    async def vendor_clusters(self, box: BoundingBox, precision: int) -> list[VendorCluster]:
+        if not 1 <= precision <= 12:
+            raise ValidationFailed(
+                "precision must be between 1 and 12",
+                details={"field": "precision", "min": 1, "max": 12},
+            )
+        return [
+            VendorCluster(cell=c.cell, count=c.members, location=Location(lat=c.lat, long=c.long))
+            for c in await self._geo.clusters(box, precision)
+        ]
 
     async def vendors_near(
         self, center: Location, radius_m: float, limit: int
@@ -188,7 +255,7 @@ class LocalLocationService:
                 details={"field": "radius", "max": self._settings.max_radius_m},
             )
         hits = await self._geo.near(center, radius_m, limit)
-        return [_position(hit, with_distance=True) for hit in hits]
+        return await self._with_pins(hits, with_distance=True)
 
     async def get_vendor_location(self, vendor_id: str) -> VendorPosition:
         if not is_uuid(vendor_id):
@@ -196,7 +263,8 @@ class LocalLocationService:
         hit = await self._geo.get(vendor_id)
         if hit is None:
             raise LocationNotFound(vendor_id)
-        return _position(hit, with_distance=False)
+        (position,) = await self._with_pins([hit], with_distance=False)
+        return position
 
     async def remove_vendor_location(self, actor: Actor, vendor_id: str) -> None:
         await self._authorize(actor, vendor_id)

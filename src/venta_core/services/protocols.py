@@ -18,6 +18,7 @@ from venta_core.domain import (
     SubscriptionUpdate,
     User,
     Vendor,
+    VendorCluster,
     VendorCreate,
     VendorPosition,
     VendorSummary,
@@ -90,6 +91,11 @@ class LocationService(Protocol):
 
     async def vendors_in_box(self, box: BoundingBox, limit: int) -> list[VendorPosition]:
         """Raises ``ValidationFailed`` when ``limit`` is out of range."""
+        ...
+
+    async def vendor_clusters(self, box: BoundingBox, precision: int) -> list[VendorCluster]:
+        """The live vendors of ``box`` counted by geohash cell of ``precision`` characters,
+        with their centroid. Raises ``ValidationFailed`` for a precision out of 1..12."""
         ...
 
     async def vendors_near(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ __all__ = [
     "row_to_vendor",
     "select_live_positions",
     "select_owner",
+    "select_pins",
     "select_vendor",
 ]
 
@@ -62,6 +64,22 @@ async def select_live_positions(conn: AsyncConnection) -> list[tuple[str, float,
         )
     )
     return [(r.id, r.lat, r.long) for r in rows]
+
+
+async def select_pins(conn: AsyncConnection, ids: Sequence[str]) -> list[Any]:
+    """What the live map shows of each vendor (id, name, open, primary_image,
+    location_updated_at, updated_at), in one query for a whole viewport."""
+    if not ids:
+        return []
+    columns = (
+        vendors.c.id,
+        vendors.c.name,
+        vendors.c.open,
+        vendors.c.primary_image,
+        vendors.c.location_updated_at,
+        vendors.c.updated_at,
+    )
+    return list(await conn.execute(sa.select(*columns).where(vendors.c.id.in_(list(ids)))))
 
 
 async def image_in_use(conn: AsyncConnection, key: str) -> bool:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from venta_core.domain import BoundingBox, Location
-from venta_core.ports.geo import GeoHit, GeoIndex
+from venta_core.ports.geo import GeoCluster, GeoHit, GeoIndex
 
 __all__ = ["CountingGeoIndex"]
 
@@ -53,6 +53,10 @@ class CountingGeoIndex:
     async def near(self, center: Location, radius_m: float, limit: int) -> list[GeoHit]:
         self.calls["near"] += 1
         return await self.inner.near(center, radius_m, limit)
+
+    async def clusters(self, box: BoundingBox, precision: int) -> list[GeoCluster]:
+        self.calls["clusters"] += 1
+        return await self.inner.clusters(box, precision)
 
     async def add_missing(self, items: Sequence[tuple[str, float, float]]) -> int:
         self.calls["add_missing"] += 1

@@ -28,10 +28,10 @@ class OpeningWatcher:
     async def handle(self, envelope: EventEnvelope) -> None:
         payload = envelope.payload()
         if isinstance(payload, VendorDeletedData):
-            self.store.forget_vendor(payload.id)
+            await self.store.forget_vendor(payload.id)
             self._last.pop(payload.id, None)
         elif isinstance(payload, UserEventData):
-            self.store.forget_user(payload.id)
+            await self.store.forget_user(payload.id)
         elif isinstance(payload, VendorEventData):
             await self._vendor_changed(payload, payload.updated_at or envelope.occurred_at)
 
@@ -43,5 +43,5 @@ class OpeningWatcher:
         self._last[vendor.id] = (at, is_open)
         was_open = previous[1] if previous is not None else False
         if is_open and not was_open:
-            for user_id in self.store.fans_of(vendor.id):
+            for user_id in await self.store.fans_of(vendor.id):
                 await self.notifier.notify(Notification(user_id, vendor.id, vendor.name))

@@ -21,11 +21,11 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import TypeAdapter, ValidationError
 from svix.webhooks import Webhook, WebhookVerificationError
+from venta_core import error_responses
 from venta_core.errors import (
     AccountDeleted,
     InvalidSignature,
@@ -36,7 +36,7 @@ from venta_core.errors import (
 from venta_core.services.identities import DeletedIdentities
 from venta_core.services.protocols import UserService
 from venta_core.services.webhooks import WebhookDeliveries, refusals_counted
-from venta_core.transports.http.schemas import ErrorResponse, PublicModel
+from venta_core.transports.http.schemas import PublicModel
 
 from venta_clerk.payloads import ClerkEvent, ClerkId, parse_event
 from venta_clerk.settings import ClerkSettings
@@ -48,17 +48,17 @@ log = logging.getLogger("venta.clerk.webhooks")
 PROVIDER = "clerk"
 _DELIVERY_ID: TypeAdapter[str] = TypeAdapter(ClerkId)
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {
-        "model": ErrorResponse,
-        "description": "VALIDATION_ERROR: a signed body that is not a Clerk event (not JSON, "
-        "too deeply nested, a user event without a valid data.id), or a svix-id that is not "
-        "a valid id",
+_ERRORS = error_responses(
+    413,
+    500,
+    descriptions={
+        400: "VALIDATION_ERROR: a signed body that is not a Clerk event (not JSON, too deeply "
+        "nested, a user event without a valid data.id), or a svix-id that is not a valid id",
+        401: "INVALID_SIGNATURE: missing, forged or stale",
+        409: "CONFLICT: this svix-id is being handled",
+        503: "SERVICE_UNAVAILABLE: no webhook secret set, or the database is down",
     },
-    401: {"model": ErrorResponse, "description": "INVALID_SIGNATURE: missing, forged or stale"},
-    409: {"model": ErrorResponse, "description": "CONFLICT: this svix-id is being handled"},
-    503: {"model": ErrorResponse, "description": "SERVICE_UNAVAILABLE: no webhook secret set"},
-}
+)
 
 
 class WebhookAck(PublicModel):

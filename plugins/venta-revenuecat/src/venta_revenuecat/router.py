@@ -6,23 +6,26 @@ dashboard, compared here in constant time. It retries a delivery that does not g
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
+from venta_core import error_responses
 from venta_core.services.webhooks import refusals_counted
-from venta_core.transports.http.schemas import ErrorResponse, PublicModel
+from venta_core.transports.http.schemas import PublicModel
 
 from venta_revenuecat.handler import PROVIDER, RevenueCatHandler
 
 __all__ = ["WebhookAck", "create_router"]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "VALIDATION_ERROR: not a RevenueCat event"},
-    401: {"model": ErrorResponse, "description": "INVALID_SIGNATURE: wrong Authorization"},
-    404: {"model": ErrorResponse, "description": "USER_NOT_FOUND: create_users is off"},
-    409: {"model": ErrorResponse, "description": "CONFLICT: this event id is being handled"},
-    503: {"model": ErrorResponse, "description": "SERVICE_UNAVAILABLE: no secret configured"},
-}
+_ERRORS = error_responses(
+    413,
+    500,
+    descriptions={
+        400: "VALIDATION_ERROR: not a RevenueCat event",
+        401: "INVALID_SIGNATURE: wrong Authorization",
+        404: "USER_NOT_FOUND: create_users is off",
+        409: "CONFLICT: this event id is being handled",
+        503: "SERVICE_UNAVAILABLE: no secret configured, or the database is down",
+    },
+)
 
 
 class WebhookAck(PublicModel):

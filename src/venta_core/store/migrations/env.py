@@ -3,6 +3,10 @@
 ``venta_core.store.migrate`` builds the Alembic config in code and passes the database URL (and,
 for autogenerate, a ``process_revision_directives`` hook) through ``config.attributes``. Run by
 the plain ``alembic`` command instead, the URL comes from ``sqlalchemy.url`` or the settings.
+
+Plugins' migrations run here too (their version locations beside venta's). Autogenerate compares
+venta's tables, leaving out the plugins' (``exclude_tables``), or, for a plugin's revision, that
+plugin's tables alone (``target_metadata`` and ``include_object`` given by ``migrate``).
 """
 
 from __future__ import annotations
@@ -31,10 +35,18 @@ def _url() -> str:
     return str(url) if url else load_settings().database_url
 
 
+def _include_core(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """venta's own objects: not the unmodelled search objects, not plugins' tables."""
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    if table in config.attributes.get("exclude_tables", ()):
+        return False
+    return include_object(obj, name, type_, reflected, compare_to)
+
+
 def _options(url: str) -> dict[str, Any]:
     return {
-        "target_metadata": metadata,
-        "include_object": include_object,
+        "target_metadata": config.attributes.get("target_metadata", metadata),
+        "include_object": config.attributes.get("include_object", _include_core),
         "compare_type": True,
         "compare_server_default": True,
         # SQLite alters little in place: batch mode rebuilds the table instead.

@@ -30,6 +30,7 @@ from venta_core.domain import (
     SubscriptionUpdate,
     User,
     Vendor,
+    VendorCluster,
     VendorCreate,
     VendorPosition,
     VendorSummary,
@@ -225,6 +226,16 @@ class GrpcLocationClient:
                 center=codec.location_to_pb(center), radius_m=radius_m, limit=limit
             ),
             _positions,
+            idempotent=True,
+        )
+
+    async def vendor_clusters(self, box: BoundingBox, precision: int) -> list[VendorCluster]:
+        return await self._call(
+            "ListVendorClusters",
+            lambda: location_pb2.VendorClustersRequest(
+                box=codec.box_to_pb(box), precision=precision
+            ),
+            lambda reply: [codec.cluster_from_pb(c) for c in reply.clusters],
             idempotent=True,
         )
 

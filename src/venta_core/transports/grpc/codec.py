@@ -32,17 +32,20 @@ from venta_core.domain import (
     SubscriptionUpdate,
     User,
     Vendor,
+    VendorCluster,
     VendorCreate,
     VendorPosition,
     VendorSummary,
     VendorUpdate,
 )
 from venta_core.errors import ValidationFailed
-from venta_core.transports.grpc.stubs import common_pb2, user_pb2, vendor_pb2
+from venta_core.transports.grpc.stubs import common_pb2, location_pb2, user_pb2, vendor_pb2
 
 __all__ = [
     "box_from_pb",
     "box_to_pb",
+    "cluster_from_pb",
+    "cluster_to_pb",
     "location_from_pb",
     "location_to_pb",
     "position_from_pb",
@@ -179,6 +182,9 @@ def position_to_pb(value: VendorPosition) -> common_pb2.VendorPosition:
         location=location_to_pb(value.location),
         distance=value.distance,
         updated_at=_opt_ts_to_pb(value.updated_at),
+        name=value.name,
+        open=value.open,
+        primary_image=value.primary_image,
     )
 
 
@@ -188,8 +194,26 @@ def position_from_pb(value: common_pb2.VendorPosition) -> VendorPosition:
         "location": location_from_pb(required(value, "location")),
         "distance": _opt(value, "distance"),
         "updated_at": _opt_ts_from_pb(value, "updated_at"),
+        "name": _opt(value, "name"),
+        "open": _opt(value, "open"),
+        "primary_image": _opt(value, "primary_image"),
     }
     return _validated(VendorPosition, data)
+
+
+def cluster_to_pb(value: VendorCluster) -> location_pb2.VendorCluster:
+    return location_pb2.VendorCluster(
+        cell=value.cell, count=value.count, location=location_to_pb(value.location)
+    )
+
+
+def cluster_from_pb(value: location_pb2.VendorCluster) -> VendorCluster:
+    data = {
+        "cell": value.cell,
+        "count": value.count,
+        "location": location_from_pb(required(value, "location")),
+    }
+    return _validated(VendorCluster, data)
 
 
 # -- users ---------------------------------------------------------------------------------------

@@ -146,6 +146,14 @@ class LocationServicer:
         return location_pb2.VendorPositions(vendors=[codec.position_to_pb(p) for p in positions])
 
     @translate_errors
+    async def ListVendorClusters(
+        self, request: location_pb2.VendorClustersRequest, context: Ctx
+    ) -> location_pb2.VendorClusters:
+        box = codec.box_from_pb(codec.required(request, "box"))
+        clusters = await self._service.vendor_clusters(box, request.precision)
+        return location_pb2.VendorClusters(clusters=[codec.cluster_to_pb(c) for c in clusters])
+
+    @translate_errors
     async def GetVendorLocation(
         self, request: location_pb2.GetVendorLocationRequest, context: Ctx
     ) -> common_pb2.VendorPosition:

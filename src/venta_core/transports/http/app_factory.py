@@ -30,7 +30,16 @@ from venta_core.transports.http.middleware import (
     RequestLimitMiddleware,
 )
 from venta_core.transports.http.ratelimit import RateLimiter, RateLimitMiddleware
-from venta_core.transports.http.routers import docs, health, locations, me, seed, vendors
+from venta_core.transports.http.routers import (
+    asyncapi,
+    docs,
+    health,
+    locations,
+    map_page,
+    me,
+    seed,
+    vendors,
+)
 
 __all__ = ["create_http_app", "plugin_routers"]
 
@@ -104,6 +113,8 @@ def _include_routers(api: FastAPI, app: VentaApp) -> list[BaseRoute]:
         locations.create_router(app.settings.location),
         vendors.router,
         seed.router,
+        asyncapi.router,
+        map_page.create_router(app.settings),
     ]
     routers = [*builtin, *plugin_routers(app)]
     for router in routers:

@@ -6,16 +6,26 @@ are the responses and the few bodies the domain has no model for.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 from pydantic.alias_generators import to_camel
 
-from venta_core.domain import User, Vendor, VendorPosition, VendorSummary
+from venta_core.domain import User, Vendor, VendorCluster, VendorPosition, VendorSummary
 
 __all__ = [
     "AUTHENTICATED_ERRORS",
+    "ClusterOut",
+    "ClustersResponse",
     "ErrorBody",
     "ErrorResponse",
     "HealthResponse",
@@ -98,15 +108,65 @@ class VendorLocationOut(PublicModel):
 
 
 class NearbyVendor(PublicModel):
+    """A vendor's pin on the live map: its position and what the map shows of it."""
+
     id: str
     location: LocationOut
     distance: float | None = Field(None, description="Metres from the circle's centre.")
+    name: str | None = None
+    open: bool | None = None
+    primary_image: str | None = Field(None, description="URL of the vendor's image; null: none.")
+    updated_at: UtcDateTime | None = Field(
+        None, description="When the vendor was last seen at this position."
+    )
+
+    @model_serializer(mode="wrap")
+    def _present_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``distance`` only for a circle; a known pin with all its fields (``primaryImage``
+        null when the vendor has none), an unknown one (the database was unreachable) without
+        them."""
+        data = handler(self)
+        if isinstance(data, dict):
+            absent = ["distance"] if self.distance is None else []
+            if self.name is None:
+                absent += ["name", "open", "primary_image", "primaryImage"]
+            if self.updated_at is None:
+                absent += ["updated_at", "updatedAt"]
+            for key in absent:
+                data.pop(key, None)
+        return data
 
     @classmethod
     def of(cls, position: VendorPosition) -> NearbyVendor:
         location = LocationOut(lat=position.location.lat, long=position.location.long)
         distance = None if position.distance is None else round(position.distance, 1)
-        return cls(id=position.id, location=location, distance=distance)
+        return cls(
+            id=position.id,
+            location=location,
+            distance=distance,
+            name=position.name,
+            open=position.open,
+            primary_image=position.primary_image,
+            updated_at=position.updated_at,
+        )
+
+
+class ClusterOut(PublicModel):
+    """The live vendors of one geohash cell of the box: how many, and their centroid."""
+
+    cell: str = Field(examples=["u33db"])
+    count: int = Field(ge=1)
+    location: LocationOut
+
+    @classmethod
+    def of(cls, cluster: VendorCluster) -> ClusterOut:
+        location = LocationOut(lat=cluster.location.lat, long=cluster.location.long)
+        return cls(cell=cluster.cell, count=cluster.count, location=location)
+
+
+class ClustersResponse(PublicModel):
+    precision: int = Field(description="Geohash characters of the cells.")
+    clusters: list[ClusterOut]
 
 
 class NearbyResponse(PublicModel):
@@ -215,6 +275,7 @@ _ERROR_DESCRIPTIONS = {
     401: "UNAUTHENTICATED: missing, malformed, forged or expired bearer token",
     403: "FORBIDDEN: the caller does not own the vendor",
     404: "VENDOR_NOT_FOUND / LOCATION_NOT_FOUND / NOT_FOUND",
+    409: "CONFLICT: the request conflicts with the current state",
     413: "PAYLOAD_TOO_LARGE: body over http.max_body_bytes",
     429: "RATE_LIMITED: see Retry-After and X-RateLimit-* headers",
     500: "INTERNAL: unexpected error (details only in the server log)",
@@ -222,11 +283,25 @@ _ERROR_DESCRIPTIONS = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for error statuses, all with the error envelope."""
+def error_responses(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for error statuses, all with the error envelope.
+
+    Pass it as a route's (or router's) ``responses=``. Each status gets the standard
+    description of the codes venta answers with it; ``descriptions`` replaces that text for a
+    status (and adds the status when not in ``statuses``), for routes whose errors are their own:
+    ``error_responses(400, 429, descriptions={401: "INVALID_SIGNATURE: forged"})``.
+    """
+    texts = dict(descriptions or {})
+    for status in statuses:
+        if status not in _ERROR_DESCRIPTIONS and status not in texts:
+            known = ", ".join(map(str, _ERROR_DESCRIPTIONS))
+            raise ValueError(f"no standard description for {status} (known: {known})")
+        texts.setdefault(status, _ERROR_DESCRIPTIONS.get(status, ""))
     return {
-        status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
-        for status in statuses
+        status: {"model": ErrorResponse, "description": text}
+        for status, text in sorted(texts.items())
     }
 
 

@@ -11,6 +11,10 @@ watchers counted as ``queued`` mean the direct path is not in use (a library upg
 what ``wire.raw_transport`` recognises), and the fan-out has silently become the slow one.
 The hot loop adds nothing per recipient for this: it counts the rare other cases and derives
 the direct writes once per call.
+
+A session whose connection has more than ``conflate_above`` bytes unsent is conflated: its
+frames go to a ``conflate.Backlog`` (the latest per vendor) that a drain task writes out as the
+connection catches up. Beyond ``max_buffer`` bytes (unsent plus backlog) it is disconnected.
 """
 
 from __future__ import annotations
@@ -22,13 +26,20 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from venta_core.transports.realtime.conflate import Backlog, vendor_state
 from venta_core.transports.realtime.protocol import Outgoing
-from venta_core.transports.realtime.session import Session
+from venta_core.transports.realtime.recovery import MAX_LEFT
+from venta_core.transports.realtime.session import NO_WIRE, Session
 from venta_core.transports.realtime.wire import WireRegistry
 
 __all__ = ["Sender"]
 
 log = logging.getLogger(__name__)
+
+#: The start of a ``vendor_left`` packet: sessions remember whom they were told left (recovery).
+_LEFT = '2/user,["vendor_left",'
+#: How often backlogs are written out for conflated clients that get no new frames.
+DRAIN_INTERVAL_SECONDS = 0.05
 
 
 class Sender:
@@ -39,21 +50,32 @@ class Sender:
         max_buffer_bytes: int,
         on_slow: Callable[[Session], None],
         deliveries: Counter,
+        *,
+        conflate_above_bytes: int | None = None,
+        conflated: Counter | None = None,
     ) -> None:
         """``eio``: python-engineio's ``AsyncServer`` (for sessions not on a websocket);
-        ``deliveries``: the counter of deliveries by ``path``."""
+        ``deliveries``: the counter of deliveries by ``path``; ``conflated``: of frames replaced
+        by newer ones for slow clients. ``conflate_above_bytes`` unsent bytes start a session's
+        conflation (``None``: never, a session past ``max_buffer_bytes`` is disconnected)."""
         self._eio = eio
         self._wires = wires
         self._max_buffer = max_buffer_bytes
+        self._soft = max_buffer_bytes if conflate_above_bytes is None else conflate_above_bytes
         self._on_slow = on_slow
         self._direct = deliveries.labels(path="direct")
         self._queued = deliveries.labels(path="queued")
+        self._conflated = conflated
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._backlogged: dict[Session, None] = {}
+        self._drainer: asyncio.Task[None] | None = None
+        self._last_out: Outgoing | None = None
+        self._last_state: tuple[str, str] | None = None
 
     def deliver(self, sessions: Iterable[Session], out: Outgoing) -> int:
         """Send ``out`` to every session; returns how many were addressed."""
         frame = out.frame
-        limit = self._max_buffer
+        limit = self._soft
         count = 0
         other = 0  # not written here: pushed (and counted there), or closed under us
         for session in sessions:
@@ -77,13 +99,18 @@ class Sender:
         """Send ``out`` to one session by whatever way it can be reached now."""
         if session.closed:
             return
+        if out.text.startswith(_LEFT):
+            self._told_left(session, out)
+        if session.backlog is not None:
+            self._conflate(session, session.backlog, out)
+            return
         transport = session.wire.transport
         if transport is None:
             transport = self._attach(session)
         if transport is not None:
             try:
-                if transport.get_write_buffer_size() > self._max_buffer:
-                    self._on_slow(session)
+                if transport.get_write_buffer_size() > self._soft:
+                    self._start_backlog(session, out)
                     return
                 transport.write(out.frame)
             except (RuntimeError, OSError):
@@ -92,7 +119,84 @@ class Sender:
                 self._direct.inc()
             return
         self._queued.inc()
-        task = asyncio.ensure_future(self._eio.send_packet(session.eio_sid, out.eio_packet()))
+        self._spawn(self._eio.send_packet(session.eio_sid, out.eio_packet()))
+
+    def _state(self, out: Outgoing) -> tuple[str, str] | None:
+        """``conflate.vendor_state(out)``, decoded once for the many sessions a frame reaches."""
+        if out is not self._last_out:
+            self._last_out, self._last_state = out, vendor_state(out)
+        return self._last_state
+
+    def _told_left(self, session: Session, out: Outgoing) -> None:
+        state = self._state(out)
+        if state is None:
+            return
+        left = session.left
+        if left is None:
+            left = session.left = {}
+        left.pop(state[0], None)
+        left[state[0]] = None
+        if len(left) > MAX_LEFT:
+            del left[next(iter(left))]
+
+    # -- conflation (see ``conflate``) ---------------------------------------------------------
+
+    def _start_backlog(self, session: Session, out: Outgoing) -> None:
+        session.backlog = Backlog(session.wire)
+        session.wire = NO_WIRE  # off the fast path: ``deliver`` hands its frames to ``push``
+        self._backlogged[session] = None
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.ensure_future(self._drain_forever())
+        self._conflate(session, session.backlog, out)
+
+    def _conflate(self, session: Session, backlog: Backlog, out: Outgoing) -> None:
+        replaced = backlog.add(out, self._state(out))
+        if replaced and self._conflated is not None:
+            self._conflated.inc(replaced)
+        transport = backlog.wire.transport
+        unsent = transport.get_write_buffer_size() if transport is not None else 0
+        if unsent + backlog.size > self._max_buffer:
+            self._on_slow(session)
+        elif unsent < self._soft:
+            self._flush(session, backlog)
+
+    def _flush(self, session: Session, backlog: Backlog) -> None:
+        """Write out as much of the backlog as the connection has room for (oldest first);
+        back to the fast path once it is empty."""
+        transport = backlog.wire.transport
+        if transport is None or session.closed:  # closed: the disconnect follows
+            self._backlogged.pop(session, None)
+            return
+        try:
+            room = self._soft - transport.get_write_buffer_size()
+            if room <= 0:
+                return
+            frames = backlog.take(room)
+            if frames:
+                transport.write(b"".join(frames))
+                self._direct.inc(len(frames))
+        except (RuntimeError, OSError):
+            self._backlogged.pop(session, None)
+            return
+        if not len(backlog):
+            session.backlog = None
+            session.wire = backlog.wire
+            self._backlogged.pop(session, None)
+
+    async def _drain_forever(self) -> None:
+        """Flush every backlog now and then, for clients that get no new frames (a backlog is
+        also flushed whenever a frame is added to it). Ends when no backlog is left."""
+        while self._backlogged:
+            await asyncio.sleep(DRAIN_INTERVAL_SECONDS)
+            for session in list(self._backlogged):
+                backlog = session.backlog
+                if backlog is None:
+                    self._backlogged.pop(session, None)
+                else:
+                    self._flush(session, backlog)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -102,22 +206,25 @@ class Sender:
             log.debug("queued send failed: %r", task.exception())
 
     def _attach(self, session: Session) -> Any:
-        """Switch a session to its websocket once it is safe: the websocket is ready and, for
-        an upgrade from long-polling, the Engine.IO queue holds nothing older."""
+        """Switch a session to its websocket once it is safe: the websocket is ready (for an
+        upgrade from long-polling, the upgrade is complete) and the Engine.IO queue holds
+        nothing older (the CONNECT packet, or frames sent while it was on long-polling)."""
         wire = self._wires.get(session.eio_sid)
         if wire is None or wire.transport is None:
             return None
-        if wire.is_upgrade:
-            socket = getattr(self._eio, "sockets", {}).get(session.eio_sid)
-            queue = getattr(socket, "queue", None)
-            if socket is None or not getattr(socket, "upgraded", False):
-                return None
-            if queue is None or not queue.empty():
-                return None
+        socket = getattr(self._eio, "sockets", {}).get(session.eio_sid)
+        queue = getattr(socket, "queue", None)
+        if socket is None or not getattr(socket, "upgraded", False):
+            return None
+        if queue is None or not queue.empty():
+            return None
         session.wire = wire
         return wire.transport
 
     async def drain(self) -> None:
-        """Wait for queued sends started so far."""
+        """Wait for queued sends started so far; stop writing out backlogs."""
+        if self._drainer is not None:
+            self._drainer.cancel()
+            self._backlogged.clear()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import socketio
 
-from venta_core.domain import Actor
+from venta_core.domain import Actor, BoundingBox, Location
 from venta_core.errors import (
     AccountDeleted,
     Forbidden,
@@ -28,7 +28,7 @@ from venta_core.errors import (
     VendorNotFound,
     VentaError,
 )
-from venta_core.events import EventEnvelope, event_subject
+from venta_core.events import EventEnvelope, VendorEventData, event_subject
 from venta_core.observability import tracing
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.ports.presence import PresenceStore
@@ -36,6 +36,7 @@ from venta_core.transports import VentaApp
 from venta_core.transports.http.auth import IdentityCache
 from venta_core.transports.realtime.auth import Refused, expiry_from, token_from
 from venta_core.transports.realtime.edge import SocketIOEdge, guard_messages
+from venta_core.transports.realtime.extensions import PluginEvents
 from venta_core.transports.realtime.fanout import Sender
 from venta_core.transports.realtime.hub import CellHub
 from venta_core.transports.realtime.limits import ConnectRate, IdentityLimits
@@ -50,6 +51,13 @@ from venta_core.transports.realtime.protocol import (
     VendorLocationMessage,
     error_payload,
     parse,
+)
+from venta_core.transports.realtime.recovery import (
+    RECOVERABLE,
+    RecoveringServer,
+    RecoveryStore,
+    Saved,
+    new_pid,
 )
 from venta_core.transports.realtime.session import Session
 from venta_core.transports.realtime.wire import WireRegistry
@@ -83,7 +91,13 @@ class RealtimeGateway:
         self._prefix = settings.key_prefix
         self._precision = settings.geo.cell_precision
         self._leeway = float(settings.auth.leeway_seconds)
-        self.sio = socketio.AsyncServer(
+        self.recovery = (
+            RecoveryStore(app.kv, rt.recovery_seconds) if rt.recovery_seconds > 0 else None
+        )
+        self.sio = RecoveringServer(
+            store=self.recovery,
+            pid_of=self._pid_of,
+            connected=self._connected,
             async_mode="asgi",
             namespaces=[USER_NS, VENDOR_NS],
             cors_allowed_origins=rt.cors_origins or None,
@@ -97,7 +111,13 @@ class RealtimeGateway:
         guard_messages(self.sio)  # a malformed packet ends its connection (see edge)
         self.wires = WireRegistry()
         self.sender = Sender(
-            self.sio.eio, self.wires, rt.max_send_buffer_bytes, self._too_slow, metrics.deliveries
+            self.sio.eio,
+            self.wires,
+            rt.max_send_buffer_bytes,
+            self._too_slow,
+            metrics.deliveries,
+            conflate_above_bytes=rt.conflate_above_bytes or None,
+            conflated=metrics.conflated,
         )
         self.hub = CellHub(
             bus=app.bus,
@@ -108,6 +128,8 @@ class RealtimeGateway:
             precision=self._precision,
             max_cells=rt.max_viewport_cells,
             max_vendors=settings.location.max_limit,
+            max_pins=rt.max_viewport_pins,
+            max_clusters=settings.location.max_clusters,
         )
         self.presence = Presence(
             app.presence,
@@ -129,6 +151,8 @@ class RealtimeGateway:
         self._subscriptions: list[Subscription] = []
         self._resync_task: asyncio.Task[None] | None = None
         self._register()
+        self.plugin_events = PluginEvents(self)  # plugins' events and presence hook
+        self.plugin_events.register()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -149,6 +173,9 @@ class RealtimeGateway:
         """Subscribe to what this process needs from the bus (after the application started)."""
         deleted = event_subject(self._prefix, "vendor.deleted")
         self._subscriptions.append(await self.app.bus.subscribe(deleted, self._on_vendor_deleted))
+        updated = event_subject(self._prefix, "vendor.updated")
+        self._subscriptions.append(await self.app.bus.subscribe(updated, self._on_vendor_updated))
+        self.hub.start_refresh(self._rt.cluster_refresh_seconds)
         gone = event_subject(self._prefix, "user.deleted")
         self._subscriptions.append(await self.app.bus.subscribe(gone, self._on_user_deleted))
         await self.presence.start()
@@ -210,6 +237,7 @@ class RealtimeGateway:
                 log.exception("connect failed")
                 self.metrics.refused.labels("INTERNAL").inc()
                 raise Refused("INTERNAL", "Internal error") from None
+            await self._claim(session)
             self.sessions[(ns, sid)] = session
             self.metrics.connections_total.labels(ns).inc()
             self.metrics.connected.labels(ns).inc()
@@ -250,18 +278,110 @@ class RealtimeGateway:
             session.closed = True
             self.limits.close(ns, session.user_id)
             self.metrics.connected.labels(ns).dec()
+            saved = self._saved(session) if reason in RECOVERABLE else None
             if ns == USER_NS:
                 await self.hub.leave(session)
             else:
                 self.presence.disconnected(session)
+            if saved is not None and self.recovery is not None:
+                await self.recovery.save(session.pid, saved)
 
         return disconnect
 
+    # -- connection state recovery (see ``recovery``) -------------------------------------------
+
+    def _pid_of(self, ns: str, sid: str) -> str | None:
+        session = self.sessions.get((ns, sid))
+        return session.pid if session is not None else None
+
+    async def _claim(self, session: Session) -> None:
+        """Give ``session`` its ``pid``: the one of the dropped session it recovers, if it
+        offered one that is still kept for the same user (and takes it first), or a new one."""
+        offer = self.sio.offers.get((session.eio_sid, session.namespace))
+        if (
+            offer is not None
+            and self.recovery is not None
+            and offer.saved.sid == session.sid
+            and offer.saved.user_id == session.user_id
+            and await self.recovery.take(offer.pid)
+        ):
+            session.pid = offer.pid
+            session.restoring = offer.saved
+        else:
+            session.pid = new_pid()
+
+    def _saved(self, session: Session) -> Saved | None:
+        """What to keep of a dropped session (``None``: nothing worth recovering)."""
+        if self.recovery is None or not session.pid:
+            return None
+        saved = Saved(sid=session.sid, namespace=session.namespace, user_id=session.user_id)
+        if session.namespace == VENDOR_NS:
+            saved.vendors = sorted(session.vendors)
+            saved.default_vendor = session.default_vendor
+        elif session.rect is not None:
+            s, w, n, e, _ = session.rect
+            saved.view = (s, w, n, e)
+            known = dict.fromkeys(session.left or ())
+            for name in session.full_cells:
+                cell = self.hub.cells.get(name)
+                if cell is not None:
+                    known.update(dict.fromkeys(cell.members))
+            known.update(dict.fromkeys(session.edge_visible))
+            saved.known = list(known)
+        return saved
+
+    async def _connected(self, ns: str, sid: str) -> None:
+        """The client has its CONNECT: a recovered session gets its state back."""
+        session = self.sessions.get((ns, sid))
+        if session is None or session.restoring is None:
+            return
+        saved, session.restoring = session.restoring, None
+        self.metrics.recovered.labels(ns).inc()
+        if ns == VENDOR_NS:
+            session.vendors = set(saved.vendors)
+            session.default_vendor = saved.default_vendor
+            for vendor_id in session.vendors:
+                await self.presence.online(session, vendor_id)
+            return
+        if saved.view is not None:
+            async with session.lock:
+                await self._replay(session, saved)
+
+    async def _replay(self, session: Session, saved: Saved) -> None:
+        """Watch the saved viewport again and send the latest state of every vendor in it
+        (pin fields for those the client did not know) and ``vendor_left`` for those it knew
+        that are gone; a viewport answered with clusters gets its clusters again."""
+        assert saved.view is not None
+        s, w, n, e = saved.view
+        box = BoundingBox(sw=Location(lat=s, long=w), ne=Location(lat=n, long=e))
+        try:
+            event, visible = await self.hub.view(session, box)
+        except ServiceUnavailable:
+            event, visible = "vendor_channels", []
+        if session.closed:
+            return
+        if event != "vendor_channels":  # a zoomed-out viewport: its clusters, as on a fresh view
+            self.sender.push(session, Outgoing(USER_NS, event, visible))
+            self.metrics.messages_out.labels(event).inc()
+            return
+        known = set(saved.known)
+        for item in visible:
+            vid = item["id"]
+            payload = {"id": vid, "location": item["location"]} if vid in known else item
+            self.sender.push(session, Outgoing(USER_NS, "vendor_sync", payload))
+        self.metrics.messages_out.labels("vendor_sync").inc(len(visible))
+        gone = known - {item["id"] for item in visible}
+        for vid in gone:
+            self.sender.push(session, Outgoing(USER_NS, "vendor_left", {"id": vid}))
+        self.metrics.messages_out.labels("vendor_left").inc(len(gone))
+
     def _too_slow(self, session: Session) -> None:
-        transport = session.wire.transport
+        wire = session.backlog.wire if session.backlog is not None else session.wire
+        session.backlog = None
+        transport = wire.transport
         self.metrics.slow_consumers.inc()
         log.warning("dropping connection %s: it does not read fast enough", session.sid)
-        session.wire.close()
+        wire.close()
         if transport is not None:
             transport.abort()
 
@@ -334,6 +454,7 @@ class RealtimeGateway:
         session.vendors.add(vendor_id)
         if first:
             await self.presence.online(session, vendor_id)
+            await self.plugin_events.presence(vendor_id, online=True)
 
     async def _default_vendor(self, session: Session) -> str:
         if session.default_vendor is None:
@@ -350,11 +471,12 @@ class RealtimeGateway:
 
     async def _user_location(self, session: Session, data: Any) -> None:
         box = parse(UserLocationMessage, data).box()
-        visible = await self.hub.set_view(session, box)
+        event, items = await self.hub.view(session, box)  # pins, or clusters when wide
         if session.closed:
             return
-        self.sender.push(session, Outgoing(USER_NS, "vendor_channels", visible))
-        self.metrics.messages_out.labels("vendor_channels").inc()
+        self.sender.push(session, Outgoing(USER_NS, event, items))
+        session.left = None  # the client replaces its map: what left before is moot
+        self.metrics.messages_out.labels(event).inc()
 
     # -- offline and deleted vendors -----------------------------------------------------------
 
@@ -364,12 +486,24 @@ class RealtimeGateway:
         so the system acts here on the owner's behalf."""
         with contextlib.suppress(VendorNotFound, LocationNotFound):  # deleted meanwhile
             await self.app.locations.remove_vendor_location(_PRESENCE_ACTOR, vendor_id)
+        await self.plugin_events.presence(vendor_id, online=False)
 
     async def _on_vendor_deleted(self, message: BusMessage) -> None:
         envelope = EventEnvelope.model_validate_json(message.data)
         vendor_id = str(envelope.data.get("id", ""))
         if vendor_id:
             self.hub.vendor_removed(vendor_id)
+
+    async def _on_vendor_updated(self, message: BusMessage) -> None:
+        """A profile change reaches the users who see the vendor here (its pin)."""
+        try:
+            data = VendorEventData.model_validate(
+                EventEnvelope.model_validate_json(message.data).data
+            )
+        except ValueError:
+            return
+        if data.name is not None:
+            self.hub.vendor_changed(data.id, data.name, bool(data.open), data.primary_image)
 
     # -- deleted users -------------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ many local users watch it (reference counted), and dropped when the last one sto
 
 Bus messages per cell (see docs/realtime.md):
 
-- ``<prefix>.live.<cell>.<vendorId>`` ``{vendorId, lat, long, at}``: the vendor is at
-  (lat, long). A position *outside* ``<cell>`` means the vendor moved out of that cell.
+- ``<prefix>.live.<cell>.<vendorId>`` ``{vendorId, lat, long, at, pin}``: the vendor is at
+  (lat, long). A position *outside* ``<cell>`` means the vendor moved out of that cell. ``pin``
+  (``{name, open, primaryImage}``, when known) is what a user it comes into view of is sent.
 - ``<prefix>.gone.<cell>.<vendorId>`` ``{vendorId, at}``: the vendor went offline.
 
 Every vendor seen is remembered with its cell, so a vendor that appears in another watched cell
@@ -26,13 +27,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from venta_core.domain import BoundingBox, Location
+from venta_core.domain import BoundingBox, Location, VendorPosition
 from venta_core.domain.cells import cell_bounds, cells_covering, encode
 from venta_core.domain.geo import haversine_raw
 from venta_core.errors import ServiceUnavailable, ValidationFailed
 from venta_core.observability import tracing
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.services.protocols import LocationService
+from venta_core.transports.realtime.clusters import ClusterWatch, answer, watch_for
 from venta_core.transports.realtime.fanout import Sender
 from venta_core.transports.realtime.metrics import RealtimeMetrics
 from venta_core.transports.realtime.protocol import USER_NS, Outgoing
@@ -43,12 +45,54 @@ __all__ = ["CellHub"]
 log = logging.getLogger(__name__)
 
 Position = tuple[float, float]
+#: What a pin shows beside the position: ``name``, ``open``, ``primaryImage``, ``updatedAt``.
+Pin = dict[str, Any]
+#: What ``set_view`` answers: the event (``vendor_channels`` or ``vendor_clusters``) and items.
+View = tuple[str, list[dict[str, Any]]]
 
 
 def _sync(vendor_id: str, lat: float, long: float) -> Outgoing:
     return Outgoing(
         USER_NS, "vendor_sync", {"id": vendor_id, "location": {"lat": lat, "long": long}}
     )
+
+
+def _pin_item(vendor_id: str, lat: float, long: float, pin: Pin | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": vendor_id, "location": {"lat": lat, "long": long}}
+    if pin is not None:
+        item.update(pin)
+    return item
+
+
+def _pin_sync(vendor_id: str, lat: float, long: float, pin: Pin | None) -> Outgoing:
+    """The ``vendor_sync`` of a vendor entering a view: its pin."""
+    return Outgoing(USER_NS, "vendor_sync", _pin_item(vendor_id, lat, long, pin))
+
+
+def _pin_fields(data: dict[str, Any]) -> Pin:
+    """The pin fields of a live message (``{name, open, primaryImage}``), checked."""
+    name, open_, image = data.get("name"), data.get("open"), data.get("primaryImage")
+    return {
+        "name": name if isinstance(name, str) else None,
+        "open": open_ if isinstance(open_, bool) else None,
+        "primaryImage": image if isinstance(image, str) else None,
+    }
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _pin_of(position: VendorPosition) -> Pin | None:
+    if position.name is None:
+        return None
+    at = position.updated_at
+    return {
+        "name": position.name,
+        "open": bool(position.open),
+        "primaryImage": position.primary_image,
+        "updatedAt": _rfc3339(at) if at is not None else None,
+    }
 
 
 def _left(vendor_id: str) -> Outgoing:
@@ -103,7 +147,12 @@ class CellHub:
         precision: int,
         max_cells: int,
         max_vendors: int,
+        max_pins: int | None = None,
+        max_clusters: int = 256,
     ) -> None:
+        """``max_pins``: a viewport holding more vendors is answered with clusters, as one
+        covering more than ``max_cells`` cells is (None: ``max_vendors``); clusters are cells
+        of the finest precision at which the viewport covers at most ``max_clusters``."""
         self._bus = bus
         self._locations = locations
         self._sender = sender
@@ -112,7 +161,17 @@ class CellHub:
         self._precision = precision
         self._max_cells = max_cells
         self._max_vendors = max_vendors
+        self._max_pins = max_vendors if max_pins is None else max_pins
+        self._max_clusters = max_clusters
         self.cells: dict[str, _Cell] = {}
+        #: vendor -> its pin fields (vendors of watched cells whose profile is known)
+        self.pins: dict[str, Pin] = {}
+        #: sid -> sessions answered with clusters
+        self.clustered: dict[str, ClusterWatch] = {}
+        #: vendor -> sessions that saw it in the cell it left, for its arrival in a cell they
+        #: watch too (the departure came first): to them the arrival is a move, not an entry
+        self._handed_over: dict[str, set[str]] = {}
+        self._refresh: asyncio.Task[None] | None = None
         self.vendor_cell: dict[str, str] = {}
         self._opening: set[asyncio.Task[None]] = set()
 
@@ -141,8 +200,30 @@ class CellHub:
             details={"maxCells": self._max_cells},
         )
 
+    async def view(self, session: Session, box: BoundingBox) -> View:
+        """Watch ``box`` for ``session``. Returns ``("vendor_channels", pins)``, the vendors now
+        in view, or, for a viewport covering more than ``max_cells`` cells or holding more
+        than ``max_pins`` vendors, ``("vendor_clusters", clusters)``: the session then watches
+        no cell, and gets fresh clusters from ``refresh_clusters`` while their counts change."""
+        try:
+            visible = await self._watch_box(session, box, clusters=True)
+        except ValidationFailed:
+            return await self._cluster_view(session, box)
+        if visible is None:
+            return await self._cluster_view(session, box)
+        return "vendor_channels", visible
+
     async def set_view(self, session: Session, box: BoundingBox) -> list[dict[str, Any]]:
-        """Watch ``box`` for ``session``; returns the vendors now in view (``vendor_channels``)."""
+        """Watch ``box`` for ``session`` as pins whatever their number (at most
+        ``max_vendors`` nearest the centre are returned); too many cells is a validation
+        error. Returns the vendors now in view (``vendor_channels``)."""
+        visible = await self._watch_box(session, box, clusters=False)
+        assert visible is not None
+        return visible
+
+    async def _watch_box(
+        self, session: Session, box: BoundingBox, *, clusters: bool
+    ) -> list[dict[str, Any]] | None:
         full, edge = self.cover(box)
         old = session.cells
         new = full | edge
@@ -159,14 +240,69 @@ class CellHub:
                 self.cells[name].full[session.sid] = session
             for name in edge:
                 self.cells[name].edge[session.sid] = session
-            visible = self._in_view(session, box)
+            visible = self._in_view(session, box, self._max_pins if clusters else None)
         except BaseException:
             await self.unwatch(added)
             raise
         await self.unwatch(old - new)
+        if visible is not None:
+            self.clustered.pop(session.sid, None)
         return visible
 
-    def _in_view(self, session: Session, box: BoundingBox) -> list[dict[str, Any]]:
+    async def _cluster_view(self, session: Session, box: BoundingBox) -> View:
+        """Answer ``box`` with clusters: stop watching cells, note the session for refreshes."""
+        old = session.cells
+        self.detach(session)
+        session.rect = None
+        session.full_cells = session.edge_cells = frozenset()
+        session.edge_visible = set()
+        await self.unwatch(old)
+        watch = watch_for(session, box, self._max_clusters)
+        (watch.last,) = await answer(self._locations, [watch])
+        if not session.closed:
+            self.clustered[session.sid] = watch
+        return "vendor_clusters", watch.last
+
+    async def refresh_clusters(self) -> int:
+        """Send fresh ``vendor_clusters`` to every clustered session whose clusters changed
+        since it was last sent them (one count per group of overlapping viewports, see
+        ``clusters``); returns how many were sent."""
+        watches = list(self.clustered.values())
+        if not watches:
+            return 0
+        sent = 0
+        for watch, fresh in zip(watches, await answer(self._locations, watches), strict=True):
+            session = watch.session
+            if self.clustered.get(session.sid) is not watch or session.closed:
+                continue  # the viewport changed meanwhile
+            if fresh != watch.last:
+                watch.last = fresh
+                self._sender.push(session, Outgoing(USER_NS, "vendor_clusters", fresh))
+                self._metrics.messages_out.labels("vendor_clusters").inc()
+                sent += 1
+        return sent
+
+    def start_refresh(self, every: float) -> None:
+        """Refresh clustered viewports every ``every`` seconds at most (until ``close``)."""
+        if self._refresh is None:
+            self._refresh = asyncio.ensure_future(self._refresh_forever(every))
+
+    async def _refresh_forever(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            if not self.clustered:
+                continue
+            try:
+                await self.refresh_clusters()
+            except ServiceUnavailable:
+                continue  # the geo index's outage is logged once by its connection
+            except Exception:
+                log.warning("refreshing clustered viewports failed", exc_info=True)
+
+    def _in_view(
+        self, session: Session, box: BoundingBox, max_pins: int | None
+    ) -> list[dict[str, Any]] | None:
+        """The pins in view, or None when there are more than ``max_pins``."""
         rect = session.rect
         assert rect is not None
         found: list[tuple[str, Position, bool]] = []
@@ -178,12 +314,15 @@ class CellHub:
                 for vid, pos in self.cells[name].members.items()
                 if in_rect(rect, *pos)
             )
+        if max_pins is not None and len(found) > max_pins:
+            return None
         if len(found) > self._max_vendors:
             center = box.center
             found.sort(key=lambda f: haversine_raw(center.lat, center.long, *f[1]))
             del found[self._max_vendors :]
         session.edge_visible = {vid for vid, _, edge in found if edge}
-        return [{"id": vid, "location": {"lat": p[0], "long": p[1]}} for vid, p, _ in found]
+        pins = self.pins
+        return [_pin_item(vid, p[0], p[1], pins.get(vid)) for vid, p, _ in found]
 
     def detach(self, session: Session) -> None:
         for name in session.cells:
@@ -195,6 +334,7 @@ class CellHub:
     async def leave(self, session: Session) -> None:
         """The session is gone: stop its watching (``session.closed`` is already set)."""
         self.detach(session)
+        self.clustered.pop(session.sid, None)
         cells = session.cells
         session.full_cells = session.edge_cells = frozenset()
         session.edge_visible = set()
@@ -230,6 +370,8 @@ class CellHub:
                 for vid in cell.members:
                     if self.vendor_cell.get(vid) == name:
                         del self.vendor_cell[vid]
+                        self.pins.pop(vid, None)
+                        self._handed_over.pop(vid, None)
                 closing.extend(cell.subs)
         self._metrics.cells.set(len(self.cells))
         for sub in closing:
@@ -245,6 +387,7 @@ class CellHub:
             cell.subs.append(await self._bus.subscribe(gone, lambda m: self._on_gone(cell, m)))
             for hit in await self._locations.vendors_in_box(cell.box(), self._max_vendors):
                 if cell.contains(hit.location.lat, hit.location.long):
+                    self._learn_pin(hit.id, _pin_of(hit))
                     self._arrive(cell, hit.id, hit.location.lat, hit.location.long)
         except ServiceUnavailable:
             pass  # logged once by the geo index's connection; re-sync fills the cell later
@@ -289,6 +432,9 @@ class CellHub:
                 for h in hits
                 if cell.contains(h.location.lat, h.location.long)
             }
+            for h in hits:
+                if h.id in found and h.id not in self.pins:
+                    self._learn_pin(h.id, _pin_of(h))
             complete = len(hits) < self._max_vendors  # a capped read cannot prove absence
             for vid in list(cell.members):
                 if complete and vid not in found and vid not in touched:
@@ -304,6 +450,12 @@ class CellHub:
         """Unsubscribe every cell (the process stops)."""
         for task in list(self._opening):
             task.cancel()
+        if self._refresh is not None:
+            self._refresh.cancel()
+            self._refresh = None
+        self.clustered.clear()
+        self.pins.clear()
+        self._handed_over.clear()
         cells, self.cells = list(self.cells.values()), {}
         self.vendor_cell.clear()
         for cell in cells:
@@ -331,9 +483,14 @@ class CellHub:
             vid = data["vendorId"]
             pos = (float(data["lat"]), float(data["long"]))
             at = data.get("at")
+            pin = data.get("pin")
         except (ValueError, KeyError, TypeError):
             log.debug("malformed live message on %s", message.subject)
             return
+        if isinstance(pin, dict) and isinstance(vid, str):
+            self._learn_pin(
+                vid, {**_pin_fields(pin), "updatedAt": at if isinstance(at, str) else None}
+            )
         if not cell.ready.is_set():
             cell.pending.append((vid, pos))
             return
@@ -355,6 +512,34 @@ class CellHub:
             return
         self._apply(cell, vid, None)
 
+    def _learn_pin(self, vendor_id: str, pin: Pin | None) -> None:
+        if pin is not None:
+            self.pins[vendor_id] = pin
+
+    def vendor_changed(self, vendor_id: str, name: str, open_: bool, image: str | None) -> int:
+        """The vendor's profile changed: watchers that see it get its pin (``vendor_sync``).
+        Returns how many were sent it."""
+        cell_name = self.vendor_cell.get(vendor_id)
+        cell = self.cells.get(cell_name) if cell_name is not None else None
+        if cell is None or vendor_id not in cell.members:
+            return 0
+        old = self.pins.get(vendor_id)
+        pin = {
+            "name": name,
+            "open": open_,
+            "primaryImage": image,
+            "updatedAt": old.get("updatedAt") if old is not None else None,
+        }
+        if pin == old:
+            return 0
+        self.pins[vendor_id] = pin
+        lat, long = cell.members[vendor_id]
+        seeing = [*cell.full.values()]
+        seeing += [s for s in cell.edge.values() if vendor_id in s.edge_visible]
+        sent = self._sender.deliver(seeing, _pin_sync(vendor_id, lat, long, pin))
+        self._metrics.messages_out.labels("vendor_sync").inc(sent)
+        return sent
+
     def vendor_removed(self, vendor_id: str) -> None:
         """The vendor is gone everywhere (deleted): tell whoever sees it here."""
         name = self.vendor_cell.get(vendor_id)
@@ -371,36 +556,54 @@ class CellHub:
             self.vendor_removed(vid)
 
     def _arrive(self, cell: _Cell, vid: str, lat: float, long: float) -> None:
+        """``vid`` is at (lat, long) in ``cell``. Watchers that saw it already get the move
+        (``{id, location}``); those it comes into view of get its pin."""
         if cell.touched is not None:
             cell.touched.add(vid)
+        present = vid in cell.members
+        saw: set[str] = set()  # sessions that saw the vendor in its previous cell
         previous = self.vendor_cell.get(vid)
         if previous is not None and previous != cell.name:
             other = self.cells.get(previous)
             if other is not None:
+                saw = {*other.full, *(k for k, v in other.edge.items() if vid in v.edge_visible)}
                 self._depart(other, vid, (lat, long))
+        saw |= self._handed_over.pop(vid, set())
         cell.members[vid] = (lat, long)
         self.vendor_cell[vid] = cell.name
         if not cell.full and not cell.edge:
             return
         out = _sync(vid, lat, long)
-        sent = self._sender.deliver(cell.full.values(), out)
+        entering: Outgoing | None = None
+        if present:  # the common case: a move within the cell, one shared frame
+            sent = self._sender.deliver(cell.full.values(), out)
+        else:
+            entering = _pin_sync(vid, lat, long, self.pins.get(vid))
+            moved = [v for k, v in cell.full.items() if k in saw]
+            new = [v for k, v in cell.full.items() if k not in saw]
+            sent = self._sender.deliver(moved, out) + self._sender.deliver(new, entering)
         if cell.edge:
             # Edge watchers that see the vendor are collected and written in one ``deliver``
             # loop (the same per-recipient work as for full watchers) rather than one ``push``
             # call each: this loop runs once per watcher per update.
             seen: list[Session] = []
+            came: list[Session] = []
             left: Outgoing | None = None
             for session in cell.edge.values():
                 rect = session.rect
                 if rect is not None and in_rect(rect, lat, long):
+                    before = vid in session.edge_visible if present else session.sid in saw
                     session.edge_visible.add(vid)
-                    seen.append(session)
+                    (seen if before else came).append(session)
                 elif vid in session.edge_visible:
                     session.edge_visible.discard(vid)
                     left = left or _left(vid)
                     self._sender.push(session, left)
                     self._metrics.messages_out.labels("vendor_left").inc()
             sent += self._sender.deliver(seen, out)
+            if came:
+                entering = entering or _pin_sync(vid, lat, long, self.pins.get(vid))
+                sent += self._sender.deliver(came, entering)
         self._metrics.messages_out.labels("vendor_sync").inc(sent)
 
     def _depart(self, cell: _Cell, vid: str, pos: Position | None) -> None:
@@ -417,6 +620,7 @@ class CellHub:
         # after this departure, whichever bus message comes first), not from here as well.
         arriving = target is not None and target in self.cells
         sync: Outgoing | None = None
+        entering: Outgoing | None = None
         left: Outgoing | None = None
         for session in [*cell.full.values(), *cell.edge.values()]:
             rect = session.rect
@@ -427,9 +631,15 @@ class CellHub:
                 else:
                     session.edge_visible.discard(vid)
                 if arriving and (target in session.full_cells or target in session.edge_cells):
+                    if was:
+                        self._handed_over.setdefault(vid, set()).add(session.sid)
                     continue
-                sync = sync or _sync(vid, *pos)
-                self._sender.push(session, sync)
+                if was:
+                    sync = sync or _sync(vid, *pos)
+                    self._sender.push(session, sync)
+                else:  # comes into view here
+                    entering = entering or _pin_sync(vid, *pos, self.pins.get(vid))
+                    self._sender.push(session, entering)
                 self._metrics.messages_out.labels("vendor_sync").inc()
             elif was:
                 session.edge_visible.discard(vid)

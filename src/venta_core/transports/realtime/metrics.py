@@ -65,6 +65,18 @@ class RealtimeMetrics:
             "Connections dropped because they did not read fast enough.",
             registry=registry,
         )
+        self.conflated = Counter(
+            "venta_ws_conflated",
+            "Queued frames replaced by a newer one of the same vendor for a client that did "
+            "not keep up (conflation), instead of being sent.",
+            registry=registry,
+        )
+        self.recovered = Counter(
+            "venta_ws_recovered",
+            "Connections that recovered a dropped session (connection state recovery).",
+            ("namespace",),
+            registry=registry,
+        )
         self.fanout_latency = Histogram(
             "venta_ws_fanout_latency_seconds",
             "From a vendor position's timestamp to its delivery to this process's watchers.",

@@ -27,7 +27,10 @@ from venta_core.services.ids import canonical_uuid
 __all__ = [
     "USER_NS",
     "VENDOR_NS",
+    "ClusterItem",
     "Outgoing",
+    "PinItem",
+    "PositionItem",
     "StrictPacket",
     "UserLocationMessage",
     "VendorLocationMessage",
@@ -92,6 +95,44 @@ class UserLocationMessage(_Message):
                 "swLocation.lat must not exceed neLocation.lat",
                 details={"field": "swLocation.lat"},
             ) from None
+
+
+# -- what the server sends on /user (documented in docs/realtime.md) ---------------------------
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PositionItem(_Payload):
+    """``vendor_sync`` of a vendor already in view that moved."""
+
+    id: str
+    location: LatLong
+
+
+class PinItem(_Payload):
+    """A vendor's pin: each ``vendor_channels`` item, the ``vendor_sync`` of a vendor entering
+    the view, and the ``vendor_sync`` sent when a vendor in view changes its profile. The pin
+    fields are absent when the vendor's profile is not known (a vendor that vanished)."""
+
+    id: str
+    location: LatLong
+    name: str | None = None
+    open: bool | None = None
+    primaryImage: str | None = Field(None, description="URL of the vendor's image; null: none")
+    updatedAt: str | None = Field(
+        None, description="RFC 3339: when the vendor was last seen at this position"
+    )
+
+
+class ClusterItem(_Payload):
+    """A ``vendor_clusters`` item: the live vendors of one geohash cell of a zoomed-out
+    viewport, how many, and their centroid."""
+
+    cell: str
+    count: int = Field(ge=1)
+    location: LatLong
 
 
 def parse(model: type[M], data: Any) -> M:

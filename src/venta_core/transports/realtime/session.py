@@ -6,10 +6,15 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from venta_core.domain import Actor, BoundingBox
 from venta_core.errors import RateLimited
 from venta_core.transports.realtime.wire import WireSocket
+
+if TYPE_CHECKING:
+    from venta_core.transports.realtime.conflate import Backlog
+    from venta_core.transports.realtime.recovery import Saved
 
 __all__ = ["NO_WIRE", "Rect", "Session", "WindowLimiter", "rect_of"]
 
@@ -76,6 +81,8 @@ class Session:
     expires_at: float | None
     limiter: WindowLimiter
     wire: WireSocket = NO_WIRE
+    #: frames waiting while the client does not keep up (``conflate``); its wire is set aside
+    backlog: Backlog | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False
     # /user: the viewport, the cells it covers (fully or partly), and the vendors of partly
@@ -88,6 +95,11 @@ class Session:
     vendors: set[str] = field(default_factory=set)
     default_vendor: str | None = None
     presence_token: str = ""
+    # recovery: the private session id announced in CONNECT, the dropped session this
+    # connection takes over (until restored), and (/user) the vendors it was last told left
+    pid: str = ""
+    restoring: Saved | None = None
+    left: dict[str, None] | None = None
 
     @property
     def cells(self) -> frozenset[str]:

@@ -1,7 +1,7 @@
 """Live positions: set and read a vendor's position, find vendors in a box or a circle.
 
-``/v1/vendors/nearby`` is declared here and this router is mounted before the vendors router,
-so the literal path is never taken for a ``{vendor_id}``.
+``/v1/vendors/nearby`` and ``/v1/vendors/clusters`` are declared here and this router is
+mounted before the vendors router, so the literal paths are never taken for a ``{vendor_id}``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
 from venta_core.domain import BoundingBox, Location
+from venta_core.domain.cells import cluster_precision
 from venta_core.errors import ValidationFailed
 from venta_core.settings import LocationSettings
 from venta_core.transports.http.deps import Authenticated, CurrentActor, Services, VendorId
 from venta_core.transports.http.schemas import (
     AUTHENTICATED_ERRORS,
+    ClusterOut,
+    ClustersResponse,
     LocationBody,
     NearbyResponse,
     NearbyVendor,
@@ -26,7 +29,13 @@ from venta_core.transports.http.schemas import (
     error_responses,
 )
 
-__all__ = ["NearbyQuery", "create_router", "nearby_openapi", "nearby_query_dependency"]
+__all__ = [
+    "NearbyQuery",
+    "clusters_query_dependency",
+    "create_router",
+    "nearby_openapi",
+    "nearby_query_dependency",
+]
 
 _BOX = ("swLat", "swLong", "neLat", "neLong")
 _CIRCLE = ("lat", "long", "radius")
@@ -159,16 +168,53 @@ def _box(values: dict[str, float | None]) -> BoundingBox:
         raise _invalid("swLat", "must not exceed neLat") from None
 
 
+@dataclass(frozen=True, slots=True)
+class ClustersQuery:
+    box: BoundingBox
+    precision: int
+
+
+def clusters_query_dependency(settings: LocationSettings) -> Callable[..., ClustersQuery]:
+    """The query of ``GET /v1/vendors/clusters``: a box, validated as nearby's, and an
+    optional precision (default: the finest at which the box covers at most
+    ``location.max_clusters`` cells)."""
+
+    def corner(alias: str, low: float, high: float, what: str) -> Any:
+        return Query(alias=alias, ge=low, le=high, allow_inf_nan=False, description=what)
+
+    def clusters_query(
+        sw_lat: float = corner("swLat", -90, 90, "South-west latitude (at most neLat)."),
+        sw_long: float = corner(
+            "swLong", -180, 180, "South-west longitude (above neLong: crosses the antimeridian)."
+        ),
+        ne_lat: float = corner("neLat", -90, 90, "North-east latitude."),
+        ne_long: float = corner("neLong", -180, 180, "North-east longitude."),
+        precision: int | None = Query(
+            None,
+            ge=1,
+            le=12,
+            description="Geohash characters of the cells (default: the finest at which the box "
+            f"covers at most {settings.max_clusters} cells).",
+        ),
+    ) -> ClustersQuery:
+        box = _box({"swLat": sw_lat, "swLong": sw_long, "neLat": ne_lat, "neLong": ne_long})
+        if precision is None:
+            precision = cluster_precision(box.parts(), settings.max_clusters)
+        return ClustersQuery(box=box, precision=precision)
+
+    return clusters_query
+
+
 def create_router(settings: LocationSettings) -> APIRouter:
     """The live-position routes, with the nearby limits of ``settings``."""
     router = APIRouter(
         tags=["locations"], responses=AUTHENTICATED_ERRORS, dependencies=[Authenticated]
     )
     nearby_query = nearby_query_dependency(settings)
+    clusters_query = clusters_query_dependency(settings)
 
     @router.get(
         "/v1/vendors/nearby",
-        response_model_exclude_none=True,
         summary="Vendors in a box (swLat, swLong, neLat, neLong) or a circle (lat, long, radius)",
         openapi_extra=nearby_openapi(settings),
     )
@@ -181,6 +227,18 @@ def create_router(settings: LocationSettings) -> APIRouter:
             assert query.center is not None
             found = await services.locations.vendors_near(query.center, query.radius_m, query.limit)
         return NearbyResponse(vendors=[NearbyVendor.of(p) for p in found])
+
+    @router.get(
+        "/v1/vendors/clusters",
+        summary="Live vendors of a box counted by geohash cell, with their centroid",
+    )
+    async def clusters(
+        query: ClustersQuery = Depends(clusters_query), *, services: Services
+    ) -> ClustersResponse:
+        found = await services.locations.vendor_clusters(query.box, query.precision)
+        return ClustersResponse(
+            precision=query.precision, clusters=[ClusterOut.of(c) for c in found]
+        )
 
     @router.put(
         "/v1/vendors/{vendor_id:vendor_id}/location",
