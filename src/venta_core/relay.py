@@ -19,6 +19,13 @@ sent.
 - Low latency without busy polling: a commit in this process wakes the relay, and on
   PostgreSQL a trigger on ``outbox`` sends ``NOTIFY venta_outbox`` that every relay
   ``LISTEN``s to; ``relay_interval_seconds`` is only the fallback.
+- Tracing: each message carries the W3C trace context stored with its outbox row
+  (``traceparent``, ``tracestate`` headers), so the worker's handling joins the trace of the
+  request that added the event. When tracing is on in the relay's process, each event's publish
+  is a PRODUCER span ``publish <subject>`` whose parent is that stored context, and the headers
+  carry the producer span instead. One span per event rather than one per batch with links: the
+  events of a batch come from different requests, and each request's trace then shows its
+  publish as a step of its own.
 - ``echo``: the in-process bus gets each event too, after it is marked sent, for subscribers of
   ``<prefix>.events.*`` on the core bus (JetStream delivers to those by itself).
 """
@@ -29,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from venta_core.errors import ServiceUnavailable
 from venta_core.events import EventEnvelope, event_subject
+from venta_core.observability import tracing
 from venta_core.ports.bus import EventBus
 from venta_core.ports.stream import (
     EventStream,
@@ -249,12 +257,13 @@ class OutboxRelay:
         upgraded to write after another connection committed would fail with SQLITE_BUSY).
         """
         batch = self._settings.relay_batch
+        contexts: outbox.TraceContexts = {}
         if self._db.is_sqlite:
             async with self._db.connect() as conn:
-                pending = await outbox.pending_events(conn, batch)
+                pending = await outbox.pending_events(conn, batch, contexts)
             if not pending:
                 return 0, False
-            sent, published, failure = await self._publish(pending)
+            sent, published, failure = await self._publish(pending, contexts)
             async with self._own_transaction() as conn:
                 await outbox.mark_sent(conn, sent)
         else:
@@ -264,23 +273,26 @@ class OutboxRelay:
                 # Claimed (read and marked in one statement) before publishing, in the open
                 # transaction (rolled back on error), so that only the commit is left once the
                 # stream confirms: subscribers of the subject see an event as soon as stored.
-                pending = await outbox.claim_pending(conn, batch)
+                pending = await outbox.claim_pending(conn, batch, contexts)
                 if not pending:
                     return 0, False
-                sent, published, failure = await self._publish(pending)
+                sent, published, failure = await self._publish(pending, contexts)
                 await outbox.unmark(conn, sorted({seq for seq, _ in pending} - set(sent)))
         self.published += len(published)
-        await self._echo_events(published)
+        await self._echo_events(published, contexts)
         if failure is not None:
             await self._recover(failure)
             raise failure
         return len(published), len(pending) == batch
 
     async def _publish(
-        self, pending: list[tuple[int, EventEnvelope]]
+        self, pending: list[tuple[int, EventEnvelope]], contexts: outbox.TraceContexts
     ) -> tuple[list[int], list[EventEnvelope], Exception | None]:
         """Publish ``pending`` in waves (see ``waves``); the outbox seqs and envelopes stored,
-        and the first failure. After a failure, the later events of its vendor are held back."""
+        and the first failure. After a failure, the later events of its vendor are held back.
+
+        ``contexts`` holds the trace context stored with each event (by id); with tracing on,
+        an event's entry becomes the context of its publish span (what the message carried)."""
         sent: list[int] = []
         published: list[EventEnvelope] = []
         failure: Exception | None = None
@@ -289,17 +301,20 @@ class OutboxRelay:
             wave = [(seq, envelope) for seq, envelope in wave if order_key(envelope) not in held]
             if not wave:
                 continue
-            results = await self._stream.publish_batch(
-                [self._message(envelope) for _, envelope in wave],
-                confirm_within=self._settings.publish_timeout_seconds,
-            )
-            for (seq, envelope), result in zip(wave, results, strict=True):
-                if isinstance(result, PublishAck):
-                    sent.append(seq)
-                    published.append(envelope)
-                else:
-                    held.add(order_key(envelope))
-                    failure = failure or result
+            with contextlib.ExitStack() as stack:
+                spans = self._publish_spans(wave, contexts, stack)
+                results = await self._stream.publish_batch(
+                    [self._message(envelope, contexts.get(envelope.id)) for _, envelope in wave],
+                    confirm_within=self._settings.publish_timeout_seconds,
+                )
+                for (seq, envelope), span, result in zip(wave, spans, results, strict=True):
+                    if isinstance(result, PublishAck):
+                        sent.append(seq)
+                        published.append(envelope)
+                    else:
+                        tracing.fail_span(span, result)
+                        held.add(order_key(envelope))
+                        failure = failure or result
         return sent, published, failure
 
     @contextlib.asynccontextmanager
@@ -313,8 +328,46 @@ class OutboxRelay:
             finally:
                 self._own.discard(own)
 
-    def _message(self, envelope: EventEnvelope) -> OutgoingMessage:
+    def _publish_spans(
+        self,
+        wave: list[tuple[int, EventEnvelope]],
+        contexts: outbox.TraceContexts,
+        stack: contextlib.ExitStack,
+    ) -> list[Any]:
+        """One PRODUCER span per event of ``wave``, open until ``stack`` closes, each a child
+        of the context stored with its event; ``contexts`` then holds the spans' contexts
+        (what the messages carry). ``None`` for each when tracing is off."""
+        if not tracing.active():
+            return [None] * len(wave)
+        spans = []
+        for _, envelope in wave:
+            subject = event_subject(self._prefix, envelope.type)
+            span = stack.enter_context(
+                tracing.messaging_span(
+                    f"publish {subject}",
+                    "producer",
+                    parent=contexts.get(envelope.id),
+                    attributes={
+                        "messaging.operation.type": "send",
+                        "messaging.operation.name": "publish",
+                        "messaging.destination.name": subject,
+                        "messaging.message.id": envelope.id,
+                    },
+                    current=False,
+                )
+            )
+            contexts[envelope.id] = tracing.inject_context(tracing.context_of(span))
+            spans.append(span)
+        return spans
+
+    def _message(
+        self, envelope: EventEnvelope, trace: Mapping[str, str] | None = None
+    ) -> OutgoingMessage:
+        """The stream message of ``envelope``; ``trace`` (W3C trace context headers) rides in
+        its headers."""
         headers = {"X-Request-ID": envelope.request_id} if envelope.request_id else {}
+        if trace:
+            headers.update(trace)
         return OutgoingMessage(
             subject=event_subject(self._prefix, envelope.type),
             data=envelope.model_dump_json(by_alias=True).encode(),
@@ -322,11 +375,13 @@ class OutboxRelay:
             headers=headers,
         )
 
-    async def _echo_events(self, envelopes: list[EventEnvelope]) -> None:
+    async def _echo_events(
+        self, envelopes: list[EventEnvelope], contexts: outbox.TraceContexts
+    ) -> None:
         if self._echo is None:
             return
         for envelope in envelopes:
-            message = self._message(envelope)
+            message = self._message(envelope, contexts.get(envelope.id))
             try:
                 await self._echo.publish(message.subject, message.data, message.headers)
             except Exception:

@@ -1,12 +1,16 @@
-"""Tracing across processes: a split deployment on PostgreSQL, Redis and NATS exports its spans
-over OTLP/HTTP to a receiver run by this test. Creating a vendor through the gateway yields one
-trace holding the gateway's HTTP server span, its gRPC client span and the vendor process's gRPC
-server span, each process under its own ``service.name``; the processes' JSON log lines carry the
-trace id.
+"""Tracing across processes: a split deployment on PostgreSQL, Redis and NATS (gRPC services,
+gateway, worker and real-time gateway) exports its spans over OTLP/HTTP to a receiver run by
+this test. Creating a vendor through the gateway yields one trace holding the gateway's HTTP
+server span, its gRPC client span, the vendor process's gRPC server span, the relay's PRODUCER
+span of the ``vendor.created`` event and the worker's CONSUMER spans of its handlers, each
+process under its own ``service.name``; the processes' JSON log lines carry the trace id. A
+vendor's position sent over Socket.IO is a server span of the ws process, above the location
+service's gRPC span.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,9 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+import socketio
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.e2e.processes import VentaProcess, http_ok, run_cli, wait_until
+from tests.e2e.processes import VentaProcess, free_port, http_ok, run_cli, wait_until
 from tests.e2e.test_split_deployment import START_TIMEOUT, Stack, _token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -106,7 +111,20 @@ def _server_span(spans: list[ReceivedSpan], service: str, name_part: str) -> Rec
     return None
 
 
-def test_one_trace_crosses_gateway_and_vendor_service(
+PRODUCER, CONSUMER = 4, 5  # SPAN_KIND_PRODUCER, SPAN_KIND_CONSUMER
+
+
+def _ancestors(span: ReceivedSpan, spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
+    """``span``'s parent, its parent, ... as far as they arrived."""
+    by_id = {s.span_id: s for s in spans}
+    found = []
+    while span.parent_id in by_id and len(found) < len(spans):
+        span = by_id[span.parent_id]
+        found.append(span)
+    return found
+
+
+def test_one_trace_crosses_gateway_vendor_service_and_worker(
     tmp_path: Path,
     fresh_database: str,
     key_prefix: str,
@@ -114,16 +132,32 @@ def test_one_trace_crosses_gateway_and_vendor_service(
     processes: list[VentaProcess],
 ) -> None:
     stack = Stack(tmp_path, fresh_database, key_prefix)
+    ws_port = free_port()
+    ws = VentaProcess(
+        "ws",
+        ["serve", "ws", "--host", "127.0.0.1", "--port", str(ws_port)],
+        dict(stack.gateway.env),  # the gRPC services' addresses
+        tmp_path,
+        tmp_path / "ws.log",
+    )
+    worker_port = free_port()
+    worker = VentaProcess(
+        "worker",
+        ["serve", "worker", "--port", str(worker_port)],
+        dict(stack.env),
+        tmp_path,
+        tmp_path / "worker.log",
+    )
     otel = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "VENTA_LOG__FORMAT": "json",
     }
-    for process in stack.all:
+    for process in [*stack.all, worker, ws]:
         process.env.update(otel)
     run_cli(["db", "migrate"], stack.env, tmp_path)
-    for process in stack.all:
+    for process in [*stack.all, worker, ws]:
         processes.append(process.start())
     wait_until(
         "the gateway to be ready",
@@ -131,6 +165,14 @@ def test_one_trace_crosses_gateway_and_vendor_service(
         START_TIMEOUT,
         watch=stack.all,
     )
+    # The worker's consumers exist before the event is stored (they would find it anyway).
+    for name, port, process in (("worker", worker_port, worker), ("ws", ws_port, ws)):
+        wait_until(
+            f"the {name} process to be ready",
+            lambda port=port: http_ok(f"http://127.0.0.1:{port}/ready"),
+            START_TIMEOUT,
+            watch=[process],
+        )
 
     response = httpx.post(
         f"{stack.base}/v1/vendors",
@@ -182,3 +224,78 @@ def test_one_trace_crosses_gateway_and_vendor_service(
     ]
     assert gateway_lines, stack.gateway.output()[-2000:]
     assert all(line.get("trace_id") == http_span.trace_id for line in gateway_lines), gateway_lines
+
+    # The event path: the relay's publish span is a descendant of the request's span, and the
+    # worker handles the event in a consumer span below it.
+    def worker_span() -> ReceivedSpan | None:
+        for span in receiver.trace(http_span.trace_id):
+            if (span.service, span.kind, span.name) == (
+                "venta-worker",
+                CONSUMER,
+                "process vendor.created",
+            ):
+                return span
+        return None
+
+    wait_until("the worker's span in the same trace", lambda: bool(worker_span()), 30)
+    consumer = worker_span()
+    assert consumer is not None
+    wait_until(
+        "the whole chain from the worker's span to the gateway's",
+        lambda: http_span in _ancestors(consumer, receiver.trace(http_span.trace_id)),
+        30,
+    )
+    chain = _ancestors(consumer, receiver.trace(http_span.trace_id))
+    [publish] = [s for s in chain if s.kind == PRODUCER]
+    assert publish.name == f"publish {key_prefix}.events.vendor.created", chain
+    assert server in chain and client in chain, chain
+    services = {s.service for s in receiver.trace(http_span.trace_id)}
+    assert {"venta-gateway", "venta-vendor", "venta-worker"} <= services
+
+    # Socket.IO: the vendor's location update is a server span of the ws process, and the
+    # location service's gRPC server span is its descendant.
+    vendor_id = response.json()["id"]
+    asyncio.run(_send_location(f"http://127.0.0.1:{ws_port}", vendor_id, "user_traced"))
+
+    def location_span() -> ReceivedSpan | None:
+        for span in list(receiver.spans):
+            if span.service == "venta-location" and "UpdateVendorLocation" in span.name:
+                return span
+        return None
+
+    wait_until("the location service's span", lambda: bool(location_span()), 30)
+    location = location_span()
+    assert location is not None
+    updates = [s for s in list(receiver.spans) if s.name == "updateVendorLocation /vendor"]
+    assert [s.service for s in updates] == ["venta-ws"], updates
+    [update] = updates
+    assert update.kind == 2 and location.trace_id == update.trace_id, (update, location)
+    wait_until(
+        "the chain from the location service's span to the ws span",
+        lambda: update in _ancestors(location, receiver.trace(update.trace_id)),
+        30,
+    )
+
+
+async def _send_location(base: str, vendor_id: str, owner: str) -> None:
+    """The owner's vendor client sends one position over Socket.IO and waits for no error."""
+    vendor = socketio.AsyncClient(reconnection=False)
+    errors: asyncio.Queue[Any] = asyncio.Queue()
+    vendor.on("error", errors.put_nowait, namespace="/vendor")
+    try:
+        await vendor.connect(
+            base,
+            namespaces=["/vendor"],
+            auth={"token": _token(owner)["Authorization"].removeprefix("Bearer ")},
+            transports=["websocket"],
+            wait_timeout=30,
+        )
+        await vendor.call(
+            "updateVendorLocation",
+            {"vendorId": vendor_id, "lat": 52.52, "long": 13.405},
+            namespace="/vendor",
+            timeout=30,
+        )
+    finally:
+        await vendor.disconnect()
+    assert errors.empty(), errors.get_nowait()

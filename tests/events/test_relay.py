@@ -9,11 +9,14 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import sqlalchemy as sa
+from opentelemetry.trace import StatusCode
 
 from tests.events.helpers import delete_streams, empty_tables, fast, wait_until
+from tests.spans import recording_spans
 from venta_core.app import Venta
 from venta_core.domain import Actor, VendorCreate, VendorUpdate
 from venta_core.events import EventEnvelope
+from venta_core.observability import tracing
 from venta_core.ports.stream import (
     ConsumerSpec,
     EventStream,
@@ -115,6 +118,30 @@ async def test_events_wait_in_the_outbox_while_the_stream_is_down(app: Venta) ->
     flaky.down = False
     assert await relay.relay_pending() == len(events)
     assert len(await _stored(app, len(events))) == len(events)
+
+
+async def test_a_failed_publish_is_a_failed_span_and_the_retry_a_new_one(app: Venta) -> None:
+    flaky = Flaky(app.stream)
+    relay = OutboxRelay(app.database, flaky, app.settings)  # type: ignore[arg-type]
+    with recording_spans() as spans:
+        with tracing.provider().get_tracer("test").start_as_current_span("request") as request:
+            events = await _events(app, 1)
+        flaky.down = True
+        with pytest.raises(ConnectionError):
+            await relay.relay_pending()
+        flaky.down = False
+        assert await relay.relay_pending() == len(events)
+
+    [event] = [e for e in events if e.type == "vendor.created"]
+    subject = f"{app.settings.key_prefix}.events.vendor.created"
+    failed, sent = [s for s in spans.get_finished_spans() if s.name == f"publish {subject}"]
+    for span in (failed, sent):
+        assert span.parent is not None and span.parent.span_id == request.context.span_id
+        assert (span.attributes or {})["messaging.message.id"] == event.id
+    assert failed.status.status_code is StatusCode.ERROR and failed.events[0].name == "exception"
+    assert sent.status.status_code is StatusCode.UNSET
+    [message] = [m for m in await _stored(app, len(events)) if m.subject == subject]
+    assert message.headers["traceparent"].split("-")[2] == f"{sent.context.span_id:016x}"
 
 
 async def test_a_relay_that_died_before_marking_causes_no_duplicate(app: Venta) -> None:

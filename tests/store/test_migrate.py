@@ -72,7 +72,7 @@ def _schema_diff(connection: Connection) -> list[Any]:
 
 
 def test_heads_is_the_shipped_newest_revision() -> None:
-    assert migrate.heads() == ["0005"]
+    assert migrate.heads() == ["0006"]
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
 
@@ -82,7 +82,7 @@ def test_upgrade_creates_the_schema(db_settings: Settings) -> None:
 
     migrate.upgrade(db_settings)
 
-    assert migrate.current(db_settings) == "0005"
+    assert migrate.current(db_settings) == "0006"
     assert _inspect(db_settings, _table_names) == TABLES | {"alembic_version"}
     assert "search_vendors" in _inspect(db_settings, _search_tables)
 
@@ -148,7 +148,7 @@ def test_upgrade_is_idempotent(db_settings: Settings) -> None:
     migrate.upgrade(db_settings)
     migrate.upgrade(db_settings)
 
-    assert migrate.current(db_settings) == "0005"
+    assert migrate.current(db_settings) == "0006"
 
 
 def test_downgrade_drops_the_schema(db_settings: Settings) -> None:
@@ -258,7 +258,7 @@ def test_concurrent_upgrades_in_several_processes(postgres_settings: Settings) -
             run.kill()
 
     assert [run.returncode for run in runs] == [0, 0, 0], errors
-    assert migrate.current(postgres_settings) == "0005"
+    assert migrate.current(postgres_settings) == "0006"
 
 
 def _insert_positioned_vendor(connection: Connection) -> None:
@@ -298,3 +298,38 @@ def test_migration_0005_starts_existing_vendors_not_live_and_rolls_back(
     assert (vendor["lat"], vendor["long"], bool(vendor["live"])) == (52.5, 13.4, False)
     migrate.downgrade(db_settings, "0004")
     assert "live" not in _inspect(db_settings, _vendor_columns)
+
+
+def _insert_outbox_row(connection: Connection) -> None:
+    connection.execute(
+        sa.text(
+            "INSERT INTO outbox (event_id, type, payload, created_at) "
+            "VALUES ('evt-1', 'vendor.created', '{}', :at)"
+        ),
+        {"at": datetime(2026, 1, 2, tzinfo=UTC)},
+    )
+    connection.commit()
+
+
+def _outbox_rows(connection: Connection) -> list[dict[str, Any]]:
+    names = [c["name"] for c in sa.inspect(connection).get_columns("outbox")]
+    rows = connection.execute(sa.text("SELECT * FROM outbox ORDER BY seq")).all()
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def test_migration_0006_adds_the_outbox_trace_context_and_rolls_back(
+    db_settings: Settings,
+) -> None:
+    migrate.upgrade(db_settings, "0005")
+    _inspect(db_settings, _insert_outbox_row)
+
+    migrate.upgrade(db_settings, "0006")
+
+    [row] = _inspect(db_settings, _outbox_rows)
+    assert (row["event_id"], row["traceparent"], row["tracestate"]) == ("evt-1", None, None)
+    migrate.downgrade(db_settings, "0005")
+    [row] = _inspect(db_settings, _outbox_rows)
+    assert row["event_id"] == "evt-1"
+    assert "traceparent" not in row and "tracestate" not in row
+    migrate.upgrade(db_settings)
+    assert [r["event_id"] for r in _inspect(db_settings, _outbox_rows)] == ["evt-1"]

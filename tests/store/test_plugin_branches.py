@@ -46,8 +46,8 @@ def _columns(settings: Settings, table: str) -> set[str]:
 
 
 def test_heads_are_venta_first_then_each_plugin(notes: PluginMigrations) -> None:
-    assert migrate.heads([notes]) == ["0005", "notes_0002"]
-    assert migrate.newest([notes]) == {"venta": "0005", "notes": "notes_0002"}
+    assert migrate.heads([notes]) == ["0006", "notes_0002"]
+    assert migrate.newest([notes]) == {"venta": "0006", "notes": "notes_0002"}
 
 
 def test_upgrade_runs_venta_and_the_plugin_branch(
@@ -57,23 +57,23 @@ def test_upgrade_runs_venta_and_the_plugin_branch(
 
     migrate.upgrade(db_settings, plugins=[notes])
 
-    assert migrate.state(db_settings, [notes]) == {"venta": "0005", "notes": "notes_0002"}
-    assert migrate.current(db_settings, [notes]) == "0005"
+    assert migrate.state(db_settings, [notes]) == {"venta": "0006", "notes": "notes_0002"}
+    assert migrate.current(db_settings, [notes]) == "0006"
     assert {"vendors", "vendor_notes"} <= _tables(db_settings)
     assert "pinned" in _columns(db_settings, "vendor_notes")
     migrate.upgrade(db_settings, plugins=[notes])  # idempotent
-    assert migrate.state(db_settings, [notes]) == {"venta": "0005", "notes": "notes_0002"}
+    assert migrate.state(db_settings, [notes]) == {"venta": "0006", "notes": "notes_0002"}
 
 
 def test_a_plugin_branch_rolls_back_alone(db_settings: Settings, notes: PluginMigrations) -> None:
     migrate.upgrade(db_settings, plugins=[notes])
 
     migrate.downgrade(db_settings, "notes@-1", [notes])
-    assert migrate.state(db_settings, [notes]) == {"venta": "0005", "notes": "notes_0001"}
+    assert migrate.state(db_settings, [notes]) == {"venta": "0006", "notes": "notes_0001"}
     assert "pinned" not in _columns(db_settings, "vendor_notes")
 
     migrate.downgrade(db_settings, "notes@base", [notes])
-    assert migrate.state(db_settings, [notes]) == {"venta": "0005", "notes": None}
+    assert migrate.state(db_settings, [notes]) == {"venta": "0006", "notes": None}
     assert "vendor_notes" not in _tables(db_settings)
     assert "vendors" in _tables(db_settings)
 
@@ -84,13 +84,15 @@ def test_downgrading_venta_below_a_dependency_takes_the_plugin_first(
     """notes_0001 depends on 0005: stepping venta back from 0005 rolls the notes back first,
     so their foreign key never points at a changed table; upgrading brings both back."""
     migrate.upgrade(db_settings, plugins=[notes])
+    migrate.downgrade(db_settings, "-1", [notes])  # 0006 -> 0005: the notes stay
+    assert migrate.state(db_settings, [notes]) == {"venta": "0005", "notes": "notes_0002"}
 
     migrate.downgrade(db_settings, "-1", [notes])
 
     assert migrate.state(db_settings, [notes]) == {"venta": "0004", "notes": None}
     assert "vendor_notes" not in _tables(db_settings)
     migrate.upgrade(db_settings, plugins=[notes])
-    assert migrate.state(db_settings, [notes]) == {"venta": "0005", "notes": "notes_0002"}
+    assert migrate.state(db_settings, [notes]) == {"venta": "0006", "notes": "notes_0002"}
     migrate.downgrade(db_settings, "base", [notes])
     assert migrate.state(db_settings, [notes]) == {"venta": None, "notes": None}
     assert _tables(db_settings) - {"alembic_version"} == set()
@@ -105,18 +107,20 @@ async def test_the_start_up_check_wants_every_branch_at_its_newest(
         with pytest.raises(SchemaNotCurrentError) as raised:
             await migrate.ensure_current(database, plugins=[notes])
         assert str(raised.value) == (
-            "database is at 0005, newest is 0005, notes_0002: run `venta db migrate`"
+            "database is at 0006, newest is 0006, notes_0002: run `venta db migrate`"
         )
         assert not await migrate.is_up_to_date(db_settings, [notes])
 
         await migrate.upgrade_async(db_settings, plugins=[notes])
         await migrate.ensure_current(database, plugins=[notes])
         assert await migrate.is_up_to_date(db_settings, [notes])
-        # The plugin uninstalled or blocked: its head stands for venta's 0005 in the version
-        # table, so venta cannot tell where its own schema is and says what to do.
+        # The plugin uninstalled or blocked: the version table holds its head, a revision this
+        # venta does not know, so it cannot vouch for the schema and says what to do.
         with pytest.raises(SchemaNotCurrentError) as unknown:
             await migrate.ensure_current(database)
-        assert str(unknown.value).startswith("database is at notes_0002, which this venta does")
+        assert str(unknown.value).startswith(
+            "database is at 0006, notes_0002, which this venta does not know"
+        )
         assert "venta db downgrade NAME@base" in str(unknown.value.hint)
     finally:
         await database.stop()
@@ -149,13 +153,13 @@ def test_revisions_start_and_continue_a_plugin_branch(
     assert (first.parent, first.name) == (empty, "pins_0001_pins.py")
     text = first.read_text()
     assert "branch_labels: str | Sequence[str] | None = ('pins',)" in text.replace('"', "'")
-    assert "depends_on: str | Sequence[str] | None = '0005'" in text.replace('"', "'")
+    assert "depends_on: str | Sequence[str] | None = '0006'" in text.replace('"', "'")
     assert second.name == "pins_0002_more_pins.py"
     assert "down_revision: str | Sequence[str] | None = 'pins_0001'" in second.read_text().replace(
         '"', "'"
     )
     migrate.upgrade(sqlite_settings, plugins=[plugin])
-    assert migrate.state(sqlite_settings, [plugin]) == {"venta": "0005", "pins": "pins_0002"}
+    assert migrate.state(sqlite_settings, [plugin]) == {"venta": "0006", "pins": "pins_0002"}
 
 
 def test_autogenerate_compares_the_plugin_tables_only(

@@ -33,10 +33,10 @@ def test_empty_revision_is_numbered_after_the_last(
 ) -> None:
     path = Path(migrate.revision(sqlite_settings, "add things", autogenerate=False))
 
-    assert path == migrations_copy / "versions" / "0006_add_things.py"
-    assert migrate.heads() == ["0006"]
+    assert path == migrations_copy / "versions" / "0007_add_things.py"
+    assert migrate.heads() == ["0007"]
     text = path.read_text()
-    assert 'down_revision: str | Sequence[str] | None = "0005"' in text
+    assert 'down_revision: str | Sequence[str] | None = "0006"' in text
 
 
 def test_autogenerate_writes_the_difference(
@@ -48,7 +48,7 @@ def test_autogenerate_writes_the_difference(
     path = Path(migrate.revision(sqlite_settings, "restore index"))
 
     text = path.read_text()
-    assert path.name == "0006_restore_index.py"
+    assert path.name == "0007_restore_index.py"
     assert "ix_outbox_pending" in text
     assert "batch_alter_table" in text  # SQLite: render_as_batch
 
@@ -61,4 +61,4 @@ def test_autogenerate_refuses_an_empty_migration(
     with pytest.raises(MigrationError, match="no schema changes detected"):
         migrate.revision(sqlite_settings, "nothing")
 
-    assert not list((migrations_copy / "versions").glob("0006*"))
+    assert not list((migrations_copy / "versions").glob("0007*"))

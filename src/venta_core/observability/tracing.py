@@ -12,7 +12,11 @@ When tracing is off nothing is installed: no tracer provider, no instrumentation
 so the request path costs what it cost before (the OpenTelemetry API alone returns non-recording
 spans). When it is on, the maintained instrumentations trace HTTP (FastAPI), gRPC (client and
 server interceptors), SQLAlchemy and redis-py; venta writes spans by hand only where no
-instrumentation exists (the outbox, relay, event stream and worker).
+instrumentation exists: the outbox row keeps the W3C context of the span current at its
+insert, the relay publishes each event in a PRODUCER span and puts its context in the message
+headers, the worker handles it in a CONSUMER span below it (``messaging_span``); a Socket.IO
+event runs in a SERVER span (``server_span``) and the live position it publishes carries its
+context for the fan-out's span to link to.
 
 Each process names its resource after its role (``ROLE_SERVICE_NAMES``): ``venta`` for
 ``venta serve all``, ``venta-gateway``, ``venta-ws``, ``venta-worker``, and ``venta-user``,
@@ -21,18 +25,28 @@ Each process names its resource after its role (``ROLE_SERVICE_NAMES``): ``venta
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "TRACE_HEADERS",
     "active",
     "configure_tracing",
+    "context_of",
+    "current_context",
+    "extract_context",
+    "extract_headers",
+    "fail_span",
+    "inject_context",
     "instrument_http_app",
     "instrument_sqlalchemy",
+    "messaging_span",
     "process_service_name",
     "provider",
+    "server_span",
     "shutdown_tracing",
     "tracing_requested",
 ]
@@ -52,6 +66,13 @@ ROLE_SERVICE_NAMES = {
 
 _TRUE = {"true", "1", "yes", "on"}
 _provider: Any = None
+
+#: The W3C trace context headers (https://www.w3.org/TR/trace-context/) venta carries with an
+#: event: in its outbox row and in the headers of its stream message.
+TRACE_HEADERS = ("traceparent", "tracestate")
+#: ``messaging.system`` of the event stream's spans.
+MESSAGING_SYSTEM = "nats"
+_SPAN_KINDS = {"producer", "consumer"}
 
 
 def tracing_requested(environ: Mapping[str, str] = os.environ) -> bool:
@@ -184,3 +205,149 @@ def instrument_sqlalchemy(engine: Any) -> None:
     SQLAlchemyInstrumentor().instrument(
         engine=engine, tracer_provider=_provider, skip_dep_check=True
     )
+
+
+# -- Trace context of events (the outbox, relay and worker) --------------------------------------
+
+
+def current_context() -> dict[str, str]:
+    """The W3C trace context of the span current here (``traceparent``, and ``tracestate``
+    when it has one), or ``{}``: tracing off, no span current or the span not sampled-in
+    context. Free when tracing is off (no OpenTelemetry call at all)."""
+    if _provider is None:
+        return {}
+    return inject_context()
+
+
+def inject_context(context: Any = None) -> dict[str, str]:
+    """``context``'s (or the current one's) W3C trace context headers, ``{}`` without a valid
+    span."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier, context=context)
+    return {k: v for k, v in carrier.items() if k in TRACE_HEADERS}
+
+
+def context_of(span: Any) -> Any:
+    """An OpenTelemetry context whose current span is ``span`` (to inject it)."""
+    from opentelemetry import trace
+
+    return trace.set_span_in_context(span)
+
+
+def extract_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The W3C trace context headers among ``headers`` (names in lower case)."""
+    return {k.lower(): v for k, v in headers.items() if k.lower() in TRACE_HEADERS}
+
+
+def extract_context(headers: Mapping[str, str]) -> Any:
+    """The OpenTelemetry context the W3C headers among ``headers`` name (matched without case),
+    or ``None`` when they name none (absent or malformed)."""
+    carrier = extract_headers(headers)
+    if "traceparent" not in carrier:
+        return None
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    context = TraceContextTextMapPropagator().extract(carrier)
+    if not trace.get_current_span(context).get_span_context().is_valid:
+        return None
+    return context
+
+
+@contextlib.contextmanager
+def messaging_span(
+    name: str,
+    kind: str,
+    *,
+    parent: Mapping[str, str] | None = None,
+    links: Sequence[Mapping[str, str]] = (),
+    attributes: Mapping[str, Any] | None = None,
+    current: bool = True,
+) -> Iterator[Any]:
+    """A PRODUCER or CONSUMER span (``kind``) of the event stream or the bus, following the
+    OpenTelemetry messaging conventions (``messaging.system=nats`` plus ``attributes``): its
+    parent is the trace context ``parent`` (W3C headers) when given, a new trace otherwise;
+    ``links`` are the contexts of the messages of a batch. The span is current inside the
+    block when ``current`` (the handler's SQL and HTTP calls join it). Yields ``None`` and does
+    nothing when tracing is off. An exception leaving the block is recorded on the span and
+    raised again."""
+    assert kind in _SPAN_KINDS, kind
+    with _span(
+        name,
+        kind,
+        parent=parent,
+        links=links,
+        attributes={"messaging.system": MESSAGING_SYSTEM, **(attributes or {})},
+        current=current,
+    ) as span:
+        yield span
+
+
+@contextlib.contextmanager
+def server_span(name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Any]:
+    """A SERVER span, current inside the block, starting a new trace: a message a client sent
+    without trace context (a Socket.IO event). ``None`` and nothing done when tracing is off."""
+    with _span(name, "server", attributes=attributes) as span:
+        yield span
+
+
+@contextlib.contextmanager
+def _span(
+    name: str,
+    kind: str,
+    *,
+    parent: Mapping[str, str] | None = None,
+    links: Sequence[Mapping[str, str]] = (),
+    attributes: Mapping[str, Any] | None = None,
+    current: bool = True,
+) -> Iterator[Any]:
+    if _provider is None:
+        yield None
+        return
+    from opentelemetry import trace
+    from opentelemetry.context import Context
+
+    kinds = {
+        "producer": trace.SpanKind.PRODUCER,
+        "consumer": trace.SpanKind.CONSUMER,
+        "server": trace.SpanKind.SERVER,
+    }
+    context = extract_context(parent) if parent else None
+    span_links = []
+    for carrier in links:
+        linked = extract_context(carrier)
+        if linked is not None:
+            span_links.append(trace.Link(trace.get_current_span(linked).get_span_context()))
+    tracer = _provider.get_tracer("venta_core")
+    span = tracer.start_span(
+        name,
+        # no parent given: a new trace, not a child of whatever span happens to be current
+        context=context if context is not None else Context(),
+        kind=kinds[kind],
+        attributes=dict(attributes or {}),
+        links=span_links,
+    )
+    if current:
+        with trace.use_span(span, end_on_exit=True):
+            yield span
+        return
+    try:
+        yield span
+    except BaseException as exc:
+        fail_span(span, exc)
+        raise
+    finally:
+        span.end()
+
+
+def fail_span(span: Any, error: BaseException) -> None:
+    """Record ``error`` on ``span`` (from ``messaging_span``; ``None`` when tracing is off) and
+    mark it failed: for outcomes reported rather than raised (a publish of a batch)."""
+    if span is None:
+        return
+    from opentelemetry import trace
+
+    span.record_exception(error)
+    span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))

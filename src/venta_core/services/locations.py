@@ -18,6 +18,7 @@ from venta_core.errors import (
     VendorNotFound,
 )
 from venta_core.events import EventEnvelope, event_subject, gone_subject, live_subject
+from venta_core.observability import tracing
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.ports.geo import GeoHit, GeoIndex
 from venta_core.services.ids import is_uuid
@@ -194,10 +195,15 @@ class LocalLocationService:
         """Publish a live position (or a vendor's going offline), softly: with the bus
         unreachable the position is stored all the same (geo index, write-behind) and only this
         message is lost; watchers catch up at the vendor's next update or the real-time
-        gateways' re-sync. The bus logs its outage once."""
+        gateways' re-sync. The bus logs its outage once. With tracing on, the message carries
+        the trace context of the update (``traceparent``) for the fan-out to link to."""
+        trace = tracing.current_context()
         for subject in subjects:
             try:
-                await self._bus.publish(subject, body)
+                if trace:
+                    await self._bus.publish(subject, body, trace)
+                else:
+                    await self._bus.publish(subject, body)
             except ServiceUnavailable:
                 return
 

@@ -1,9 +1,15 @@
-"""Transactional outbox: events are inserted in the transaction of the change they describe."""
+"""Transactional outbox: events are inserted in the transaction of the change they describe.
+
+When tracing is on, each row also keeps the W3C trace context (``traceparent``, ``tracestate``)
+of the span current at the insert, which the relay hands on in the stream message's headers;
+the columns stay NULL when tracing is off.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -11,9 +17,44 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from venta_core import context
 from venta_core.events import EventEnvelope
+from venta_core.observability import tracing
 from venta_core.store.tables import outbox
 
-__all__ = ["add_event", "add_events", "claim_pending", "mark_sent", "pending_events", "unmark"]
+__all__ = [
+    "TraceContexts",
+    "add_event",
+    "add_events",
+    "claim_pending",
+    "mark_sent",
+    "pending_events",
+    "unmark",
+]
+
+#: Event id -> the W3C trace context headers stored with the event (events stored with one).
+TraceContexts = dict[str, dict[str, str]]
+#: ``tracestate`` longer than its column is left out (the specification allows dropping it).
+_TRACESTATE_MAX = 512
+
+
+def _trace_columns() -> dict[str, str | None]:
+    """The outbox's trace context columns for a row inserted now; ``{}`` when tracing is off
+    (the columns default to NULL)."""
+    carrier = tracing.current_context()
+    if not carrier:
+        return {}
+    state = carrier.get("tracestate")
+    return {
+        "traceparent": carrier["traceparent"],
+        "tracestate": state if state and len(state) <= _TRACESTATE_MAX else None,
+    }
+
+
+def _remember(contexts: TraceContexts | None, event_id: str, row: Any) -> None:
+    if contexts is not None and row.traceparent:
+        carrier = {"traceparent": row.traceparent}
+        if row.tracestate:
+            carrier["tracestate"] = row.tracestate
+        contexts[event_id] = carrier
 
 
 async def add_event(conn: AsyncConnection, type_: str, data: BaseModel) -> EventEnvelope:
@@ -26,6 +67,7 @@ async def add_event(conn: AsyncConnection, type_: str, data: BaseModel) -> Event
             payload=envelope.model_dump(mode="json", by_alias=True),
             request_id=envelope.request_id,
             created_at=envelope.occurred_at,
+            **_trace_columns(),
         )
     )
     return envelope
@@ -44,6 +86,7 @@ async def add_events(
     request id is given, not taken from the context."""
     envelopes = [EventEnvelope.new(type_, data, request_id) for data in payloads]
     if envelopes:
+        trace = _trace_columns()
         await conn.execute(
             outbox.insert(),
             [
@@ -53,6 +96,7 @@ async def add_events(
                     "payload": envelope.model_dump(mode="json", by_alias=True),
                     "request_id": envelope.request_id,
                     "created_at": envelope.occurred_at,
+                    **trace,
                 }
                 for envelope in envelopes
             ],
@@ -60,14 +104,23 @@ async def add_events(
     return envelopes
 
 
-async def pending_events(conn: AsyncConnection, limit: int) -> list[tuple[int, EventEnvelope]]:
+async def pending_events(
+    conn: AsyncConnection, limit: int, contexts: TraceContexts | None = None
+) -> list[tuple[int, EventEnvelope]]:
+    """The oldest ``limit`` pending events, oldest first; ``contexts`` (when given) gets the
+    trace context of those stored with one."""
     rows = await conn.execute(
-        sa.select(outbox.c.seq, outbox.c.payload)
+        sa.select(outbox.c.seq, outbox.c.payload, outbox.c.traceparent, outbox.c.tracestate)
         .where(outbox.c.sent_at.is_(None))
         .order_by(outbox.c.seq)
         .limit(limit)
     )
-    return [(row.seq, EventEnvelope.model_validate(row.payload)) for row in rows]
+    found = []
+    for row in rows:
+        envelope = EventEnvelope.model_validate(row.payload)
+        _remember(contexts, envelope.id, row)
+        found.append((row.seq, envelope))
+    return found
 
 
 async def mark_sent(conn: AsyncConnection, seqs: list[int]) -> None:
@@ -77,9 +130,12 @@ async def mark_sent(conn: AsyncConnection, seqs: list[int]) -> None:
         )
 
 
-async def claim_pending(conn: AsyncConnection, limit: int) -> list[tuple[int, EventEnvelope]]:
+async def claim_pending(
+    conn: AsyncConnection, limit: int, contexts: TraceContexts | None = None
+) -> list[tuple[int, EventEnvelope]]:
     """The oldest ``limit`` pending events, marked sent in the same statement (the relay's
-    transaction: ``unmark`` what it could not publish, or roll back), oldest first."""
+    transaction: ``unmark`` what it could not publish, or roll back), oldest first;
+    ``contexts`` (when given) gets the trace context of those stored with one."""
     oldest = (
         sa.select(outbox.c.seq)
         .where(outbox.c.sent_at.is_(None))
@@ -91,10 +147,14 @@ async def claim_pending(conn: AsyncConnection, limit: int) -> list[tuple[int, Ev
         outbox.update()
         .where(outbox.c.seq.in_(oldest))
         .values(sent_at=datetime.now(UTC))
-        .returning(outbox.c.seq, outbox.c.payload)
+        .returning(outbox.c.seq, outbox.c.payload, outbox.c.traceparent, outbox.c.tracestate)
     )
-    claimed = sorted((row.seq, row.payload) for row in rows)
-    return [(seq, EventEnvelope.model_validate(payload)) for seq, payload in claimed]
+    claimed = []
+    for row in sorted(rows, key=lambda row: row.seq):
+        envelope = EventEnvelope.model_validate(row.payload)
+        _remember(contexts, envelope.id, row)
+        claimed.append((row.seq, envelope))
+    return claimed
 
 
 async def unmark(conn: AsyncConnection, seqs: list[int]) -> None:

@@ -105,6 +105,9 @@ outbox = sa.Table(
     sa.Column("request_id", sa.String(128), nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("sent_at", Timestamp, nullable=True),
+    # W3C trace context of the span current at the insert (tracing on), migration 0006
+    sa.Column("traceparent", sa.String(55), nullable=True),
+    sa.Column("tracestate", sa.String(512), nullable=True),
     sa.Index("ix_outbox_pending", "sent_at", "seq"),
 )
 

@@ -29,6 +29,7 @@ from venta_core.errors import (
     VentaError,
 )
 from venta_core.events import EventEnvelope, VendorEventData, event_subject
+from venta_core.observability import tracing
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.ports.presence import PresenceStore
 from venta_core.transports import VentaApp
@@ -392,7 +393,14 @@ class RealtimeGateway:
             if session is None:
                 return
             self.metrics.messages_in.labels(ns, event).inc()
-            await self._guarded(session, handler, data)
+            if not tracing.active():
+                await self._guarded(session, handler, data)
+                return
+            # a SERVER span per event (tracing on): the location service's calls and the live
+            # message it publishes join its trace
+            attributes = {"venta.ws.namespace": ns, "venta.ws.event": event}
+            with tracing.server_span(f"{event} {ns}", attributes):
+                await self._guarded(session, handler, data)
 
         return on_event
 

@@ -31,6 +31,7 @@ from venta_core.domain import BoundingBox, Location, VendorPosition
 from venta_core.domain.cells import cell_bounds, cells_covering, encode
 from venta_core.domain.geo import haversine_raw
 from venta_core.errors import ServiceUnavailable, ValidationFailed
+from venta_core.observability import tracing
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
 from venta_core.services.protocols import LocationService
 from venta_core.transports.realtime.clusters import ClusterWatch, answer, watch_for
@@ -464,6 +465,19 @@ class CellHub:
     # -- bus messages --------------------------------------------------------------------------
 
     async def _on_live(self, cell: _Cell, message: BusMessage) -> None:
+        if not (tracing.active() and message.headers):
+            self._live(cell, message)
+            return
+        # tracing on: a span of this fan-out, linked to the update that published the position
+        attributes = {
+            "messaging.operation.type": "process",
+            "messaging.destination.name": message.subject,
+        }
+        links = [message.headers]
+        with tracing.messaging_span("process live", "consumer", links=links, attributes=attributes):
+            self._live(cell, message)
+
+    def _live(self, cell: _Cell, message: BusMessage) -> None:
         try:
             data = json.loads(message.data)
             vid = data["vendorId"]

@@ -22,6 +22,13 @@ Dead-lettering publishes the original bytes on ``<prefix>.dlq.<type>`` with the 
 headers, then terminates the delivery; if that publish fails the delivery is retried later
 instead, so an event is never dropped silently. While a handler runs, the delivery is reported
 in progress every half ``ack_wait``, so a slow handler is not taken for a dead one.
+
+Tracing (when on): the handling of an event runs in a CONSUMER span ``process <type>`` whose
+parent is the trace context in the message's headers (``traceparent``, put there by the
+relay), so the handler's SQL statements and Redis commands join the trace of the request
+that caused the event. A batch runs in one span linked to each event's context (its child
+when all share one context), plus, when they do not, one span per event in the event's own
+trace, linked to it.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 from venta_core.context import RequestContext, new_request_id, request_context
@@ -43,6 +50,7 @@ from venta_core.events import (
     decode_event,
     dlq_subject,
 )
+from venta_core.observability import tracing
 from venta_core.ports.stream import (
     ConsumerSpec,
     EventStream,
@@ -257,7 +265,8 @@ class HandlerRunner:
         assert handle_batch is not None
         envelopes = [e for _, e in ready]
         try:
-            await self._run_handler(lambda: handle_batch(envelopes), envelopes)
+            with self._batch_spans(ready):
+                await self._run_handler(lambda: handle_batch(envelopes), envelopes)
         except Exception as exc:
             log.info("%s: batch of %d failed (%s); one by one", self.name, len(ready), exc)
             for message, envelope in ready:
@@ -299,7 +308,8 @@ class HandlerRunner:
         """Hand one event to ``handle`` and settle it by the outcome."""
         limit = self._settings.max_deliver
         try:
-            await self._run_handler(lambda: self.handler.handle(envelope), [envelope])
+            with self._span(message, envelope):
+                await self._run_handler(lambda: self.handler.handle(envelope), [envelope])
         except PoisonEvent as exc:
             await self._dead_letter(message, envelope.type, "poison", str(exc) or "poison")
         except Exception as exc:
@@ -338,6 +348,74 @@ class HandlerRunner:
         finally:
             gauge.dec(len(envelopes))
             self._metrics.duration.labels(self.name).observe(time.perf_counter() - started)
+
+    def _attributes(self, message: StreamMessage, envelope: EventEnvelope) -> dict[str, Any]:
+        return {
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": message.subject,
+            "messaging.consumer.group.name": self.spec.durable,
+            "messaging.message.id": envelope.id,
+            "messaging.message.body.size": len(message.data),
+            "venta.event.delivery": message.delivery,
+        }
+
+    def _span(
+        self, message: StreamMessage, envelope: EventEnvelope, *, current: bool = True, **more: Any
+    ) -> contextlib.AbstractContextManager[Any]:
+        """The CONSUMER span of one event's handling, in the trace its headers name."""
+        if not tracing.active():
+            return contextlib.nullcontext()
+        return tracing.messaging_span(
+            f"process {envelope.type}",
+            "consumer",
+            parent=message.headers,
+            attributes=self._attributes(message, envelope),
+            current=current,
+            **more,
+        )
+
+    @contextlib.contextmanager
+    def _batch_spans(self, ready: Sequence[tuple[StreamMessage, EventEnvelope]]) -> Iterator[None]:
+        """The spans of a batch's handling (see the module docstring)."""
+        if not tracing.active():
+            yield
+            return
+        if len(ready) == 1:
+            with self._span(*ready[0]):
+                yield
+            return
+        carriers = [tracing.extract_headers(m.headers) for m, _ in ready]
+        shared = {c.get("traceparent") for c in carriers}
+        types = {e.type for _, e in ready}
+        attributes = {
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.consumer.group.name": self.spec.durable,
+            "messaging.batch.message_count": len(ready),
+        }
+        if len(types) == 1:
+            attributes["messaging.destination.name"] = ready[0][0].subject
+        name = f"process {types.pop() if len(types) == 1 else self.name}"
+        common = carriers[0] if len(shared) == 1 else None
+        with contextlib.ExitStack() as spans:
+            batch = spans.enter_context(
+                tracing.messaging_span(
+                    name,
+                    "consumer",
+                    parent=common,
+                    links=[c for c in carriers if c],
+                    attributes=attributes,
+                )
+            )
+            if common is None:
+                link = [tracing.inject_context(tracing.context_of(batch))]
+                for message, envelope in ready:
+                    if tracing.extract_context(message.headers) is not None:
+                        spans.enter_context(
+                            self._span(message, envelope, current=False, links=link)
+                        )
+            yield
 
     def _backoff(self, delivery: int) -> float:
         delays = self._settings.backoff_seconds
