@@ -66,3 +66,30 @@ def test_log_records_carry_no_trace_fields_when_tracing_is_off() -> None:
     record = logging.makeLogRecord({"msg": "hello"})
     assert ContextFilter().filter(record)
     assert not hasattr(record, "trace_id") and not hasattr(record, "span_id")
+
+
+@pytest.mark.parametrize(
+    ("environ", "module"),
+    [
+        ({}, "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+            "opentelemetry.exporter.otlp.proto.http",
+        ),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "opentelemetry.exporter.otlp.proto.grpc"),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+            },
+            "opentelemetry.exporter.otlp.proto.http",
+        ),
+        ({"OTEL_TRACES_EXPORTER": "console"}, "opentelemetry.sdk.trace.export"),
+    ],
+)
+def test_the_exporter_follows_the_protocol_variables(environ: dict[str, str], module: str) -> None:
+    exporter = tracing._exporter(environ)
+    try:
+        assert type(exporter).__module__.startswith(module), type(exporter)
+    finally:
+        exporter.shutdown()
