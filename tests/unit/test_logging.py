@@ -140,3 +140,22 @@ def test_query_string_secrets_are_redacted(
     assert "/socket.io/?token=[redacted]&transport=websocket&EIO=4" in out
     assert "access_token=[redacted]&api_key=[redacted]&X-Amz-Signature=[redacted]&page=2" in out
     assert "EIO=4&token=[redacted]" in out
+
+
+@pytest.mark.usefixtures("root")
+def test_a_level_left_on_uvicorns_loggers_does_not_hide_their_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A uvicorn server configured earlier in the process with its own ``log_level`` (a test
+    stand-in, a host application) sets that level on ``uvicorn.error``; once venta configures
+    logging, the root's level decides."""
+    error_logger = logging.getLogger("uvicorn.error")
+    before = error_logger.level
+    error_logger.setLevel(logging.ERROR)
+    try:
+        configure_logging(LogSettings(format="json", level="INFO"))
+        error_logger.warning("Invalid HTTP request received.")
+        (line,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+        assert line["logger"] == "uvicorn.error"
+    finally:
+        error_logger.setLevel(before)

@@ -239,11 +239,14 @@ def configure_logging(settings: LogSettings) -> logging.Handler:
 
 
 def _route_uvicorn_loggers() -> None:
-    """Send uvicorn's messages through the root handler; drop its duplicate access log."""
+    """Send uvicorn's messages through the root handler, at the root's level (a uvicorn server
+    started earlier with its own ``log_level`` leaves one on these loggers); drop its duplicate
+    access log."""
     for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.propagate = False
