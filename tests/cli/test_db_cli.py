@@ -68,16 +68,16 @@ def _shown(url: str) -> str:
 def test_migrate_current_downgrade(database_url: str) -> None:
     shown = _shown(database_url)
 
-    assert first(venta("current")) == f"{shown}: base (behind 0005: run `venta db migrate`)"
+    assert first(venta("current")) == f"{shown}: base (behind 0006: run `venta db migrate`)"
 
     result = venta("migrate")
     assert result.exit_code == 0, result.output
-    assert first(result) == f"{shown}: migrated base -> 0005"
-    assert first(venta("current")) == f"{shown}: 0005 (head)"
+    assert first(result) == f"{shown}: migrated base -> 0006"
+    assert first(venta("current")) == f"{shown}: 0006 (head)"
 
     result = venta("downgrade", "-1", "--yes")
     assert result.exit_code == 0, result.output
-    assert first(result) == f"{shown}: downgraded 0005 -> 0004"
+    assert first(result) == f"{shown}: downgraded 0006 -> 0005"
 
 
 def test_migrate_twice_changes_nothing(database_url: str) -> None:
@@ -86,7 +86,7 @@ def test_migrate_twice_changes_nothing(database_url: str) -> None:
     result = venta("migrate")
 
     assert result.exit_code == 0
-    assert first(result).endswith(": already at 0005")
+    assert first(result).endswith(": already at 0006")
 
 
 def test_downgrade_needs_a_revision(database_url: str) -> None:
@@ -101,11 +101,11 @@ def test_downgrade_asks_first(database_url: str) -> None:
 
     refused = venta("downgrade", "base", input="n\n")
     assert refused.exit_code == 1
-    assert first(venta("current")).endswith(": 0005 (head)")
+    assert first(venta("current")).endswith(": 0006 (head)")
 
     agreed = venta("downgrade", "base", input="y\n")
     assert agreed.exit_code == 0, agreed.output
-    assert "downgraded 0005 -> base\n" in agreed.stdout
+    assert "downgraded 0006 -> base\n" in agreed.stdout
 
 
 def test_unknown_revision_is_one_line(database_url: str) -> None:
@@ -160,7 +160,7 @@ def test_revision_writes_a_file(
     result = venta("revision", "-m", "add things", "--empty")
 
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"created {copy / 'versions' / '0006_add_things.py'}\n"
+    assert result.stdout == f"created {copy / 'versions' / '0007_add_things.py'}\n"
 
     venta("migrate")
     nothing = venta("revision", "-m", "nothing")
@@ -228,19 +228,19 @@ def test_plugin_branches_migrate_show_and_roll_back(
 
     migrated = venta("migrate")
     assert migrated.exit_code == 0, migrated.output
-    assert first(migrated) == f"{shown}: migrated base -> 0005"
+    assert first(migrated) == f"{shown}: migrated base -> 0006"
     assert _line(migrated, "notes") == "migrated base -> notes_0002"
     assert _line(venta("current"), "notes") == "notes_0002 (head)"
 
     alone = venta("downgrade", "notes@-1", "--yes")
     assert alone.exit_code == 0, alone.output
-    assert first(alone) == f"{shown}: left at 0005"
+    assert first(alone) == f"{shown}: left at 0006"
     assert _line(alone, "notes") == "downgraded notes_0002 -> notes_0001"
 
-    # venta's 0005 -> 0004 takes the notes (which depend on 0005) along, first.
-    below = venta("downgrade", "-1", "--yes")
+    # venta's 0006 -> 0004 takes the notes (which depend on 0005) along, first.
+    below = venta("downgrade", "-2", "--yes")
     assert below.exit_code == 0, below.output
-    assert first(below) == f"{shown}: downgraded 0005 -> 0004"
+    assert first(below) == f"{shown}: downgraded 0006 -> 0004"
     assert _line(below, "notes") == "downgraded notes_0001 -> base"
 
 
