@@ -39,6 +39,9 @@ async def test_head_of_a_vendor_and_its_errors(client, alice, create_vendor):
         ("DELETE", "/vendor/3f0c2d1e-8a8b-4f57-9d0e-6d1f1b7a2c44", "GET, HEAD, PUT"),
         ("GET", "/v1/vendors", "POST"),
         ("PUT", "/health", "GET, HEAD"),
+        # The query routes beside /v1/vendors/{vendor_id} are not vendor ids.
+        ("PUT", "/v1/vendors/nearby", "GET, HEAD"),
+        ("DELETE", "/v1/vendors/clusters", "GET, HEAD"),
     ],
 )
 async def test_405_lists_every_method_of_the_path(client, alice, method, path, allow):

@@ -37,11 +37,11 @@ async def current_actor(request: Request) -> Actor:
 
 
 class VendorIdConvertor(StringConvertor):
-    """A ``{vendor_id}`` path segment: any segment but ``nearby``, so ``/v1/vendors/nearby``
-    belongs to the nearby query alone (``PUT /v1/vendors/nearby`` is a 405, not a vendor
-    named "nearby" that is not found)."""
+    """A ``{vendor_id}`` path segment: any segment but ``nearby`` and ``clusters``, so
+    ``/v1/vendors/nearby`` and ``/v1/vendors/clusters`` belong to those queries alone
+    (``PUT /v1/vendors/nearby`` is a 405, not a vendor named "nearby" that is not found)."""
 
-    regex = r"(?!nearby(?:/|$))[^/]+"
+    regex = r"(?!(?:nearby|clusters)(?:/|$))[^/]+"
 
 
 #: Routes write the segment as ``{vendor_id:vendor_id}``; OpenAPI shows ``{vendor_id}``.
