@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 from venta_cli.api_client import ApiClient
 
@@ -132,11 +133,21 @@ class _Client:
     async def open(cls, url: str, namespace: str, token: str) -> _Client:
         parts = urlsplit(url)
         scheme = "wss" if parts.scheme == "https" else "ws"
-        ws = await connect(
-            f"{scheme}://{parts.netloc}/socket.io/?EIO=4&transport=websocket",
-            compression=None,
-            max_queue=None,
-        )
+        try:
+            ws = await connect(
+                f"{scheme}://{parts.netloc}/socket.io/?EIO=4&transport=websocket",
+                compression=None,
+                max_queue=None,
+            )
+        except InvalidStatus as exc:
+            if exc.response.status_code != 429:
+                raise
+            # Every simulated client connects from this one address.
+            raise ConnectionError(
+                "the server refused more real-time connections from this address (429): "
+                "for this many simulated clients, raise VENTA_REALTIME__CONNECTS_PER_IP_PER_MINUTE "
+                "on the server (0: no limit), or simulate fewer --vendors and --users"
+            ) from None
         opening = await ws.recv()
         if not str(opening).startswith("0"):
             raise ConnectionError(f"unexpected Engine.IO opening {opening!r}")

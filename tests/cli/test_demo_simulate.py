@@ -77,6 +77,19 @@ def test_simulate_removes_the_users_and_vendors_it_created(tmp_path: Path) -> No
         assert problems(server.output()) == []
 
 
+def test_a_server_refusing_more_connections_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with serve_all(tmp_path, port, VENTA_REALTIME__CONNECTS_PER_IP_PER_MINUTE="2"):
+        result = run_venta(_args(base, 2), tmp_path)
+
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        [line] = result.stderr.splitlines()
+        assert "refused more real-time connections from this address (429)" in line, line
+        assert "VENTA_REALTIME__CONNECTS_PER_IP_PER_MINUTE" in line
+
+
 def test_simulate_keeps_them_with_keep(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
