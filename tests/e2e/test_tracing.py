@@ -266,7 +266,13 @@ def test_one_trace_crosses_gateway_vendor_service_and_worker(
     wait_until("the location service's span", lambda: bool(location_span()), 30)
     location = location_span()
     assert location is not None
-    updates = [s for s in list(receiver.spans) if s.name == "updateVendorLocation /vendor"]
+
+    def update_spans() -> list[ReceivedSpan]:
+        return [s for s in list(receiver.spans) if s.name == "updateVendorLocation /vendor"]
+
+    # The ws span ends after the call it made, so it may be exported after the service's.
+    wait_until("the ws process's span", lambda: bool(update_spans()), 30)
+    updates = update_spans()
     assert [s.service for s in updates] == ["venta-ws"], updates
     [update] = updates
     assert update.kind == 2 and location.trace_id == update.trace_id, (update, location)
