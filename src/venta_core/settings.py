@@ -292,6 +292,12 @@ class RealtimeSettings(BaseModel):
         "position per vendor until it catches up (0: no conflation; it must be below "
         "MAX_SEND_BUFFER_BYTES to take effect).",
     )
+    coalesce_moves: bool = Field(
+        True,
+        description="When this process falls behind, a vendor's positions waiting for the "
+        "fan-out are replaced by its latest one (counted in `venta_ws_coalesced_total`), so "
+        "latency stays bounded; false: every position is sent, however late.",
+    )
     max_viewport_pins: int = Field(
         500,
         ge=1,

@@ -45,6 +45,12 @@ class Recorder:
         event, data = json.loads(out.text.split(",", 1)[1])
         self.sent.append((session.sid, event, data))
 
+    def cork(self) -> None:
+        """Frames are recorded in the order given, as ``Sender.uncork`` writes them."""
+
+    def uncork(self) -> None:
+        pass
+
 
 class NoVendors:
     async def vendors_in_box(self, box: BoundingBox, limit: int) -> list[VendorPosition]:
@@ -111,6 +117,7 @@ async def test_one_sync_per_crossing(hub: Any, arrival_first: bool) -> None:
     assert recorder.sent == [("watcher", "vendor_left", {"id": "v1"})]
     recorder.sent.clear()
     await _live(bus, NEW, NEW)
+    await bus.flush()
     await bus.publish(gone_subject(PREFIX, encode(*NEW, 5), "v1"), b'{"vendorId": "v1"}')
     await bus.flush()
     assert recorder.sent == [

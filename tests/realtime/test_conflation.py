@@ -29,6 +29,7 @@ def _settings(base: Settings, max_send_buffer_bytes: int) -> Settings:
     return realtime_settings(
         base,
         conflate_above_bytes=2048,
+        coalesce_moves=False,  # every position reaches the client's connection: its conflation
         max_send_buffer_bytes=max_send_buffer_bytes,
         ping_interval_seconds=60.0,  # the client does not read: no ping timeout meanwhile
         ping_timeout_seconds=60.0,

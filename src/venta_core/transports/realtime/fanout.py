@@ -71,9 +71,12 @@ class Sender:
         self._drainer: asyncio.Task[None] | None = None
         self._last_out: Outgoing | None = None
         self._last_state: tuple[str, str] | None = None
+        self._corked: dict[Session, list[Outgoing]] | None = None
 
     def deliver(self, sessions: Iterable[Session], out: Outgoing) -> int:
         """Send ``out`` to every session; returns how many were addressed."""
+        if self._corked is not None:
+            return self._hold(sessions, out)
         frame = out.frame
         limit = self._soft
         count = 0
@@ -97,6 +100,9 @@ class Sender:
 
     def push(self, session: Session, out: Outgoing) -> None:
         """Send ``out`` to one session by whatever way it can be reached now."""
+        if self._corked is not None:
+            self._hold((session,), out)
+            return
         if session.closed:
             return
         if out.text.startswith(_LEFT):
@@ -120,6 +126,56 @@ class Sender:
             return
         self._queued.inc()
         self._spawn(self._eio.send_packet(session.eio_sid, out.eio_packet()))
+
+    # -- corking: many frames to a session in one write ---------------------------------------
+
+    def cork(self) -> None:
+        """Hold what ``deliver`` and ``push`` are given until ``uncork``, which writes each
+        session's frames in one go. For a batch of updates fanned out together (the process
+        fell behind): one write per watcher instead of one per watcher and update."""
+        if self._corked is None:
+            self._corked = {}
+
+    def _hold(self, sessions: Iterable[Session], out: Outgoing) -> int:
+        corked = self._corked
+        assert corked is not None
+        count = 0
+        for session in sessions:
+            count += 1
+            held = corked.get(session)
+            if held is None:
+                corked[session] = [out]
+            else:
+                held.append(out)
+        return count
+
+    def uncork(self) -> None:
+        """Write what was held since ``cork``, in order per session: one write per session
+        that is on the direct path with room; the rest go through ``push`` one by one."""
+        corked, self._corked = self._corked, None
+        if not corked:
+            return
+        limit = self._soft
+        direct = 0
+        for session, outs in corked.items():
+            transport = session.wire.transport
+            if transport is not None and not session.closed:
+                try:
+                    if transport.get_write_buffer_size() <= limit:
+                        for out in outs:
+                            if out.text.startswith(_LEFT):
+                                self._told_left(session, out)
+                        transport.write(
+                            outs[0].frame if len(outs) == 1 else b"".join(o.frame for o in outs)
+                        )
+                        direct += len(outs)
+                        continue
+                except (RuntimeError, OSError):  # closed under us: the disconnect follows
+                    continue
+            for out in outs:
+                self.push(session, out)
+        if direct:
+            self._direct.inc(direct)
 
     def _state(self, out: Outgoing) -> tuple[str, str] | None:
         """``conflate.vendor_state(out)``, decoded once for the many sessions a frame reaches."""

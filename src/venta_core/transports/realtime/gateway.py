@@ -130,7 +130,9 @@ class RealtimeGateway:
             max_vendors=settings.location.max_limit,
             max_pins=rt.max_viewport_pins,
             max_clusters=settings.location.max_clusters,
+            coalesce=rt.coalesce_moves,
         )
+        metrics.fanout_backlog.set_function(self.hub.backlog)
         self.presence = Presence(
             app.presence,
             ttl_seconds=rt.presence_ttl_seconds,

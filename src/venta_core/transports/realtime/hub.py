@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +45,9 @@ __all__ = ["CellHub"]
 log = logging.getLogger(__name__)
 
 Position = tuple[float, float]
+#: How long one pass of the event loop fans out queued vendor states before letting the loop
+#: read sockets and messages again.
+DRAIN_BUDGET_SECONDS = 0.01
 #: What a pin shows beside the position: ``name``, ``open``, ``primaryImage``, ``updatedAt``.
 Pin = dict[str, Any]
 #: What ``set_view`` answers: the event (``vendor_channels`` or ``vendor_clusters``) and items.
@@ -93,6 +96,39 @@ def _pin_of(position: VendorPosition) -> Pin | None:
         "primaryImage": position.primary_image,
         "updatedAt": _rfc3339(at) if at is not None else None,
     }
+
+
+def _timestamp(at: Any) -> float | None:
+    """Seconds since the epoch of a message's RFC 3339 ``at`` (None: absent or not one)."""
+    if not isinstance(at, str):
+        return None
+    try:
+        return datetime.fromisoformat(at).timestamp()
+    except ValueError:
+        return None
+
+
+class _Move:
+    """A vendor's latest state waiting for the fan-out: its position (None: offline), the
+    watched cells whose subjects carried it (each is told; see ``_apply``), the ``at`` of the
+    newest message and its headers (trace context)."""
+
+    __slots__ = ("at", "cells", "done", "headers", "pos", "vid")
+
+    def __init__(
+        self,
+        vid: str,
+        pos: Position | None,
+        cell: _Cell,
+        at: float | None,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        self.vid = vid
+        self.pos = pos
+        self.cells = [cell]
+        self.at = at
+        self.headers = headers
+        self.done = False
 
 
 def _left(vendor_id: str) -> Outgoing:
@@ -149,6 +185,7 @@ class CellHub:
         max_vendors: int,
         max_pins: int | None = None,
         max_clusters: int = 256,
+        coalesce: bool = True,
     ) -> None:
         """``max_pins``: a viewport holding more vendors is answered with clusters, as one
         covering more than ``max_cells`` cells is (None: ``max_vendors``); clusters are cells
@@ -174,6 +211,16 @@ class CellHub:
         self._refresh: asyncio.Task[None] | None = None
         self.vendor_cell: dict[str, str] = {}
         self._opening: set[asyncio.Task[None]] = set()
+        # vendor states waiting for the fan-out (see ``_receive``): keyed by vendor with
+        # ``coalesce``, else by arrival; ``_batch`` is the part being drained by ``_cursor``
+        self._coalesce = coalesce
+        self._inbox: dict[Any, _Move] = {}
+        self._batch: dict[Any, _Move] = {}
+        self._cursor: Iterator[_Move] | None = None
+        self._draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._seq = 0
 
     # -- viewports -----------------------------------------------------------------------------
 
@@ -454,6 +501,8 @@ class CellHub:
             self._refresh.cancel()
             self._refresh = None
         self.clustered.clear()
+        self._inbox, self._batch, self._cursor = {}, {}, None
+        self._idle.set()
         self.pins.clear()
         self._handed_over.clear()
         cells, self.cells = list(self.cells.values()), {}
@@ -465,19 +514,6 @@ class CellHub:
     # -- bus messages --------------------------------------------------------------------------
 
     async def _on_live(self, cell: _Cell, message: BusMessage) -> None:
-        if not (tracing.active() and message.headers):
-            self._live(cell, message)
-            return
-        # tracing on: a span of this fan-out, linked to the update that published the position
-        attributes = {
-            "messaging.operation.type": "process",
-            "messaging.destination.name": message.subject,
-        }
-        links = [message.headers]
-        with tracing.messaging_span("process live", "consumer", links=links, attributes=attributes):
-            self._live(cell, message)
-
-    def _live(self, cell: _Cell, message: BusMessage) -> None:
         try:
             data = json.loads(message.data)
             vid = data["vendorId"]
@@ -487,30 +523,117 @@ class CellHub:
         except (ValueError, KeyError, TypeError):
             log.debug("malformed live message on %s", message.subject)
             return
-        if isinstance(pin, dict) and isinstance(vid, str):
+        if not isinstance(vid, str):
+            return
+        if isinstance(pin, dict):
             self._learn_pin(
                 vid, {**_pin_fields(pin), "updatedAt": at if isinstance(at, str) else None}
             )
-        if not cell.ready.is_set():
-            cell.pending.append((vid, pos))
-            return
-        self._apply(cell, vid, pos)
-        if isinstance(at, str):
-            try:
-                sent = datetime.fromisoformat(at).timestamp()
-            except ValueError:
-                return
-            self._metrics.fanout_latency.observe(max(0.0, time.time() - sent))
+        self._receive(cell, vid, pos, _timestamp(at), message)
 
     async def _on_gone(self, cell: _Cell, message: BusMessage) -> None:
         try:
-            vid = json.loads(message.data)["vendorId"]
+            data = json.loads(message.data)
+            vid = data["vendorId"]
         except (ValueError, KeyError, TypeError):
             return
-        if not cell.ready.is_set():
-            cell.pending.append((vid, None))
-            return
-        self._apply(cell, vid, None)
+        if isinstance(vid, str):
+            self._receive(cell, vid, None, _timestamp(data.get("at")), message)
+
+    def _receive(
+        self, cell: _Cell, vid: str, pos: Position | None, at: float | None, message: BusMessage
+    ) -> None:
+        """Queue the vendor's state for the fan-out (``_drain``). With ``coalesce``, a vendor
+        already waiting gets the newer state in its place: a process that fell behind sends
+        each vendor's latest position once instead of every position it missed, so a backlog
+        holds at most one entry per vendor and latency stays bounded however busy it gets."""
+        if self._coalesce:
+            move = self._batch.get(vid)
+            if move is None or move.done:
+                move = self._inbox.get(vid)
+            if move is not None:
+                if cell not in move.cells:
+                    move.cells.append(cell)
+                if at is None or move.at is None or at >= move.at:  # not an older message
+                    if move.pos != pos:
+                        self._metrics.coalesced.inc()
+                    move.pos, move.at, move.headers = pos, at, message.headers
+                return
+            self._inbox[vid] = _Move(vid, pos, cell, at, message.headers)
+        else:
+            self._seq += 1
+            self._inbox[self._seq] = _Move(vid, pos, cell, at, message.headers)
+        if not self._draining:
+            self._draining = True
+            self._idle.clear()
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Fan out queued vendor states, oldest first, for up to ``DRAIN_BUDGET_SECONDS`` per
+        pass of the event loop (the rest in the next pass, so that reading sockets and
+        receiving messages go on). A pass with more than one state corks the sender: each
+        watcher gets the pass's frames in one write."""
+        if self._cursor is None:
+            if not self._inbox:
+                self._draining = False
+                self._idle.set()
+                return
+            self._batch, self._inbox = self._inbox, {}
+            self._cursor = iter(self._batch.values())
+        corked = len(self._batch) > 1
+        deadline = time.perf_counter() + DRAIN_BUDGET_SECONDS
+        try:
+            if corked:
+                self._sender.cork()
+            for move in self._cursor:
+                move.done = True
+                self._fan_out(move)
+                if time.perf_counter() > deadline:
+                    break
+            else:
+                self._cursor = None
+                self._batch = {}
+        finally:
+            asyncio.get_running_loop().call_soon(self._drain)
+            if corked:
+                self._sender.uncork()
+
+    async def fanned_out(self) -> None:
+        """Wait until every vendor state received so far has been fanned out."""
+        await self._idle.wait()
+
+    def backlog(self) -> int:
+        """Vendor states waiting for the fan-out."""
+        waiting = len(self._inbox)
+        if self._cursor is not None:
+            waiting += sum(not move.done for move in self._batch.values())
+        return waiting
+
+    def _fan_out(self, move: _Move) -> None:
+        if tracing.active() and move.headers:
+            # a span of this fan-out, linked to the update that published the position
+            attributes = {"messaging.operation.type": "process"}
+            with tracing.messaging_span(
+                "process live", "consumer", links=[move.headers], attributes=attributes
+            ):
+                self._apply_move(move)
+        else:
+            self._apply_move(move)
+        if move.at is not None and move.pos is not None:
+            self._metrics.fanout_latency.observe(max(0.0, time.time() - move.at))
+
+    def _apply_move(self, move: _Move) -> None:
+        vid, pos = move.vid, move.pos
+        for cell in move.cells:
+            if self.cells.get(cell.name) is not cell:
+                continue  # unwatched since
+            if not cell.ready.is_set():
+                cell.pending.append((vid, pos))
+                continue
+            try:
+                self._apply(cell, vid, pos)
+            except Exception:
+                log.exception("fan-out of vendor %s in cell %s failed", vid, cell.name)
 
     def _learn_pin(self, vendor_id: str, pin: Pin | None) -> None:
         if pin is not None:

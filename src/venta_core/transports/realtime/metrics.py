@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["RealtimeMetrics"]
 
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _EVENTS = frozenset({"updateVendorLocation", "updateUserLocation"})
 
 
@@ -69,6 +69,17 @@ class RealtimeMetrics:
             "venta_ws_conflated",
             "Queued frames replaced by a newer one of the same vendor for a client that did "
             "not keep up (conflation), instead of being sent.",
+            registry=registry,
+        )
+        self.coalesced = Counter(
+            "venta_ws_coalesced",
+            "Vendor positions replaced by a newer one of the same vendor while waiting for "
+            "this process's fan-out (it had fallen behind), instead of being sent.",
+            registry=registry,
+        )
+        self.fanout_backlog = Gauge(
+            "venta_ws_fanout_backlog",
+            "Vendor states waiting for this process's fan-out.",
             registry=registry,
         )
         self.recovered = Counter(
