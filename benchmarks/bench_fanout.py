@@ -12,7 +12,8 @@ watchers (a separate process of minimal websocket clients, so the client side co
   room=...)`` per update (the stock way);
 - ``venta``: ``venta serve ws`` on embedded backends: watchers send ``updateUserLocation``,
   four vendor connections send ``updateVendorLocation`` (validation, ownership, geo index,
-  write-behind, bus, cell fan-out: the whole path).
+  write-behind, bus, cell fan-out: the whole path), with ``COALESCE_MOVES`` off so that every
+  update of a burst is delivered, as by the other two.
 
 Figures per server and client count:
 
@@ -170,6 +171,9 @@ async def serve_venta(port: int, profile: str | None) -> None:
             "connects_per_ip_per_minute": 0,  # every watcher comes from loopback
             "ping_interval_seconds": 300.0,
             "max_send_buffer_bytes": 64 * 1024 * 1024,
+            # every update reaches every watcher, as with the other servers (a burst would
+            # otherwise be coalesced to each vendor's latest position)
+            "coalesce_moves": False,
         }
     )
     log = base.log.model_copy(update={"level": "WARNING"})

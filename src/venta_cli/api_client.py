@@ -89,6 +89,7 @@ class ApiClient:
         self._tokens = tokens
         self._minted: dict[str, str] = {}
         self._on_wait = on_wait
+        self._timeout = timeout
         self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
 
     async def __aenter__(self) -> ApiClient:
@@ -111,8 +112,13 @@ class ApiClient:
         for attempt in range(1, MAX_RATE_LIMITED_ATTEMPTS + 1):
             try:
                 response = await self._http.request(method, path, json=body, headers=headers)
+            except httpx.TimeoutException:
+                raise ConnectionError(
+                    f"{method} {self.url}{path}: no answer within {self._timeout:g} s"
+                ) from None
             except httpx.HTTPError as exc:
-                raise ConnectionError(f"{method} {self.url}{path}: {exc}") from None
+                reason = str(exc) or type(exc).__name__
+                raise ConnectionError(f"{method} {self.url}{path}: {reason}") from None
             if response.status_code != 429 or attempt == MAX_RATE_LIMITED_ATTEMPTS:
                 break
             delay = _retry_after(response)

@@ -43,7 +43,8 @@ __all__ = ["Route", "SimulationResult", "simulate"]
 
 MOVE_DEG = 0.0004  # about 40 m per step
 VIEW_DEG = (0.02, 0.03)  # a viewport of roughly 2 km x 2 km
-REMOVE_CONCURRENCY = 16
+#: Vendors created and identities deleted at a time, around the simulation.
+SETUP_CONCURRENCY = 16
 ROUTE_RADIUS_M = 3000.0  # waypoints within this distance of the centre
 SPEED_MPS = (5.0, 15.0)  # city driving, stops not counted
 METRES_PER_DEG_LAT = 111_320.0
@@ -252,7 +253,7 @@ async def _until_done_or_interrupted(
 
 async def _remove(api: ApiClient, subjects: list[str]) -> None:
     """Delete each identity's user (its vendors go with it), a few at a time."""
-    limit = asyncio.Semaphore(REMOVE_CONCURRENCY)
+    limit = asyncio.Semaphore(SETUP_CONCURRENCY)
 
     async def remove(subject: str) -> None:
         async with limit:
@@ -303,8 +304,13 @@ class _Run:
         for subject in owners:
             self.use(subject)
 
+        limit = asyncio.Semaphore(SETUP_CONCURRENCY)
+
         async def create(subject: str) -> str:
-            created = await api.call("POST", "/v1/vendors", subject, {"name": "Simulated vendor"})
+            async with limit:  # hundreds at once would only queue up on the server
+                created = await api.call(
+                    "POST", "/v1/vendors", subject, {"name": "Simulated vendor"}
+                )
             self.vendor_ids.append(str(created["id"]))
             return str(created["id"])
 
