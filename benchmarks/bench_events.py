@@ -238,6 +238,7 @@ async def real() -> AsyncIterator[tuple[str, Settings, EventStream | None]]:
     import asyncpg
     from sqlalchemy.engine import make_url
 
+    from venta_core.plugins import schema_migrations
     from venta_core.ports.bus_nats import NatsEventBus
     from venta_core.ports.stream_jetstream import JetStreamEventStream
     from venta_core.store.migrate import upgrade_async
@@ -260,7 +261,8 @@ async def real() -> AsyncIterator[tuple[str, Settings, EventStream | None]]:
     bus = NatsEventBus(nats_url)
     stream = JetStreamEventStream(bus)
     try:
-        await upgrade_async(settings)
+        # the installed plugins' migrations too: the application checks those at start
+        await upgrade_async(settings, plugins=schema_migrations(settings))
         await bus.start()
         label = f"PostgreSQL + JetStream ({redact_url(db_url)}, {nats_url})"
         yield label, settings, stream
