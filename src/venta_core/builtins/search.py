@@ -101,7 +101,9 @@ class DatabaseSearchIndex:
 def _vendor(envelope: EventEnvelope) -> Vendor:
     """The vendor document of a created/updated event (every field is in the payload)."""
     try:
-        data = VendorEventData.model_validate(envelope.data)
+        data = envelope.payload()  # validated once, when the worker decoded the event
+        if not isinstance(data, VendorEventData):
+            data = VendorEventData.model_validate(envelope.data)
         return Vendor.model_validate(data.model_dump())
     except ValidationError as exc:
         raise PoisonEvent(f"{envelope.type} without a whole vendor: {exc.errors()[0]}") from None
