@@ -249,7 +249,9 @@ class EventHandler:
     at least once; it returns to acknowledge, raises to have the event retried with backoff
     (dead-lettered after ``worker.max_deliver`` deliveries), or raises ``PoisonEvent`` to
     dead-letter it at once. ``concurrency`` caps the events it works on at the same time
-    (default ``worker.concurrency``; 1 keeps stream order except for retries).
+    (default ``worker.concurrency``; 1 keeps stream order except for retries). The envelope
+    is shared with the process's other handlers of its type (decoded once): do not change
+    it.
 
     ``handle_batch``, when given, gets up to ``worker.batch_size`` events at once, in stream
     order, one batch after the other (``concurrency`` does not apply). It returns once every
