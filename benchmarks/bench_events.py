@@ -34,6 +34,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 
 try:
@@ -152,6 +153,7 @@ async def second_worker(settings: Settings) -> AsyncIterator[None]:
         "VENTA_EVENTS__RELAY_ENABLED": "false",
         "VENTA_DATABASE_AUTO_MIGRATE": "false",
         "VENTA_LOG__LEVEL": "WARNING",
+        "VENTA_PLUGINS_BLOCKED": ",".join(settings.plugins_blocked),
     }
     venta = Path(sys.executable).with_name("venta")
     command = [str(venta), "serve", "worker", "--port", str(port)]
@@ -238,6 +240,7 @@ async def real() -> AsyncIterator[tuple[str, Settings, EventStream | None]]:
     import asyncpg
     from sqlalchemy.engine import make_url
 
+    from venta_core.plugins import schema_migrations
     from venta_core.ports.bus_nats import NatsEventBus
     from venta_core.ports.stream_jetstream import JetStreamEventStream
     from venta_core.store.migrate import upgrade_async
@@ -256,11 +259,20 @@ async def real() -> AsyncIterator[tuple[str, Settings, EventStream | None]]:
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = base.set(database=name).render_as_string(hide_password=False)
     prefix = f"bench-{uuid.uuid4().hex[:6]}"
-    settings = Settings(_env_file=None, database_url=url, nats_url=nats_url, key_prefix=prefix)
+    # The application runs without entry-point plugins (load_entry_points=False); so does the
+    # second worker, blocking the installed ones: both run the same handlers.
+    installed = sorted({ep.name for ep in entry_points(group="venta")})
+    settings = Settings(
+        _env_file=None,
+        database_url=url,
+        nats_url=nats_url,
+        key_prefix=prefix,
+        plugins_blocked=installed,
+    )
     bus = NatsEventBus(nats_url)
     stream = JetStreamEventStream(bus)
     try:
-        await upgrade_async(settings)
+        await upgrade_async(settings, plugins=schema_migrations(settings))
         await bus.start()
         label = f"PostgreSQL + JetStream ({redact_url(db_url)}, {nats_url})"
         yield label, settings, stream

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -137,8 +138,17 @@ class EventEnvelope(DomainModel):
         )
 
     def payload(self) -> BaseModel:
-        """The typed payload (validated against the registry)."""
-        return EVENT_TYPES[self.type].model_validate(self.data)
+        """The typed payload (validated against the registry), validated once per envelope:
+        kept outside the model's fields, so it takes no part in equality or dumps."""
+        cached = self.__dict__.get(_PAYLOAD)
+        if cached is None:
+            cached = EVENT_TYPES[self.type].model_validate(self.data)
+            self.__dict__[_PAYLOAD] = cached  # frozen model: its fields, not this cache
+        return cached
+
+
+#: Where ``EventEnvelope.payload`` keeps the validated payload (not a field).
+_PAYLOAD = "_venta_payload"
 
 
 def event_subject(prefix: str, type_: str) -> str:
@@ -182,9 +192,29 @@ class PoisonEvent(Exception):
     instead of being retried."""
 
 
+#: Envelopes decoded lately, by their bytes: each handler's consumer gets its own delivery of
+#: an event, and the process decodes it once (bounded: the oldest are forgotten first).
+_DECODED: OrderedDict[bytes, EventEnvelope] = OrderedDict()
+DECODED_KEPT = 8192
+
+
 def decode_event(data: bytes) -> EventEnvelope:
     """Parse and check an envelope (known type, payload valid for it); ``MalformedEvent``
-    otherwise, with a short reason."""
+    otherwise, with a short reason.
+
+    The same bytes give the same envelope object, decoded once per process while recent
+    (several handlers' consumers deliver each event): handlers must not change it."""
+    data = bytes(data)  # the key: a memoryview or bytearray is not hashable
+    envelope = _DECODED.get(data)
+    if envelope is None:
+        envelope = _decode(data)
+        if len(_DECODED) >= DECODED_KEPT:
+            _DECODED.popitem(last=False)
+        _DECODED[data] = envelope
+    return envelope
+
+
+def _decode(data: bytes) -> EventEnvelope:
     try:
         envelope = EventEnvelope.model_validate_json(data)
     except ValidationError as exc:
@@ -219,7 +249,9 @@ class EventHandler:
     at least once; it returns to acknowledge, raises to have the event retried with backoff
     (dead-lettered after ``worker.max_deliver`` deliveries), or raises ``PoisonEvent`` to
     dead-letter it at once. ``concurrency`` caps the events it works on at the same time
-    (default ``worker.concurrency``; 1 keeps stream order except for retries).
+    (default ``worker.concurrency``; 1 keeps stream order except for retries). The envelope
+    is shared with the process's other handlers of its type (decoded once): do not change
+    it.
 
     ``handle_batch``, when given, gets up to ``worker.batch_size`` events at once, in stream
     order, one batch after the other (``concurrency`` does not apply). It returns once every

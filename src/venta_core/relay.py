@@ -268,12 +268,15 @@ class OutboxRelay:
                 await outbox.mark_sent(conn, sent)
         else:
             async with self._own_transaction() as conn:
-                if not await _lead(conn):
-                    return 0, False
                 # Claimed (read and marked in one statement) before publishing, in the open
                 # transaction (rolled back on error), so that only the commit is left once the
                 # stream confirms: subscribers of the subject see an event as soon as stored.
-                pending = await outbox.claim_pending(conn, batch, contexts)
+                # The same statement takes the advisory lock (nothing is claimed while another
+                # relay holds it) and lets the commit skip waiting for its WAL flush: a mark
+                # lost in a database crash only makes the relay publish the event again, which
+                # the stream drops as a copy; it frees the lock and shows the rows as sent
+                # sooner. One round trip to the database before publishing.
+                pending = await outbox.claim_pending(conn, batch, contexts, lock_key=RELAY_LOCK_KEY)
                 if not pending:
                     return 0, False
                 sent, published, failure = await self._publish(pending, contexts)
@@ -487,22 +490,3 @@ def _pop_dirty(conn: Any) -> bool:
     if conn.invalidated:
         return False
     return bool(conn.info.pop(_DIRTY, False))
-
-
-async def _lead(conn: AsyncConnection) -> bool:
-    """Whether this relay may publish now (PostgreSQL: the transaction's advisory lock).
-
-    The transaction also skips waiting for its WAL flush at commit: a mark lost in a
-    database crash only makes the relay publish the event again, which the stream drops as
-    a copy; it frees the lock sooner and shows the rows as sent sooner."""
-    if conn.dialect.name != "postgresql":
-        return True
-    row = await conn.execute(_LEAD, {"key": RELAY_LOCK_KEY})
-    return bool(row.one().locked)
-
-
-#: One round trip: this transaction's commit does not wait for its WAL flush, and the lock.
-_LEAD = sa.text(
-    "SELECT set_config('synchronous_commit', 'off', true) AS setting, "
-    "pg_try_advisory_xact_lock(:key) AS locked"
-)

@@ -24,7 +24,7 @@ from venta_core.ports.stream import (
     PublishAck,
     StreamMessage,
 )
-from venta_core.relay import OutboxRelay
+from venta_core.relay import RELAY_LOCK_KEY, OutboxRelay
 from venta_core.settings import Settings
 from venta_core.store import outbox
 from venta_core.store.engine import Database
@@ -177,6 +177,25 @@ async def test_only_one_relay_publishes_at_a_time(app: Venta) -> None:
     assert len(await _stored(app, len(events))) == len(events)
 
 
+@pytest.mark.parametrize("backend", ["real"])
+async def test_the_claim_takes_the_relay_lock_in_the_same_statement(app: Venta) -> None:
+    """PostgreSQL: one statement takes the advisory lock and claims; it claims nothing while
+    another transaction holds the lock, and its transaction commits without the WAL wait."""
+    events = await _events(app, 2)
+    lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
+    async with app.database.begin() as holder:
+        await holder.execute(lock, {"key": RELAY_LOCK_KEY})
+        async with app.database.begin() as conn:
+            assert await outbox.claim_pending(conn, 10, lock_key=RELAY_LOCK_KEY) == []
+    async with app.database.begin() as conn:
+        claimed = await outbox.claim_pending(conn, 10, lock_key=RELAY_LOCK_KEY)
+        assert [e.id for _, e in claimed] == [e.id for e in events]
+        assert await conn.scalar(sa.text("SHOW synchronous_commit")) == "off"
+        await conn.rollback()
+    async with app.database.connect() as conn:
+        assert len(await outbox.pending_events(conn, 10)) == len(events)
+
+
 async def test_a_commit_wakes_the_relay_long_before_its_interval(
     backend_settings: Settings,
 ) -> None:
@@ -215,7 +234,8 @@ async def test_a_pass_cancelled_inside_its_write_ends_cancelled_and_rolled_back(
     marking = asyncio.Event()
 
     def on_execute(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if statement.startswith(f"UPDATE {outbox_table.name} SET sent_at"):
+        # PostgreSQL's claim starts with the advisory lock's CTE: ``WITH ... UPDATE``
+        if f"UPDATE {outbox_table.name} SET sent_at" in statement:
             marking.set()
 
     sa.event.listen(relay_db.engine.sync_engine, "before_cursor_execute", on_execute)

@@ -12,11 +12,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from venta_core.domain import Vendor
 from venta_core.events import EventEnvelope, EventHandler, PoisonEvent, VendorEventData
@@ -55,12 +57,26 @@ class DatabaseSearchIndex:
             await conn.execute(sa.select(sql.search_vendors.c.id).limit(1))
 
     async def upsert(self, vendors: Sequence[Vendor]) -> None:
-        async with self._db.begin() as conn:
+        async with self._one_statement() as conn:
             await sql.upsert_documents(conn, vendors, datetime.now(UTC))
 
     async def delete(self, vendor_ids: Sequence[str]) -> None:
-        async with self._db.begin() as conn:
+        async with self._one_statement() as conn:
             await sql.delete_documents(conn, vendor_ids, datetime.now(UTC))
+
+    @asynccontextmanager
+    async def _one_statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for writes that are one statement on PostgreSQL (``upsert_documents``,
+        ``delete_documents``): run in autocommit, the statement is its own transaction, so
+        the write costs one round trip instead of three (``BEGIN``, it, ``COMMIT``), which is
+        most of the search sync's share of commit-to-searchable. SQLite writes a batch with
+        several statements: a transaction."""
+        if self._db.is_sqlite:
+            async with self._db.begin() as conn:
+                yield conn
+            return
+        async with self._db.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def search(self, query: SearchQuery) -> SearchPage:
         async with self._db.connect() as conn:
@@ -101,7 +117,9 @@ class DatabaseSearchIndex:
 def _vendor(envelope: EventEnvelope) -> Vendor:
     """The vendor document of a created/updated event (every field is in the payload)."""
     try:
-        data = VendorEventData.model_validate(envelope.data)
+        data = envelope.payload()  # validated once, when the worker decoded the event
+        if not isinstance(data, VendorEventData):
+            data = VendorEventData.model_validate(envelope.data)
         return Vendor.model_validate(data.model_dump())
     except ValidationError as exc:
         raise PoisonEvent(f"{envelope.type} without a whole vendor: {exc.errors()[0]}") from None

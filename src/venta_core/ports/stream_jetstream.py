@@ -79,9 +79,7 @@ _UNREACHABLE = (
 class _JsMessage:
     def __init__(self, msg: Msg) -> None:
         self._msg = msg
-        meta = msg.metadata
-        self._seq = int(meta.sequence.stream)
-        self._delivery = int(meta.num_delivered)
+        self._seq, self._delivery = _positions(msg)
 
     @property
     def subject(self) -> str:
@@ -114,6 +112,27 @@ class _JsMessage:
 
     async def in_progress(self) -> None:
         await self._msg.in_progress()
+
+
+#: Tokens of a JetStream acknowledgement subject (the reply subject of a delivery):
+#: ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>``,
+#: or, from NATS 2.9 on, with ``<domain>.<account hash>`` after ``ACK`` and a token at the end.
+_V1_TOKENS = 9
+_V1_DELIVERED, _V1_STREAM_SEQ = 4, 5
+
+
+def _positions(msg: Msg) -> tuple[int, int]:
+    """The stream sequence and delivery count of ``msg``, read from its reply subject: the
+    two figures the worker needs, without nats-py's full metadata (its timestamp conversion
+    cost more than the rest of a message's receipt)."""
+    tokens = (msg.reply or "").split(".")
+    if tokens[:2] == ["$JS", "ACK"]:
+        if len(tokens) == _V1_TOKENS:
+            return int(tokens[_V1_STREAM_SEQ]), int(tokens[_V1_DELIVERED])
+        if len(tokens) >= Msg.Ack.NumPending + 1:
+            return int(tokens[Msg.Ack.StreamSeq]), int(tokens[Msg.Ack.NumDelivered])
+    meta = msg.metadata  # raises NotJSMessageError, as before
+    return int(meta.sequence.stream), int(meta.num_delivered)
 
 
 class _JsConsumer:

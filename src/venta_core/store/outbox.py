@@ -131,11 +131,19 @@ async def mark_sent(conn: AsyncConnection, seqs: list[int]) -> None:
 
 
 async def claim_pending(
-    conn: AsyncConnection, limit: int, contexts: TraceContexts | None = None
+    conn: AsyncConnection,
+    limit: int,
+    contexts: TraceContexts | None = None,
+    *,
+    lock_key: int | None = None,
 ) -> list[tuple[int, EventEnvelope]]:
     """The oldest ``limit`` pending events, marked sent in the same statement (the relay's
     transaction: ``unmark`` what it could not publish, or roll back), oldest first;
-    ``contexts`` (when given) gets the trace context of those stored with one."""
+    ``contexts`` (when given) gets the trace context of those stored with one.
+
+    ``lock_key`` (PostgreSQL): claim only if the transaction gets that advisory lock (none
+    when another transaction holds it), and let its commit skip waiting for the WAL flush,
+    all in the same statement (one round trip instead of two)."""
     oldest = (
         sa.select(outbox.c.seq)
         .where(outbox.c.sent_at.is_(None))
@@ -143,11 +151,18 @@ async def claim_pending(
         .limit(limit)
         .scalar_subquery()
     )
+    claim = outbox.update().where(outbox.c.seq.in_(oldest))
+    if lock_key is not None:
+        # Evaluated once, before any row is read (a one-time filter of the plan).
+        lead = sa.select(
+            sa.func.set_config("synchronous_commit", "off", sa.true()).label("setting"),
+            sa.func.pg_try_advisory_xact_lock(sa.literal(lock_key, sa.BigInteger)).label("locked"),
+        ).cte("relay_lead")
+        claim = claim.add_cte(lead).where(sa.select(lead.c.locked).scalar_subquery())
     rows = await conn.execute(
-        outbox.update()
-        .where(outbox.c.seq.in_(oldest))
-        .values(sent_at=datetime.now(UTC))
-        .returning(outbox.c.seq, outbox.c.payload, outbox.c.traceparent, outbox.c.tracestate)
+        claim.values(sent_at=datetime.now(UTC)).returning(
+            outbox.c.seq, outbox.c.payload, outbox.c.traceparent, outbox.c.tracestate
+        )
     )
     claimed = []
     for row in sorted(rows, key=lambda row: row.seq):

@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
@@ -273,11 +274,14 @@ class HandlerRunner:
                 await self._dispatch(message, envelope)
                 settled.add(id(message))
             return
-        await asyncio.gather(*(m.ack() for m, _ in ready))
-        settled.update(id(m) for m, _ in ready)
+        # One after the other: an acknowledgement is written to the connection's buffer
+        # without a wait (JetStream does not answer it), so a task each would only cost.
+        for message, _ in ready:
+            await message.ack()
+            settled.add(id(message))
         self.handled += len(ready)
-        for _, envelope in ready:
-            self._metrics.handled.labels(self.name, envelope.type).inc()
+        for type_, count in Counter(e.type for e in envelopes).items():
+            self._metrics.handled.labels(self.name, type_).inc(count)
 
     async def _precheck(self, message: StreamMessage) -> EventEnvelope | None:
         """The envelope to hand to the handler, or ``None`` when the message was settled
