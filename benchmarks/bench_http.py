@@ -568,7 +568,9 @@ def _py_spy(
     slug = re.sub(r"[^a-z]+", "-", route.name.lower()).strip("-")
     out = Path(args.profile) / f"{slug}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    command = ["py-spy", "record", "--format", "raw", "--nonblocking", "-p", str(pid)]
+    beside = Path(sys.executable).with_name("py-spy")  # installed in this environment
+    spy = str(beside) if beside.exists() else "py-spy"
+    command = [spy, "record", "--format", "raw", "--nonblocking", "-p", str(pid)]
     command += ["-d", str(max(1, args.seconds - 1)), "-o", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
