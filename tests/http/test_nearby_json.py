@@ -59,3 +59,15 @@ def test_the_same_bytes_as_the_response_model(count: int) -> None:
 def test_each_position_alone() -> None:
     for position in POSITIONS:
         assert nearby_json([position]) == _model_json([position]), position
+
+
+def test_times_formatted_once_are_formatted_the_same_again() -> None:
+    """The formatted times are remembered: the same instant in another zone, or the same
+    wall time without a zone (taken as UTC), still writes what the model writes."""
+    moments = [SEEN, SEEN.astimezone(timezone(timedelta(hours=-7))), SEEN.replace(tzinfo=None)]
+    for _ in range(2):
+        positions = [
+            VendorPosition(id=str(i), location=Location(lat=1, long=2), updated_at=moment)
+            for i, moment in enumerate(moments)
+        ]
+        assert nearby_json(positions) == _model_json(positions)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -55,6 +56,12 @@ def _rfc3339(value: datetime) -> str:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
+
+#: ``_rfc3339`` of the times the nearby answer repeats (a pin's last-seen time changes only
+#: when the vendor moves, and is read by every map showing it): formatting one costs more
+#: than the rest of its vendor's entry. Keyed by the instant (equal datetimes in other zones
+#: format the same), bounded.
+_rfc3339_seen = lru_cache(maxsize=16_384)(_rfc3339)
 
 UtcDateTime = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str, when_used="json")]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, strict=True)]
@@ -173,7 +180,7 @@ def nearby_json(positions: Sequence[VendorPosition]) -> bytes:
             item["open"] = p.open
             item["primaryImage"] = p.primary_image
         if p.updated_at is not None:
-            item["updatedAt"] = _rfc3339(p.updated_at)
+            item["updatedAt"] = _rfc3339_seen(p.updated_at)
         vendors.append(item)
     return to_json({"vendors": vendors})
 
