@@ -150,18 +150,3 @@ async def test_a_request_after_the_pooled_connections_were_terminated_succeeds(
                 *(http.get(vendor, headers=headers) for _ in range(2 * POOLED))
             )
             assert [a.status_code for a in answers] == [200] * 2 * POOLED, answers[0].text
-
-
-async def test_a_read_runs_outside_a_transaction_and_the_pool_resets_the_level(
-    database: Database,
-) -> None:
-    """``read`` (one statement, one round trip): no ``BEGIN`` before it, no ``ROLLBACK``
-    after; the connection goes back to the pool in the default level."""
-    async with database.read() as conn:
-        await conn.execute(sa.text("SELECT 1"))
-        raw = (await conn.get_raw_connection()).driver_connection
-        assert raw is not None and not raw.is_in_transaction()
-    async with database.connect() as conn:  # the same pooled connection
-        await conn.execute(sa.text("SELECT 1"))
-        again = (await conn.get_raw_connection()).driver_connection
-        assert again is raw and raw.is_in_transaction()

@@ -60,7 +60,7 @@ class LocalVendorService:
     async def get_vendor(self, vendor_id: str) -> Vendor:
         if not is_uuid(vendor_id):
             raise VendorNotFound(vendor_id)
-        async with self._db.read() as conn:  # one SELECT: one round trip
+        async with self._db.connect() as conn:
             vendor = await rows.select_vendor(conn, vendor_id)
         if vendor is None:
             raise VendorNotFound(vendor_id)
@@ -146,7 +146,7 @@ class LocalVendorService:
         owner = self.owners.get(vendor_id)
         if owner is not None:
             return owner
-        async with self._db.read() as conn:  # one SELECT: one round trip
+        async with self._db.connect() as conn:
             owner = await rows.select_owner(conn, vendor_id)
         if owner is None:
             raise VendorNotFound(vendor_id)

@@ -140,7 +140,6 @@ class Database:
         self.url = settings.database_url
         self._pool_size = settings.database_pool_size
         self._engine: AsyncEngine | None = None
-        self._autocommit: AsyncEngine | None = None
         self.dependency = Dependency("database", database_unavailable, shown=redact_url(self.url))
         self._in_use = self.dependency.guard(statement_unavailable)
         CLIENT_METRICS.pools.watch(self)
@@ -186,7 +185,6 @@ class Database:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
-            self._autocommit = None
 
     async def check(self) -> None:
         async with self.engine.connect() as conn:
@@ -208,33 +206,14 @@ class Database:
         with self._in_use:
             async with AsyncExitStack() as stack:
                 with self.dependency.guard():
-                    conn = await self._checkout(stack, self.engine)
+                    conn = await self._checkout(stack)
                 yield conn
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """``connect`` for a read of one statement: on PostgreSQL the connection is in
-        autocommit, so a ``SELECT`` is one round trip instead of three (``BEGIN``, the
-        ``SELECT``, and the ``ROLLBACK`` of returning it to the pool). One statement is its
-        own transaction either way. Never write through it, nor read with several statements
-        that must agree (use ``begin``); on SQLite it is ``connect``."""
-        if self.is_sqlite:
-            async with self.connect() as conn:
-                yield conn
-            return
-        if self._autocommit is None:  # the same pool; the level is reset on return
-            self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        with self._in_use:
-            async with AsyncExitStack() as stack:
-                with self.dependency.guard():
-                    conn = await self._checkout(stack, self._autocommit)
-                yield conn
-
-    async def _checkout(self, stack: AsyncExitStack, engine: AsyncEngine) -> AsyncConnection:
+    async def _checkout(self, stack: AsyncExitStack) -> AsyncConnection:
         """A connection from the pool, with the time waited for it counted."""
         try:
             with CLIENT_METRICS.pool_checkout():
-                return await stack.enter_async_context(engine.connect())
+                return await stack.enter_async_context(self.engine.connect())
         except sa_exc.TimeoutError:  # the pool had no connection free within pool_timeout
             CLIENT_METRICS.db_timeouts.inc()
             raise
