@@ -128,7 +128,9 @@ def same_work_app(database_url: str, redis_url: str, prefix: str) -> Any:
     url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
     # As venta's database: --pre-ping checks each connection out with a ping, as venta does.
     pre_ping = os.environ.get("BENCH_PRE_PING") == "1"
-    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=pre_ping)
+    # The same pool as venta's: VENTA_DATABASE_POOL_SIZE connections and as many overflow.
+    size = int(os.environ.get("VENTA_DATABASE_POOL_SIZE", "10"))
+    engine = create_async_engine(url, pool_size=size, max_overflow=size, pool_pre_ping=pre_ping)
     owners: dict[str, str] = {}
     geo: GeoIndex = MemoryGeoIndex()
     placed: list[tuple[str, float, float]] = []
@@ -482,6 +484,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, list[Fig
             VENTA_RATE_LIMIT__PER_IDENTITY=HIGH_LIMIT,
             VENTA_LOG__LEVEL=args.log_level,
             VENTA_LOG__FORMAT="json",
+            VENTA_DATABASE_POOL_SIZE=str(args.pool_size),
             **({"VENTA_REDIS_URL": redis_url} if redis_url else {}),
         )
         subprocess.run([*VENTA, "db", "migrate"], env=env, cwd=workdir, check=True)
@@ -568,7 +571,9 @@ def _py_spy(
     slug = re.sub(r"[^a-z]+", "-", route.name.lower()).strip("-")
     out = Path(args.profile) / f"{slug}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    command = ["py-spy", "record", "--format", "raw", "--nonblocking", "-p", str(pid)]
+    beside = Path(sys.executable).with_name("py-spy")  # installed in this environment
+    spy = str(beside) if beside.exists() else "py-spy"
+    command = [spy, "record", "--format", "raw", "--nonblocking", "-p", str(pid)]
     command += ["-d", str(max(1, args.seconds - 1)), "-o", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -631,6 +636,12 @@ def main() -> None:
         action="store_true",
         help="the same-work app pings each connection it checks out, as venta's pool does",
     )
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=10,
+        help="VENTA_DATABASE_POOL_SIZE of the gateway; the same-work app's pool is the same",
+    )
     parser.add_argument("--routes", nargs="+", help="only routes whose name contains one of these")
     parser.add_argument(
         "--in-process",
@@ -659,7 +670,8 @@ def main() -> None:
     loader = "wrk" if shutil.which("wrk") else "an in-Python load generator (wrk not found)"
     print(
         f"{VENDORS} vendors on PostgreSQL{' + Redis' if os.environ.get('VENTA_REDIS_URL') else ''}"
-        f"; {loader}, {args.connections} connections, {args.rounds} x {args.seconds} s "
+        f"; {loader}, {args.connections} connections, database pools {args.pool_size} + "
+        f"{args.pool_size}, {args.rounds} x {args.seconds} s "
         "per route and server (medians)\n"
     )
     started = time.monotonic()

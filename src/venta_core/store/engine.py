@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -36,6 +37,11 @@ CONNECT_TIMEOUT_S = 5.0
 _UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
 #: SQLite errors that mean the database file cannot be used now (not a broken query).
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk i/o error")
+#: A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out
+#: (``_check_on_checkout``); one used more recently is handed out as it is.
+PING_IDLE_AFTER_S = 5.0
+#: ``connection_record.info`` key: when the connection was last returned to the pool.
+_IDLE_SINCE = "venta_idle_since"
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -85,6 +91,39 @@ def redact_url(url: str) -> str:
         return "<invalid url>"
 
 
+def _note_checkin(_dbapi_conn: Any, record: Any) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _check_on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """What ``pool_pre_ping`` guarantees (a connection broken while it sat in the pool, by a
+    database restart, ``pg_terminate_backend`` or the network, is replaced before a request
+    gets it) without its three round trips (``BEGIN``, ``;``, ``ROLLBACK`` on asyncpg) on
+    every checkout of a busy pool:
+
+    - a connection whose socket the server closed (restart, terminated backend, reset) is
+      known closed to asyncpg as soon as the event loop saw the close: replaced, for free;
+    - a connection idle for more than ``PING_IDLE_AFTER_S`` (one a silent network failure may
+      have broken) is pinged; a failed ping replaces every pooled connection opened before it,
+      as ``pool_pre_ping`` does;
+    - a connection returned less than ``PING_IDLE_AFTER_S`` ago is handed out as it is.
+
+    ``DisconnectionError`` makes the pool open a new connection in its place (a database that
+    cannot be reached then fails the checkout, which ``Database.connect`` answers as an
+    outage)."""
+    driver = getattr(dbapi_conn, "_connection", None)  # asyncpg's own connection
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise sa_exc.DisconnectionError("the database closed this pooled connection")
+    idle_since = record.info.get(_IDLE_SINCE)
+    if idle_since is None or time.monotonic() - idle_since <= PING_IDLE_AFTER_S:
+        return  # new, or in use a moment ago
+    try:
+        dbapi_conn.ping()
+    except Exception as e:
+        raise sa_exc.InvalidatePoolError(f"ping of an idle pooled connection failed: {e!r}") from e
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -124,9 +163,10 @@ class Database:
                 self.url,
                 pool_size=self._pool_size,
                 max_overflow=self._pool_size,
-                pool_pre_ping=True,
                 connect_args={"timeout": CONNECT_TIMEOUT_S},
             )
+            event.listen(engine.sync_engine, "checkin", _note_checkin)
+            event.listen(engine.sync_engine, "checkout", _check_on_checkout)
         instrument_sqlalchemy(engine.sync_engine)
         return engine
 

@@ -10,23 +10,29 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
 from venta_core.domain import BoundingBox, Location
 from venta_core.domain.cells import cluster_precision
 from venta_core.errors import ValidationFailed
 from venta_core.settings import LocationSettings
-from venta_core.transports.http.deps import Authenticated, CurrentActor, Services, VendorId
+from venta_core.transports.http.deps import (
+    Authenticated,
+    Services,
+    VendorId,
+    current_actor,
+    services_of,
+)
 from venta_core.transports.http.schemas import (
     AUTHENTICATED_ERRORS,
     ClusterOut,
     ClustersResponse,
     LocationBody,
     NearbyResponse,
-    NearbyVendor,
     VendorLocationOut,
     error_responses,
+    nearby_json,
 )
 
 __all__ = [
@@ -217,16 +223,16 @@ def create_router(settings: LocationSettings) -> APIRouter:
         "/v1/vendors/nearby",
         summary="Vendors in a box (swLat, swLong, neLat, neLong) or a circle (lat, long, radius)",
         openapi_extra=nearby_openapi(settings),
+        response_model=NearbyResponse,  # written by nearby_json, byte for byte the same
     )
-    async def nearby(
-        query: NearbyQuery = Depends(nearby_query), *, services: Services
-    ) -> NearbyResponse:
+    async def nearby(request: Request, query: NearbyQuery = Depends(nearby_query)) -> Response:
+        services = services_of(request)  # a hot route: one dependency node less
         if query.box is not None:
             found = await services.locations.vendors_in_box(query.box, query.limit)
         else:
             assert query.center is not None
             found = await services.locations.vendors_near(query.center, query.radius_m, query.limit)
-        return NearbyResponse(vendors=[NearbyVendor.of(p) for p in found])
+        return Response(nearby_json(found), media_type="application/json")
 
     @router.get(
         "/v1/vendors/clusters",
@@ -247,9 +253,13 @@ def create_router(settings: LocationSettings) -> APIRouter:
         summary="Set a vendor's live position (owner)",
     )
     async def put_vendor_location(
-        body: LocationBody, actor: CurrentActor, vendor_id: VendorId, services: Services
+        body: LocationBody, vendor_id: VendorId, request: Request
     ) -> VendorLocationOut:
+        # A hot route: the caller (authenticated by the router's dependency, so this is a
+        # look-up) and the services without dependency nodes of their own.
+        actor = await current_actor(request)
         location = Location(lat=body.lat, long=body.long)
+        services = services_of(request)
         position = await services.locations.update_vendor_location(actor, vendor_id, location)
         return VendorLocationOut.of(position)
 

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from venta_core.domain import VendorCreate, VendorUpdate
-from venta_core.transports.http.deps import Authenticated, CurrentActor, Services, VendorId
+from venta_core.transports.http.deps import (
+    Authenticated,
+    CurrentActor,
+    Services,
+    VendorId,
+    VendorIdParam,
+    canonical_vendor_id,
+    services_of,
+)
 from venta_core.transports.http.schemas import (
     AUTHENTICATED_ERRORS,
     VendorCreated,
@@ -60,8 +68,10 @@ async def create_vendor(
 
 
 @router.get("/v1/vendors/{vendor_id:vendor_id}", responses=error_responses(404), summary="A vendor")
-async def get_vendor(vendor_id: VendorId, services: Services) -> VendorOut:
-    return VendorOut.of(await services.vendors.get_vendor(vendor_id))
+async def get_vendor(vendor_id: VendorIdParam, request: Request) -> VendorOut:
+    # A hot route: the id and the services without dependency nodes of their own.
+    vendor = await services_of(request).vendors.get_vendor(canonical_vendor_id(vendor_id))
+    return VendorOut.of(vendor)
 
 
 @router.put(
