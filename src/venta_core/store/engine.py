@@ -7,11 +7,13 @@ the database's ``Dependency`` (``venta_core.outages``): a database that cannot b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +44,11 @@ _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "di
 PING_IDLE_AFTER_S = 5.0
 #: ``connection_record.info`` key: when the connection was last returned to the pool.
 _IDLE_SINCE = "venta_idle_since"
+
+
+#: Whether the current task (or the task that started it) is inside a SQLite transaction of
+#: ``Database.begin``: a nested one does not wait for the process's write lock it holds.
+_WRITING: ContextVar[bool] = ContextVar("venta_sqlite_writing", default=False)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -140,6 +147,7 @@ class Database:
         self.url = settings.database_url
         self._pool_size = settings.database_pool_size
         self._engine: AsyncEngine | None = None
+        self._writer: asyncio.Lock | None = None  # SQLite: the process's turns to write
         self.dependency = Dependency("database", database_unavailable, shown=redact_url(self.url))
         self._in_use = self.dependency.guard(statement_unavailable)
         CLIENT_METRICS.pools.watch(self)
@@ -185,6 +193,7 @@ class Database:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+        self._writer = None
 
     async def check(self) -> None:
         async with self.engine.connect() as conn:
@@ -192,7 +201,30 @@ class Database:
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction: committed on normal exit, rolled back on an exception."""
+        """A transaction: committed on normal exit, rolled back on an exception.
+
+        On SQLite, the process's transactions take turns (an asyncio lock, first come first
+        served). SQLite has one writer at a time; without the turns, writers of the same
+        process would wait for each other inside the driver's busy timeout, and on a busy
+        event loop (a transaction holds the file's lock across every ``await`` in it) a
+        writer could wait past that timeout and fail with "database is locked". Readers
+        (``connect``) do not wait: WAL lets them read beside the writer."""
+        if not self.is_sqlite or _WRITING.get():
+            async with self._transaction() as conn:
+                yield conn
+            return
+        if self._writer is None:
+            self._writer = asyncio.Lock()
+        async with self._writer:
+            token = _WRITING.set(True)
+            try:
+                async with self._transaction() as conn:
+                    yield conn
+            finally:
+                _WRITING.reset(token)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
         async with self.connect() as conn:
             with self._in_use:
                 async with conn.begin():
