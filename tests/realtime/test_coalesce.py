@@ -50,6 +50,12 @@ async def _move(
         await _live(bus, vid, old, new, t)
 
 
+async def _settled(cells: CellHub, bus: MemoryEventBus) -> None:
+    """Every message published so far handed to the hub, and fanned out."""
+    await bus.flush()
+    await cells.fanned_out()
+
+
 def _metric(metrics: RealtimeMetrics, name: str) -> float:
     value = metrics.registry.get_sample_value(name)
     return 0.0 if value is None else value
@@ -90,8 +96,7 @@ async def test_a_burst_of_moves_is_sent_once_with_the_latest_position(hub: Any) 
     await cells.set_view(plain_session("watcher"), VIEW)
     await _live(bus, "v1", OLD, OLD, 0)
     await _live(bus, "v2", OLD, OLD, 0)
-    await bus.flush()
-    await cells.fanned_out()
+    await _settled(cells, bus)
     recorder.sent.clear()
 
     steps = [(OLD[0], OLD[1] + i * 1e-4) for i in range(1, 11)]
@@ -100,8 +105,7 @@ async def test_a_burst_of_moves_is_sent_once_with_the_latest_position(hub: Any) 
         await _live(bus, "v2", OLD, pos, i)
     await asyncio.sleep(0)  # the bus hands the messages over; the fan-out is yet to run
     assert cells.backlog() == (2 if coalesce else 20)
-    await bus.flush()
-    await cells.fanned_out()
+    await _settled(cells, bus)
 
     assert cells.backlog() == 0
     if coalesce:
@@ -119,16 +123,14 @@ async def test_an_older_message_never_replaces_a_newer_position(hub: Any) -> Non
     cells, bus, recorder, _, _ = hub
     await cells.set_view(plain_session("watcher"), VIEW)
     await _live(bus, "v1", OLD, OLD, 0)
-    await bus.flush()
-    await cells.fanned_out()
+    await _settled(cells, bus)
     recorder.sent.clear()
 
     later = (NEW[0] - 1e-3, NEW[1])
     await _live(bus, "v1", NEW, NEW, 1)  # arrival in the new cell
     await _live(bus, "v1", NEW, later, 2)  # the next move, within it
     await _live(bus, "v1", OLD, NEW, 1)  # the old cell's copy of the first move, late
-    await bus.flush()
-    await cells.fanned_out()
+    await _settled(cells, bus)
 
     assert _syncs(recorder, "v1")[-1] == later
     assert cells.cells[encode(*NEW, 5)].members["v1"] == later
@@ -142,15 +144,13 @@ async def test_crossing_two_cells_in_one_burst_leaves_no_stale_pin(hub: Any) -> 
     small = BoundingBox(sw=Location(lat=52.505, long=13.385), ne=Location(lat=52.54, long=13.43))
     await cells.set_view(plain_session("watcher"), small)
     await _live(bus, "v1", OLD, OLD, 0)
-    await bus.flush()
-    await cells.fanned_out()
+    await _settled(cells, bus)
     recorder.sent.clear()
 
     far = (52.60, 13.60)  # a cell nobody here watches
     await _move(bus, "v1", OLD, NEW, 1)
     await _move(bus, "v1", NEW, far, 2)
-    await bus.flush()
-    await cells.fanned_out()
+    await _settled(cells, bus)
 
     assert recorder.sent[-1] == ("watcher", "vendor_left", {"id": "v1"})
     assert all("v1" not in cell.members for cell in cells.cells.values())
@@ -160,16 +160,14 @@ async def test_offline_then_back_in_one_burst_ends_present(hub: Any) -> None:
     cells, bus, recorder, _, coalesce = hub
     await cells.set_view(plain_session("watcher"), VIEW)
     await _live(bus, "v1", NEW, NEW, 0)
-    await bus.flush()
-    await cells.fanned_out()
+    await _settled(cells, bus)
     recorder.sent.clear()
 
     gone = json.dumps({"vendorId": "v1", "at": _at(1)}).encode()
     await bus.publish(gone_subject(PREFIX, encode(*NEW, 5), "v1"), gone)
     await _live(bus, "v1", NEW, OUTSIDE, 2)
     await _live(bus, "v1", NEW, NEW, 3)
-    await bus.flush()
-    await cells.fanned_out()
+    await _settled(cells, bus)
 
     assert cells.cells[encode(*NEW, 5)].members["v1"] == NEW
     events = [event for _, event, _ in recorder.sent]
