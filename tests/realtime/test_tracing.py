@@ -81,6 +81,8 @@ async def test_a_location_update_is_traced_to_the_fan_out(
     assert fan_outs and all(s.kind is trace.SpanKind.CONSUMER for s in fan_outs)
     assert {link.context.trace_id for s in fan_outs for link in s.links} <= traces
     assert all(s.parent is None for s in fan_outs)  # a trace of its own, linked
+    subjects = {m.subject for m in live}
+    assert all(s.attributes["messaging.destination.name"] in subjects for s in fan_outs)
 
 
 async def test_tracing_off_sends_no_trace_context_on_the_bus(rt_settings: Settings) -> None:

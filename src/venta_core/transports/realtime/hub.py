@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -111,9 +111,9 @@ def _timestamp(at: Any) -> float | None:
 class _Move:
     """A vendor's latest state waiting for the fan-out: its position (None: offline), the
     watched cells whose subjects carried it (each is told; see ``_apply``), the ``at`` of the
-    newest message and its headers (trace context)."""
+    newest message and that message (its headers carry the trace context)."""
 
-    __slots__ = ("at", "cells", "done", "headers", "pos", "vid")
+    __slots__ = ("at", "cells", "done", "message", "pos", "vid")
 
     def __init__(
         self,
@@ -121,13 +121,13 @@ class _Move:
         pos: Position | None,
         cell: _Cell,
         at: float | None,
-        headers: Mapping[str, str] | None,
+        message: BusMessage,
     ) -> None:
         self.vid = vid
         self.pos = pos
         self.cells = [cell]
         self.at = at
-        self.headers = headers
+        self.message = message
         self.done = False
 
 
@@ -557,12 +557,12 @@ class CellHub:
                 if at is None or move.at is None or at >= move.at:  # not an older message
                     if move.pos != pos:
                         self._metrics.coalesced.inc()
-                    move.pos, move.at, move.headers = pos, at, message.headers
+                    move.pos, move.at, move.message = pos, at, message
                 return
-            self._inbox[vid] = _Move(vid, pos, cell, at, message.headers)
+            self._inbox[vid] = _Move(vid, pos, cell, at, message)
         else:
             self._seq += 1
-            self._inbox[self._seq] = _Move(vid, pos, cell, at, message.headers)
+            self._inbox[self._seq] = _Move(vid, pos, cell, at, message)
         if not self._draining:
             self._draining = True
             self._idle.clear()
@@ -610,11 +610,15 @@ class CellHub:
         return waiting
 
     def _fan_out(self, move: _Move) -> None:
-        if tracing.active() and move.headers:
+        message = move.message
+        if tracing.active() and message.headers:
             # a span of this fan-out, linked to the update that published the position
-            attributes = {"messaging.operation.type": "process"}
+            attributes = {
+                "messaging.operation.type": "process",
+                "messaging.destination.name": message.subject,
+            }
             with tracing.messaging_span(
-                "process live", "consumer", links=[move.headers], attributes=attributes
+                "process live", "consumer", links=[message.headers], attributes=attributes
             ):
                 self._apply_move(move)
         else:
