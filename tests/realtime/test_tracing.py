@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.events.helpers import wait_until
 from tests.realtime.harness import Server, box, client, running, subject
 from tests.spans import named, recording_spans
+from venta_core.observability import tracing
 from venta_core.ports.bus import BusMessage
 from venta_core.settings import Settings
 
@@ -90,3 +91,26 @@ async def test_tracing_off_sends_no_trace_context_on_the_bus(rt_settings: Settin
     async with running(rt_settings) as server:
         await _update_watched(server, live)
     assert live and all("traceparent" not in m.headers for m in live)
+
+
+async def test_an_event_answered_with_an_error_names_it_on_its_span(
+    exporter: InMemorySpanExporter, rt_settings: Settings
+) -> None:
+    """A client's mistake is named (``error.type``) without marking the span failed, as a 4xx
+    is not a failure of an HTTP server span; the server's own fault is marked failed."""
+    async with running(rt_settings) as server:
+        owner = subject()
+        await server.vendor(owner)
+        async with client(server, "/vendor", server.token(owner)) as vendor:
+            await vendor.emit("updateVendorLocation", {"lat": 95, "long": 13.4})
+            assert (await vendor.next("error"))["code"] == "VALIDATION_ERROR"
+
+    (span,) = named(exporter, "updateVendorLocation /vendor")
+    assert span.attributes["error.type"] == "VALIDATION_ERROR"
+    assert span.status.status_code is trace.StatusCode.UNSET
+
+    with tracing.server_span("failing", {}):
+        tracing.answered_with_error("INTERNAL", fault=True)
+    (failed,) = named(exporter, "failing")
+    assert failed.attributes["error.type"] == "INTERNAL"
+    assert failed.status.status_code is trace.StatusCode.ERROR

@@ -34,6 +34,7 @@ from typing import Any
 __all__ = [
     "TRACE_HEADERS",
     "active",
+    "answered_with_error",
     "configure_tracing",
     "context_of",
     "current_context",
@@ -340,6 +341,22 @@ def _span(
         raise
     finally:
         span.end()
+
+
+def answered_with_error(code: str, *, fault: bool) -> None:
+    """The current span's message was answered with the error ``code`` (a Socket.IO ``error``
+    event): ``error.type`` names it, and the span is marked failed when the fault is the
+    server's, as an HTTP server span is for a 5xx and not for a 4xx."""
+    if _provider is None:
+        return
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    span.set_attribute("error.type", code)
+    if fault:
+        span.set_status(trace.Status(trace.StatusCode.ERROR, code))
 
 
 def fail_span(span: Any, error: BaseException) -> None:

@@ -444,6 +444,7 @@ class RealtimeGateway:
 
     def _send_error(self, session: Session, error: VentaError) -> None:
         self.metrics.errors.labels(error.code).inc()
+        tracing.answered_with_error(error.code, fault=error.http_status >= 500)
         self.sender.push(session, Outgoing(session.namespace, "error", error_payload(error)))
 
     async def _vendor_location(self, session: Session, data: Any) -> None:
