@@ -217,8 +217,7 @@ class CellHub:
         self._inbox: dict[Any, _Move] = {}
         self._batch: dict[Any, _Move] = {}
         self._cursor: Iterator[_Move] | None = None
-        self._draining = False
-        self._idle = asyncio.Event()
+        self._idle = asyncio.Event()  # cleared while a fan-out pass is scheduled
         self._idle.set()
         self._seq = 0
 
@@ -563,8 +562,7 @@ class CellHub:
         else:
             self._seq += 1
             self._inbox[self._seq] = _Move(vid, pos, cell, at, message)
-        if not self._draining:
-            self._draining = True
+        if self._idle.is_set():  # no pass scheduled: start one
             self._idle.clear()
             asyncio.get_running_loop().call_soon(self._drain)
 
@@ -572,12 +570,8 @@ class CellHub:
         """Fan out queued vendor states, oldest first, for up to ``DRAIN_BUDGET_SECONDS`` per
         pass of the event loop (the rest in the next pass, so that reading sockets and
         receiving messages go on). A pass with more than one state corks the sender: each
-        watcher gets the pass's frames in one write."""
+        watcher gets the pass's frames in one write. The hub is idle once nothing is left."""
         if self._cursor is None:
-            if not self._inbox:
-                self._draining = False
-                self._idle.set()
-                return
             self._batch, self._inbox = self._inbox, {}
             self._cursor = iter(self._batch.values())
         corked = len(self._batch) > 1
@@ -594,7 +588,10 @@ class CellHub:
                 self._cursor = None
                 self._batch = {}
         finally:
-            asyncio.get_running_loop().call_soon(self._drain)
+            if self._cursor is None and not self._inbox:
+                self._idle.set()
+            else:  # more to do, or a pass that failed midway: go on in the next pass
+                asyncio.get_running_loop().call_soon(self._drain)
             if corked:
                 self._sender.uncork()
 
