@@ -8,12 +8,16 @@ reachable at VENTA_BENCH_DATABASE_URL / VENTA_BENCH_NATS_URL, defaults on 127.0.
 application runs the relay and the worker in process, as ``venta serve all`` does:
 
 - latency: a vendor is renamed ``--updates`` times, one after the other; each time from the
-  update's commit until a full-text search for the new name finds it (p50, p99);
+  update's commit until a full-text search for the new name finds it (p50, p99). The search
+  runs each time the search index has written a batch (not in a busy loop, which would take
+  the event loop's time from the pipeline it measures);
 - throughput: with the relay paused, ``--writers`` tasks update ``--events`` times in all (100
   vendors), so the events wait in the outbox; then the relay resumes, and events/s is measured
   from then until the worker has handled the last one (the drain after an outage, too);
 - raw stream, same run, same payloads: one message published (confirmed) and fetched at a
   time (latency), and ``--events`` published pipelined then fetched in batches (throughput);
+- ``--rounds``: the throughput runs, through the pipeline and raw, alternate this many times;
+  the medians are reported (one short run swings with whatever else the machine does);
 - 1 vs 2 workers (PostgreSQL + JetStream): the throughput run again with a second worker,
   a ``venta serve worker`` process sharing the durable consumers; both runs end when the
   search sync's consumer has nothing left (stored, undelivered or unacknowledged).
@@ -36,6 +40,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from statistics import median
 
 try:
     import venta_core  # noqa: F401
@@ -44,7 +49,7 @@ except ImportError:  # a source checkout without `pip install -e .`
 
 from venta_core.app import Venta
 from venta_core.domain import Actor, VendorCreate, VendorUpdate
-from venta_core.ports.search import SearchQuery
+from venta_core.ports.search import SearchIndex, SearchQuery
 from venta_core.ports.stream import ConsumerSpec, EventStream, OutgoingMessage, StreamSpec
 from venta_core.ports.stream_memory import MemoryEventStream
 from venta_core.relay import dlq_stream_name, stream_name
@@ -53,6 +58,27 @@ from venta_core.store.engine import redact_url
 
 VENDORS = 100
 POLL_S = 0.0005
+#: "Has the consumer anything left" asks the database and the broker: not in a busy loop.
+DRAINED_POLL_S = 0.005
+
+
+class WatchedIndex:
+    """The application's search index, telling waiters each time it has written a batch."""
+
+    def __init__(self, index: SearchIndex) -> None:
+        self._index = index
+        self.written = asyncio.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._index, name)
+
+    async def upsert(self, vendors: object) -> None:
+        await self._index.upsert(vendors)  # type: ignore[arg-type]
+        self.written.set()
+
+    async def delete(self, ids: object) -> None:
+        await self._index.delete(ids)  # type: ignore[arg-type]
+        self.written.set()
 
 
 @dataclass
@@ -69,18 +95,21 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def until(condition: Callable[[], Awaitable[bool]], limit_s: float = 60.0) -> None:
+async def until(
+    condition: Callable[[], Awaitable[bool]], limit_s: float = 60.0, poll_s: float = POLL_S
+) -> None:
     deadline = time.perf_counter() + limit_s
     while not await condition():
         if time.perf_counter() > deadline:
             raise TimeoutError("the benchmark waited too long")
-        await asyncio.sleep(POLL_S)
+        await asyncio.sleep(poll_s)
 
 
 # -- through the application ----------------------------------------------------------------------
 
 
 async def end_to_end(app: Venta, updates: int, events: int, writers: int) -> Figures:
+    """The latency samples and a first throughput run."""
     owner = Actor.for_user(await app.users.ensure_user("bench-owner"))
     fleet = [
         (await app.vendors.create_vendor(owner, VendorCreate(name=f"Stall {n}"))).id
@@ -91,12 +120,30 @@ async def end_to_end(app: Venta, updates: int, events: int, writers: int) -> Fig
     await until(lambda: _handled(sync, VENDORS))
     figures = Figures(fleet=fleet)
     target = fleet[0]
+    index = app.search_index
+    assert isinstance(index, WatchedIndex)
     for _ in range(updates):
         word = f"w{uuid.uuid4().hex[:12]}"
+        index.written.clear()
         await app.vendors.update_vendor(owner, target, VendorUpdate(name=f"Stall {word}"))
         committed = time.perf_counter()
-        await until(lambda w=word: _found(app, w))  # type: ignore[misc]
+        while True:
+            await asyncio.wait_for(index.written.wait(), 60)
+            index.written.clear()
+            if await _found(app, word):
+                break
         figures.latencies.append(time.perf_counter() - committed)
+    figures.events_per_s, figures.writes_per_s = await throughput(app, fleet, events, writers)
+    return figures
+
+
+async def throughput(
+    app: Venta, fleet: list[str], events: int, writers: int
+) -> tuple[float, float]:
+    """(events/s through the pipeline, vendor updates/s of the writers) of one throughput run."""
+    owner = Actor.for_user(await app.users.ensure_user("bench-owner"))
+    assert app.worker is not None
+    (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
     start_count = sync.handled
     per_writer = events // writers
 
@@ -108,12 +155,11 @@ async def end_to_end(app: Venta, updates: int, events: int, writers: int) -> Fig
     await app.relay.stop()  # the events wait in the outbox
     started = time.perf_counter()
     await asyncio.gather(*(write(w) for w in range(writers)))
-    figures.writes_per_s = per_writer * writers / (time.perf_counter() - started)
+    writes_per_s = per_writer * writers / (time.perf_counter() - started)
     started = time.perf_counter()
     await app.relay.start()
     await until(lambda: _handled(sync, start_count + per_writer * writers), limit_s=300)
-    figures.events_per_s = per_writer * writers / (time.perf_counter() - started)
-    return figures
+    return per_writer * writers / (time.perf_counter() - started), writes_per_s
 
 
 async def drain_rate(app: Venta, fleet: list[str], events: int, writers: int) -> float:
@@ -137,7 +183,7 @@ async def drain_rate(app: Venta, fleet: list[str], events: int, writers: int) ->
     await asyncio.gather(*(write(w) for w in range(writers)))
     started = time.perf_counter()
     await app.relay.start()
-    await until(drained, limit_s=300)
+    await until(drained, limit_s=300, poll_s=DRAINED_POLL_S)
     return per_writer * writers / (time.perf_counter() - started)
 
 
@@ -195,12 +241,16 @@ async def _found(app: Venta, word: str) -> bool:
 # -- the raw stream -------------------------------------------------------------------------------
 
 
+PAYLOAD = b'{"id": "' + b"x" * 36 + b'", "type": "vendor.updated", "data": {' + b"y" * 420
+
+
 async def raw(stream: EventStream, root: str, updates: int, events: int) -> Figures:
-    payload = b'{"id": "' + b"x" * 36 + b'", "type": "vendor.updated", "data": {' + b"y" * 420
+    """Latency samples and a throughput run of the raw stream."""
     await stream.ensure_stream(StreamSpec(name=f"{root.upper()}_RAW", subjects=(f"{root}.raw.>",)))
     spec = ConsumerSpec(durable="raw", filter_subject=f"{root}.raw.>", max_ack_pending=100_000)
     consumer = await stream.consumer(spec)
     figures = Figures()
+    payload = PAYLOAD
     for n in range(updates):
         sent = time.perf_counter()
         await stream.publish(OutgoingMessage(f"{root}.raw.e", payload, msg_id=f"l{n}"))
@@ -209,8 +259,18 @@ async def raw(stream: EventStream, root: str, updates: int, events: int) -> Figu
             got = await consumer.fetch(1, 5.0)
         figures.latencies.append(time.perf_counter() - sent)
         await got[0].ack()
+    await consumer.close()
+    figures.events_per_s = await raw_throughput(stream, root, events)
+    return figures
+
+
+async def raw_throughput(stream: EventStream, root: str, events: int) -> float:
+    """Events/s of ``events`` messages published pipelined, then fetched and acknowledged."""
+    spec = ConsumerSpec(durable="raw", filter_subject=f"{root}.raw.>", max_ack_pending=100_000)
+    consumer = await stream.consumer(spec)
+    run = uuid.uuid4().hex[:8]
     started = time.perf_counter()
-    batch = [OutgoingMessage(f"{root}.raw.e", payload, msg_id=f"t{n}") for n in range(events)]
+    batch = [OutgoingMessage(f"{root}.raw.e", PAYLOAD, msg_id=f"{run}{n}") for n in range(events)]
     for chunk in range(0, events, 500):
         await stream.publish_batch(batch[chunk : chunk + 500])
     received = 0
@@ -218,9 +278,9 @@ async def raw(stream: EventStream, root: str, updates: int, events: int) -> Figu
         messages = await consumer.fetch(256, 5.0)
         received += len(messages)
         await asyncio.gather(*(m.ack() for m in messages))
-    figures.events_per_s = events / (time.perf_counter() - started)
+    rate = events / (time.perf_counter() - started)
     await consumer.close()
-    return figures
+    return rate
 
 
 # -- backends -------------------------------------------------------------------------------------
@@ -292,30 +352,36 @@ async def run(
     label: str, settings: Settings, stream: EventStream, args: argparse.Namespace
 ) -> None:
     app = Venta(settings, load_entry_points=False)
+    app.search_index = WatchedIndex(app.search_index)  # type: ignore[assignment]
     app.enable_worker()
     one = two = 0.0
     async with app:
         through = await end_to_end(app, args.updates, args.events, args.writers)
+        bare = await raw(stream, settings.key_prefix, args.updates, args.events)
+        mine, theirs = [through.events_per_s], [bare.events_per_s]
+        for _ in range(args.rounds - 1):
+            mine.append((await throughput(app, through.fleet, args.events, args.writers))[0])
+            theirs.append(await raw_throughput(stream, settings.key_prefix, args.events))
+        through.events_per_s, bare.events_per_s = median(mine), median(theirs)
         if settings.nats_url and args.workers:
             one = await drain_rate(app, through.fleet, args.events, args.writers)
             async with second_worker(settings):
                 two = await drain_rate(app, through.fleet, args.events, args.writers)
-    bare = await raw(stream, settings.key_prefix, args.updates, args.events)
     print(f"\n{label}")
-    head = f"{'figure':<22}{'relay + worker':>16}{'raw stream':>14}{'ratio':>10}"
+    head = f"{'figure':<26}{'relay + worker':>16}{'raw stream':>14}{'ratio':>10}"
     print(head)
     print("-" * len(head))
     rows = [
         ("latency p50 ms", pct(through.latencies, 0.5), pct(bare.latencies, 0.5)),
         ("latency p99 ms", pct(through.latencies, 0.99), pct(bare.latencies, 0.99)),
-        ("events/s", through.events_per_s, bare.events_per_s),
+        (f"events/s (median of {args.rounds})", through.events_per_s, bare.events_per_s),
     ]
     for name, mine, theirs in rows:
-        print(f"{name:<22}{mine:>16.2f}{theirs:>14.2f}{mine / theirs:>10.2f}")
+        print(f"{name:<26}{mine:>16.2f}{theirs:>14.2f}{mine / theirs:>10.2f}")
     print(f"(writers filled the outbox at {through.writes_per_s:.0f} vendor updates/s)")
     if one and two:
-        print(f"{'events/s, 1 worker':<22}{one:>16.2f}")
-        print(f"{'events/s, 2 workers':<22}{two:>16.2f}{'':>14}{two / one:>10.2f}")
+        print(f"{'events/s, 1 worker':<26}{one:>16.2f}")
+        print(f"{'events/s, 2 workers':<26}{two:>16.2f}{'':>14}{two / one:>10.2f}")
 
 
 async def main() -> None:
@@ -323,6 +389,9 @@ async def main() -> None:
     parser.add_argument("--updates", type=int, default=200, help="latency samples")
     parser.add_argument("--events", type=int, default=2000, help="events of the throughput run")
     parser.add_argument("--writers", type=int, default=4, help="concurrent writers")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternated throughput runs (pipeline, raw)"
+    )
     parser.add_argument(
         "--no-workers",
         dest="workers",
