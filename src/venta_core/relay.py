@@ -161,6 +161,7 @@ class OutboxRelay:
         self._engine = self._db.engine.sync_engine
         for name, hook in self._hooks():
             event.listen(self._engine, name, hook)
+        self._wake.set()  # rows left by a stopped relay (or another process) go out at once
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:

@@ -213,6 +213,28 @@ async def test_a_commit_wakes_the_relay_long_before_its_interval(
         await delete_streams(settings)
 
 
+async def test_a_starting_relay_publishes_what_waits_at_once(app: Venta) -> None:
+    """Rows left in the outbox (a relay stopped, a process restarted after an outage) go out
+    as the relay starts, not after its polling interval."""
+    await _events(app, 2)
+    relay = OutboxRelay(
+        app.database,
+        app.stream,
+        app.settings.model_copy(
+            update={
+                "events": app.settings.events.model_copy(
+                    update={"relay_enabled": True, "relay_interval_seconds": 30.0}
+                )
+            }
+        ),
+    )
+    await relay.start()
+    try:
+        await wait_until(lambda: _relayed(app), timeout=2.0)
+    finally:
+        await relay.stop()
+
+
 async def _relayed(app: Venta) -> bool:
     async with app.database.connect() as conn:
         unsent = await conn.scalar(
@@ -238,8 +260,11 @@ async def test_a_pass_cancelled_inside_its_write_ends_cancelled_and_rolled_back(
         if f"UPDATE {outbox_table.name} SET sent_at" in statement:
             marking.set()
 
+    await relay.start()  # publishes what waits, then waits for a commit or the interval
+    await wait_until(lambda: _relayed(app), timeout=5.0)
+    async with app.database.begin() as conn:  # pending again, without waking the relay
+        await outbox.unmark(conn, list(await conn.scalars(sa.select(outbox_table.c.seq))))
     sa.event.listen(relay_db.engine.sync_engine, "before_cursor_execute", on_execute)
-    await relay.start()  # its loop waits for a commit of its own process or the interval
     try:
         async with app.database.begin() as blocker:  # the other writer
             await blocker.execute(
