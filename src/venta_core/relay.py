@@ -41,12 +41,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from venta_core.errors import ServiceUnavailable
-from venta_core.events import EventEnvelope, event_subject
+from venta_core.events import event_subject
 from venta_core.observability import tracing
 from venta_core.ports.bus import EventBus
 from venta_core.ports.stream import (
@@ -59,13 +58,13 @@ from venta_core.ports.stream import (
 from venta_core.settings import EventsSettings, Settings
 from venta_core.store import outbox
 from venta_core.store.engine import Database
+from venta_core.store.outbox import StoredEvent
 from venta_core.store.tables import outbox as outbox_table
 
 __all__ = [
     "NOTIFY_CHANNEL",
     "OutboxRelay",
     "dlq_stream_name",
-    "order_key",
     "stream_name",
     "stream_specs",
     "waves",
@@ -160,7 +159,7 @@ class OutboxRelay:
             return
         self._engine = self._db.engine.sync_engine
         for name, hook in self._hooks():
-            event.listen(self._engine, name, hook)
+            sa.event.listen(self._engine, name, hook)
         self._wake.set()  # rows left by a stopped relay (or another process) go out at once
         self._task = asyncio.create_task(self._run(), name=self.name)
 
@@ -175,7 +174,7 @@ class OutboxRelay:
             task.result()
         if self._engine is not None:
             for name, hook in self._hooks():
-                event.remove(self._engine, name, hook)
+                sa.event.remove(self._engine, name, hook)
             self._engine = None
         await self._unlisten()
         try:
@@ -261,7 +260,7 @@ class OutboxRelay:
         contexts: outbox.TraceContexts = {}
         if self._db.is_sqlite:
             async with self._db.connect() as conn:
-                pending = await outbox.pending_events(conn, batch, contexts)
+                pending = await outbox.pending_stored(conn, batch, contexts)
             if not pending:
                 return 0, False
             sent, published, failure = await self._publish(pending, contexts)
@@ -281,7 +280,7 @@ class OutboxRelay:
                 if not pending:
                     return 0, False
                 sent, published, failure = await self._publish(pending, contexts)
-                await outbox.unmark(conn, sorted({seq for seq, _ in pending} - set(sent)))
+                await outbox.unmark(conn, sorted({e.seq for e in pending} - set(sent)))
         self.published += len(published)
         await self._echo_events(published, contexts)
         if failure is not None:
@@ -290,34 +289,34 @@ class OutboxRelay:
         return len(published), len(pending) == batch
 
     async def _publish(
-        self, pending: list[tuple[int, EventEnvelope]], contexts: outbox.TraceContexts
-    ) -> tuple[list[int], list[EventEnvelope], Exception | None]:
-        """Publish ``pending`` in waves (see ``waves``); the outbox seqs and envelopes stored,
+        self, pending: list[StoredEvent], contexts: outbox.TraceContexts
+    ) -> tuple[list[int], list[StoredEvent], Exception | None]:
+        """Publish ``pending`` in waves (see ``waves``); the outbox seqs and events stored,
         and the first failure. After a failure, the later events of its vendor are held back.
 
         ``contexts`` holds the trace context stored with each event (by id); with tracing on,
         an event's entry becomes the context of its publish span (what the message carried)."""
         sent: list[int] = []
-        published: list[EventEnvelope] = []
+        published: list[StoredEvent] = []
         failure: Exception | None = None
         held: set[str] = set()
         for wave in waves(pending):
-            wave = [(seq, envelope) for seq, envelope in wave if order_key(envelope) not in held]
+            wave = [event for event in wave if event.order_key not in held]
             if not wave:
                 continue
             with contextlib.ExitStack() as stack:
                 spans = self._publish_spans(wave, contexts, stack)
                 results = await self._stream.publish_batch(
-                    [self._message(envelope, contexts.get(envelope.id)) for _, envelope in wave],
+                    [self._message(event, contexts.get(event.id)) for event in wave],
                     confirm_within=self._settings.publish_timeout_seconds,
                 )
-                for (seq, envelope), span, result in zip(wave, spans, results, strict=True):
+                for event, span, result in zip(wave, spans, results, strict=True):
                     if isinstance(result, PublishAck):
-                        sent.append(seq)
-                        published.append(envelope)
+                        sent.append(event.seq)
+                        published.append(event)
                     else:
                         tracing.fail_span(span, result)
-                        held.add(order_key(envelope))
+                        held.add(event.order_key)
                         failure = failure or result
         return sent, published, failure
 
@@ -334,7 +333,7 @@ class OutboxRelay:
 
     def _publish_spans(
         self,
-        wave: list[tuple[int, EventEnvelope]],
+        wave: list[StoredEvent],
         contexts: outbox.TraceContexts,
         stack: contextlib.ExitStack,
     ) -> list[Any]:
@@ -344,52 +343,50 @@ class OutboxRelay:
         if not tracing.active():
             return [None] * len(wave)
         spans = []
-        for _, envelope in wave:
-            subject = event_subject(self._prefix, envelope.type)
+        for event in wave:
+            subject = event_subject(self._prefix, event.type)
             span = stack.enter_context(
                 tracing.messaging_span(
                     f"publish {subject}",
                     "producer",
-                    parent=contexts.get(envelope.id),
+                    parent=contexts.get(event.id),
                     attributes={
                         "messaging.operation.type": "send",
                         "messaging.operation.name": "publish",
                         "messaging.destination.name": subject,
-                        "messaging.message.id": envelope.id,
+                        "messaging.message.id": event.id,
                     },
                     current=False,
                 )
             )
-            contexts[envelope.id] = tracing.inject_context(tracing.context_of(span))
+            contexts[event.id] = tracing.inject_context(tracing.context_of(span))
             spans.append(span)
         return spans
 
     def _message(
-        self, envelope: EventEnvelope, trace: Mapping[str, str] | None = None
+        self, event: StoredEvent, trace: Mapping[str, str] | None = None
     ) -> OutgoingMessage:
-        """The stream message of ``envelope``; ``trace`` (W3C trace context headers) rides in
+        """The stream message of ``event``; ``trace`` (W3C trace context headers) rides in
         its headers."""
-        headers = {"X-Request-ID": envelope.request_id} if envelope.request_id else {}
+        headers = {"X-Request-ID": event.request_id} if event.request_id else {}
         if trace:
             headers.update(trace)
         return OutgoingMessage(
-            subject=event_subject(self._prefix, envelope.type),
-            data=envelope.model_dump_json(by_alias=True).encode(),
-            msg_id=envelope.id,
+            subject=event_subject(self._prefix, event.type),
+            data=event.body,
+            msg_id=event.id,
             headers=headers,
         )
 
-    async def _echo_events(
-        self, envelopes: list[EventEnvelope], contexts: outbox.TraceContexts
-    ) -> None:
+    async def _echo_events(self, events: list[StoredEvent], contexts: outbox.TraceContexts) -> None:
         if self._echo is None:
             return
-        for envelope in envelopes:
-            message = self._message(envelope, contexts.get(envelope.id))
+        for event in events:
+            message = self._message(event, contexts.get(event.id))
             try:
                 await self._echo.publish(message.subject, message.data, message.headers)
             except Exception:
-                log.warning("echo of %s on the bus failed", envelope.type, exc_info=True)
+                log.warning("echo of %s on the bus failed", event.type, exc_info=True)
 
     async def _recover(self, failure: Exception) -> None:
         """A stream lost with the broker's storage is created again before the retry."""
@@ -455,29 +452,20 @@ class OutboxRelay:
                 await asyncio.wait_for(conn.close(), timeout=2)
 
 
-def waves(
-    pending: list[tuple[int, EventEnvelope]],
-) -> list[list[tuple[int, EventEnvelope]]]:
+def waves(pending: list[StoredEvent]) -> list[list[StoredEvent]]:
     """The first event of each vendor, in outbox order, then the second of each, ...: each
     wave is published at once, the next only after it is confirmed, so the events of a vendor
-    are stored in outbox order even when a publish fails."""
-    out: list[list[tuple[int, EventEnvelope]]] = []
+    are stored in outbox order even when a publish fails. What the events of one vendor (or
+    user) have in common is their ``order_key``."""
+    out: list[list[StoredEvent]] = []
     seen: dict[str, int] = {}
-    for item in pending:
-        key = order_key(item[1])
-        n = seen.get(key, 0)
-        seen[key] = n + 1
+    for event in pending:
+        n = seen.get(event.order_key, 0)
+        seen[event.order_key] = n + 1
         if n == len(out):
             out.append([])
-        out[n].append(item)
+        out[n].append(event)
     return out
-
-
-def order_key(envelope: EventEnvelope) -> str:
-    """What the events that must keep their order are about: the vendor (``id``) or the user
-    (``userId`` of a subscription event)."""
-    data = envelope.data
-    return str(data.get("id") or data.get("userId") or envelope.id)
 
 
 def _pop_dirty(conn: Any) -> bool:

@@ -28,6 +28,7 @@ from venta_core.relay import RELAY_LOCK_KEY, OutboxRelay
 from venta_core.settings import Settings
 from venta_core.store import outbox
 from venta_core.store.engine import Database
+from venta_core.store.outbox import StoredEvent
 from venta_core.store.tables import outbox as outbox_table
 
 pytestmark = pytest.mark.integration
@@ -148,7 +149,7 @@ async def test_a_relay_that_died_before_marking_causes_no_duplicate(app: Venta) 
     events = await _events(app, 2)
     relay = OutboxRelay(app.database, app.stream, app.settings)
     # A relay published everything, then died before marking the rows sent:
-    first = await app.stream.publish_batch([relay._message(e) for e in events])
+    first = await app.stream.publish_batch([relay._message(StoredEvent.of(e)) for e in events])
     assert all(isinstance(r, PublishAck) and not r.duplicate for r in first)
 
     assert await relay.relay_pending() == len(events)  # published again: dropped as copies
@@ -189,7 +190,7 @@ async def test_the_claim_takes_the_relay_lock_in_the_same_statement(app: Venta) 
             assert await outbox.claim_pending(conn, 10, lock_key=RELAY_LOCK_KEY) == []
     async with app.database.begin() as conn:
         claimed = await outbox.claim_pending(conn, 10, lock_key=RELAY_LOCK_KEY)
-        assert [e.id for _, e in claimed] == [e.id for e in events]
+        assert [e.id for e in claimed] == [e.id for e in events]
         assert await conn.scalar(sa.text("SHOW synchronous_commit")) == "off"
         await conn.rollback()
     async with app.database.connect() as conn:

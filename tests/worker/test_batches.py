@@ -19,6 +19,7 @@ from venta_core.events import DLQ_HEADERS, EventEnvelope, EventHandler, PoisonEv
 from venta_core.hookspecs import hookimpl
 from venta_core.observability.metrics import new_registry
 from venta_core.ports.stream import ConsumerSpec, EventStream, StreamMessage
+from venta_core.store.outbox import StoredEvent
 from venta_core.transports.worker import EventWorker, WorkerMetrics
 from venta_core.transports.worker.dispatch import cancel_and_wait
 
@@ -122,7 +123,7 @@ async def test_search_sync_indexes_a_batch_around_a_poison_event(start_app: Star
             "data": {"id": ids[0], "ownerId": "someone"},
         }
     )
-    await app.stream.publish(app.relay._message(broken))
+    await app.stream.publish(app.relay._message(StoredEvent.of(broken)))
     ids += await _queued(app, "Curry Corner")
     worker = app.enable_worker()
     await worker.start()

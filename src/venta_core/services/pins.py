@@ -14,14 +14,14 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple
-
-from pydantic import ValidationError
+from typing import NamedTuple, TypeVar
 
 from venta_core.events import (
-    EventEnvelope,
+    MalformedEvent,
+    VendorDeletedData,
     VendorEventData,
     VendorMovedData,
+    decode_event,
     event_subject,
 )
 from venta_core.ports.bus import BusMessage, EventBus, Subscription
@@ -32,6 +32,8 @@ from venta_core.store.vendors import select_pins
 __all__ = ["Pin", "PinDirectory"]
 
 log = logging.getLogger(__name__)
+
+_Payload = TypeVar("_Payload", VendorEventData, VendorDeletedData, VendorMovedData)
 
 #: Pins kept in process (about 200 bytes each).
 MAX_PINS = 100_000
@@ -120,11 +122,8 @@ class PinDirectory:
     # -- vendor events -----------------------------------------------------------------------
 
     async def _on_vendor(self, message: BusMessage) -> None:
-        try:
-            data = VendorEventData.model_validate(
-                EventEnvelope.model_validate_json(message.data).data
-            )
-        except ValidationError:
+        data = _payload(message, VendorEventData)
+        if data is None:
             return
         if data.name is None:
             self._pins.pop(data.id, None)  # not the whole vendor: read it again when asked
@@ -139,17 +138,22 @@ class PinDirectory:
         self._keep(data.id, pin, None)
 
     async def _on_deleted(self, message: BusMessage) -> None:
-        try:
-            vendor_id = str(EventEnvelope.model_validate_json(message.data).data.get("id", ""))
-        except ValidationError:
-            return
-        self._pins.pop(vendor_id, None)
+        data = _payload(message, VendorDeletedData)
+        if data is not None:
+            self._pins.pop(data.id, None)
 
     async def _on_moved(self, message: BusMessage) -> None:
-        try:
-            data = VendorMovedData.model_validate(
-                EventEnvelope.model_validate_json(message.data).data
-            )
-        except ValidationError:
-            return
-        self.seen(data.id, data.at)
+        data = _payload(message, VendorMovedData)
+        if data is not None:
+            self.seen(data.id, data.at)
+
+
+def _payload(message: BusMessage, kind: type[_Payload]) -> _Payload | None:
+    """The event's payload when it is one of ``kind``, else ``None``. Decoded through
+    ``decode_event``: in a process that also runs the worker, the event's bytes are
+    decoded once for the pins and every handler."""
+    try:
+        payload = decode_event(message.data).payload()
+    except MalformedEvent:
+        return None
+    return payload if isinstance(payload, kind) else None

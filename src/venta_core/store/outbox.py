@@ -3,11 +3,16 @@
 When tracing is on, each row also keeps the W3C trace context (``traceparent``, ``tracestate``)
 of the span current at the insert, which the relay hands on in the stream message's headers;
 the columns stay NULL when tracing is off.
+
+The relay reads rows as ``StoredEvent``: the envelope's JSON as the row keeps it (the stream
+message's body, forwarded without being parsed, validated and written again: the envelope was
+validated when it was added) and, from the database, what the message needs beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,12 +26,14 @@ from venta_core.observability import tracing
 from venta_core.store.tables import outbox
 
 __all__ = [
+    "StoredEvent",
     "TraceContexts",
     "add_event",
     "add_events",
     "claim_pending",
     "mark_sent",
     "pending_events",
+    "pending_stored",
     "unmark",
 ]
 
@@ -34,6 +41,67 @@ __all__ = [
 TraceContexts = dict[str, dict[str, str]]
 #: ``tracestate`` longer than its column is left out (the specification allows dropping it).
 _TRACESTATE_MAX = 512
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A pending outbox row, as the relay publishes it."""
+
+    seq: int
+    id: str
+    type: str
+    request_id: str | None
+    #: What the events that must keep their order are about (see ``relay.waves``): the
+    #: vendor (``data.id``), or the user (``data.userId``) of a subscription event.
+    order_key: str
+    #: The envelope as stored: JSON, the stream message's body.
+    body: bytes
+
+    def envelope(self) -> EventEnvelope:
+        return EventEnvelope.model_validate_json(self.body)
+
+    @classmethod
+    def of(cls, envelope: EventEnvelope, seq: int = 0) -> StoredEvent:
+        """The row ``envelope`` would be (for a message built from an envelope at hand)."""
+        data = envelope.data
+        return cls(
+            seq=seq,
+            id=envelope.id,
+            type=envelope.type,
+            request_id=envelope.request_id,
+            order_key=str(data.get("id") or data.get("userId") or envelope.id),
+            body=envelope.model_dump_json(by_alias=True).encode(),
+        )
+
+
+#: The columns a ``StoredEvent`` is read from, and the trace context's.
+_STORED = (
+    outbox.c.seq,
+    outbox.c.event_id,
+    outbox.c.type,
+    outbox.c.request_id,
+    sa.func.coalesce(
+        outbox.c.payload[("data", "id")].as_string(),
+        outbox.c.payload[("data", "userId")].as_string(),
+        outbox.c.event_id,
+    ).label("order_key"),
+    sa.cast(outbox.c.payload, sa.Text).label("body"),
+    outbox.c.traceparent,
+    outbox.c.tracestate,
+)
+
+
+def _stored(row: Any, contexts: TraceContexts | None) -> StoredEvent:
+    event = StoredEvent(
+        seq=row.seq,
+        id=row.event_id,
+        type=row.type,
+        request_id=row.request_id,
+        order_key=row.order_key,
+        body=row.body.encode(),
+    )
+    _remember(contexts, event.id, row)
+    return event
 
 
 def _trace_columns() -> dict[str, str | None]:
@@ -104,23 +172,22 @@ async def add_events(
     return envelopes
 
 
-async def pending_events(
+async def pending_stored(
     conn: AsyncConnection, limit: int, contexts: TraceContexts | None = None
-) -> list[tuple[int, EventEnvelope]]:
+) -> list[StoredEvent]:
     """The oldest ``limit`` pending events, oldest first; ``contexts`` (when given) gets the
     trace context of those stored with one."""
     rows = await conn.execute(
-        sa.select(outbox.c.seq, outbox.c.payload, outbox.c.traceparent, outbox.c.tracestate)
-        .where(outbox.c.sent_at.is_(None))
-        .order_by(outbox.c.seq)
-        .limit(limit)
+        sa.select(*_STORED).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.seq).limit(limit)
     )
-    found = []
-    for row in rows:
-        envelope = EventEnvelope.model_validate(row.payload)
-        _remember(contexts, envelope.id, row)
-        found.append((row.seq, envelope))
-    return found
+    return [_stored(row, contexts) for row in rows]
+
+
+async def pending_events(
+    conn: AsyncConnection, limit: int, contexts: TraceContexts | None = None
+) -> list[tuple[int, EventEnvelope]]:
+    """``pending_stored`` as (outbox seq, envelope) pairs."""
+    return [(e.seq, e.envelope()) for e in await pending_stored(conn, limit, contexts)]
 
 
 async def mark_sent(conn: AsyncConnection, seqs: list[int]) -> None:
@@ -136,7 +203,7 @@ async def claim_pending(
     contexts: TraceContexts | None = None,
     *,
     lock_key: int | None = None,
-) -> list[tuple[int, EventEnvelope]]:
+) -> list[StoredEvent]:
     """The oldest ``limit`` pending events, marked sent in the same statement (the relay's
     transaction: ``unmark`` what it could not publish, or roll back), oldest first;
     ``contexts`` (when given) gets the trace context of those stored with one.
@@ -159,17 +226,8 @@ async def claim_pending(
             sa.func.pg_try_advisory_xact_lock(sa.literal(lock_key, sa.BigInteger)).label("locked"),
         ).cte("relay_lead")
         claim = claim.add_cte(lead).where(sa.select(lead.c.locked).scalar_subquery())
-    rows = await conn.execute(
-        claim.values(sent_at=datetime.now(UTC)).returning(
-            outbox.c.seq, outbox.c.payload, outbox.c.traceparent, outbox.c.tracestate
-        )
-    )
-    claimed = []
-    for row in sorted(rows, key=lambda row: row.seq):
-        envelope = EventEnvelope.model_validate(row.payload)
-        _remember(contexts, envelope.id, row)
-        claimed.append((row.seq, envelope))
-    return claimed
+    rows = await conn.execute(claim.values(sent_at=datetime.now(UTC)).returning(*_STORED))
+    return [_stored(row, contexts) for row in sorted(rows, key=lambda row: row.seq)]
 
 
 async def unmark(conn: AsyncConnection, seqs: list[int]) -> None:
