@@ -7,17 +7,19 @@ stored once. Batches are pipelined: every message of a batch is written to the c
 order, with a reply subject under one inbox of this stream, without a pass of the event loop
 in between (nats-py's ``publish_async`` takes one per message, which made a relay batch wait
 on every other task of the process), then the acknowledgements are awaited together.
-Consumers are durable pull consumers with explicit acknowledgement. While NATS is
+Consumers are durable pull consumers with explicit acknowledgement, pulled through an inbox of
+their own (see ``_JsConsumer``). While NATS is
 unreachable, publish and fetch raise ``ConnectionError`` or ``TimeoutError``; the client
 reconnects by itself.
 
-A fetch that waits out its deadline is an idle poll, not a fault: nats-py reports it with its own
-``nats.errors.TimeoutError`` or, on some paths of a batch fetch, the builtin ``TimeoutError``,
-which since Python 3.11 is an ``OSError``. Timeouts are therefore told apart before any check for
+A fetch that waits out its deadline is an idle poll, not a fault: it returns no message. nats-py
+reports timeouts with its own ``nats.errors.TimeoutError`` or the builtin ``TimeoutError``,
+which since Python 3.11 is an ``OSError``: timeouts are told apart before any check for
 ``OSError`` ("unreachable"). A consumer that idles keeps asking, every
 ``CONSUMER_CHECK_SECONDS``, whether its durable still exists: a broker that lost its storage
-comes back without it, and pull requests to a missing consumer simply go unanswered, so only
-this check turns that into a ``ConnectionError`` (the caller binds again, which creates it).
+comes back without it, and pull requests to a missing consumer may go unanswered, so this
+check (or JetStream's "Consumer Deleted" answer to a pull) turns that into a
+``ConnectionError`` (the caller binds again, which creates it).
 """
 
 from __future__ import annotations
@@ -135,24 +137,94 @@ def _positions(msg: Msg) -> tuple[int, int]:
     return int(meta.sequence.stream), int(meta.num_delivered)
 
 
+#: Grace beyond a pull request's own expiry before a fetch stops waiting for JetStream's
+#: answer (a request lost with the connection, or sent to a consumer that no longer exists).
+PULL_GRACE_SECONDS = 0.5
+#: A pull request's expiry must be positive; a shorter wait than this is rounded up.
+PULL_MIN_EXPIRES_SECONDS = 0.01
+
+
 class _JsConsumer:
-    def __init__(self, js: JetStreamContext, stream: str, durable: str, sub: Any) -> None:
+    """A durable pull consumer, pulled through an inbox of its own.
+
+    A fetch publishes one pull request (``batch``, ``no_wait`` and ``expires``: JetStream
+    then answers as soon as one message is there, with every message available up to
+    ``batch``, and ends the request with a status, or with a 408 status once ``expires``
+    passed without any) whose reply subject is ``<inbox>.<n>``. The inbox's callback
+    collects the messages in a list and wakes the fetch once: when the batch is full or the
+    status for the current request arrives. nats-py's own fetch awaits each message of a
+    batch in a task of its own, with a timeout and a name drawn from ``uuid4``: over two
+    thirds of the CPU a delivery cost (fetched and acknowledged: 35 -> 11 us a message).
+
+    Messages that arrive after their fetch gave up (its request was answered late) are kept
+    and returned first by the next fetch, as nats-py does. Statuses of earlier requests are
+    ignored. One fetch at a time per consumer."""
+
+    def __init__(self, js: JetStreamContext, nc: Any, stream: str, durable: str) -> None:
         self.durable = durable
         self._js = js
+        self._nc = nc
         self._stream = stream
-        self._sub = sub
+        self._next = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = ""
+        self._sub: Any = None
+        self._requests = itertools.count(1)
+        self._current = ""  # reply subject of the request being answered
+        self._wanted = 0
+        self._ready: list[Msg] = []
+        self._answered = asyncio.Event()
+        self._status: tuple[str, str] | None = None  # how the current request ended
+        self._fetching = asyncio.Lock()
         self._checked_at = time.monotonic()
 
+    async def open(self) -> None:
+        self._inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_delivery)
+
+    async def _on_delivery(self, msg: Msg) -> None:
+        headers = msg.headers
+        status = headers.get(api.Header.STATUS) if headers and not msg.data else None
+        if status is None:
+            self._ready.append(msg)
+            if len(self._ready) >= self._wanted > 0:
+                self._answered.set()
+        elif msg.subject == self._current:
+            self._status = (status, str(headers.get(api.Header.DESCRIPTION, "")))  # type: ignore[union-attr]
+            self._answered.set()
+
     async def fetch(self, batch: int, max_wait: float) -> list[StreamMessage]:
-        try:
-            msgs = await self._sub.fetch(batch, timeout=max(max_wait, 0.01))
-        except TimeoutError:  # nats-py's and the builtin one alike: nothing came in time
+        async with self._fetching:
+            if not self._ready:
+                await self._pull(batch, max(max_wait, PULL_MIN_EXPIRES_SECONDS))
+            taken, self._ready = self._ready[:batch], self._ready[batch:]
+        if not taken:
+            if self._status is not None and "deleted" in self._status[1].lower():
+                raise self._gone()
             await self._check_exists()
             return []
+        self._checked_at = time.monotonic()
+        return [_JsMessage(m) for m in taken]
+
+    async def _pull(self, batch: int, wait: float) -> None:
+        """Send one pull request and wait for its answer (see the class docstring)."""
+        self._current = f"{self._inbox}.{next(self._requests)}"
+        self._wanted = batch
+        self._status = None
+        self._answered.clear()
+        request = {"batch": batch, "no_wait": True, "expires": int(wait * 1_000_000_000)}
+        try:
+            await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._current)
         except _UNREACHABLE as exc:
             raise ConnectionError(f"JetStream fetch failed: {type(exc).__name__}") from exc
-        self._checked_at = time.monotonic()
-        return [_JsMessage(m) for m in msgs]
+        try:
+            async with asyncio.timeout(wait + PULL_GRACE_SECONDS):
+                await self._answered.wait()
+        except TimeoutError:
+            pass  # no answer: the caller sees no message (and checks the consumer exists)
+        finally:
+            self._wanted = 0
+        if self._nc.is_closed:
+            raise ConnectionError("JetStream fetch failed: the connection is closed")
 
     async def _check_exists(self) -> None:
         """After an idle poll, at most every ``CONSUMER_CHECK_SECONDS``: raise
@@ -164,11 +236,14 @@ class _JsConsumer:
         try:
             await self._js.consumer_info(self._stream, self.durable, timeout=2.0)
         except nats.js.errors.NotFoundError:
-            raise ConnectionError(
-                f"JetStream consumer {self.durable} no longer exists on stream {self._stream}"
-            ) from None
+            raise self._gone() from None
         except Exception as exc:  # unreachable, or slow: the next fetch tells
             log.debug("checking consumer %s failed: %r", self.durable, exc)
+
+    def _gone(self) -> ConnectionError:
+        return ConnectionError(
+            f"JetStream consumer {self.durable} no longer exists on stream {self._stream}"
+        )
 
     async def state(self) -> ConsumerState:
         try:
@@ -182,8 +257,11 @@ class _JsConsumer:
         )
 
     async def close(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is None:
+            return
         try:
-            await self._sub.unsubscribe()
+            await sub.unsubscribe()
         except Exception:
             log.debug("unsubscribing consumer %s failed", self.durable, exc_info=True)
 
@@ -365,8 +443,12 @@ class JetStreamEventStream:
             log.warning("JetStream consumer %s kept its settings: %s", spec.durable, exc)
         except _UNREACHABLE as exc:
             raise ConnectionError(f"JetStream consumer setup failed: {exc!r}") from exc
-        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=stream)
-        return _JsConsumer(self.js, stream, spec.durable, sub)
+        consumer = _JsConsumer(self.js, self._bus.nc, stream, spec.durable)
+        try:
+            await consumer.open()
+        except _UNREACHABLE as exc:
+            raise ConnectionError(f"JetStream consumer setup failed: {exc!r}") from exc
+        return consumer
 
     async def delete(self, name: str) -> None:
         """Delete a stream and its consumers (tests and tooling)."""
