@@ -104,6 +104,9 @@ def _stored(row: Any, contexts: TraceContexts | None) -> StoredEvent:
     return event
 
 
+_INSERT = outbox.insert()
+
+
 def _trace_columns() -> dict[str, str | None]:
     """The outbox's trace context columns for a row inserted now; ``{}`` when tracing is off
     (the columns default to NULL)."""
@@ -129,14 +132,15 @@ async def add_event(conn: AsyncConnection, type_: str, data: BaseModel) -> Event
     ctx = context.current()
     envelope = EventEnvelope.new(type_, data, ctx.request_id if ctx else None)
     await conn.execute(
-        outbox.insert().values(
-            event_id=envelope.id,
-            type=envelope.type,
-            payload=envelope.model_dump(mode="json", by_alias=True),
-            request_id=envelope.request_id,
-            created_at=envelope.occurred_at,
+        _INSERT,  # values as parameters: a statement built with them costs ~85 us a call
+        {
+            "event_id": envelope.id,
+            "type": envelope.type,
+            "payload": envelope.model_dump(mode="json", by_alias=True),
+            "request_id": envelope.request_id,
+            "created_at": envelope.occurred_at,
             **_trace_columns(),
-        )
+        },
     )
     return envelope
 
@@ -156,7 +160,7 @@ async def add_events(
     if envelopes:
         trace = _trace_columns()
         await conn.execute(
-            outbox.insert(),
+            _INSERT,
             [
                 {
                     "event_id": envelope.id,
@@ -197,6 +201,34 @@ async def mark_sent(conn: AsyncConnection, seqs: list[int]) -> None:
         )
 
 
+def _claim(lock: bool) -> sa.Update:
+    """The claim of ``claim_pending`` (built once: building it took a quarter of a
+    millisecond, on the path of every event's latency)."""
+    oldest = (
+        sa.select(outbox.c.seq)
+        .where(outbox.c.sent_at.is_(None))
+        .order_by(outbox.c.seq)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .scalar_subquery()
+    )
+    claim = outbox.update().where(outbox.c.seq.in_(oldest))
+    if lock:
+        # Evaluated once, before any row is read (a one-time filter of the plan).
+        lead = sa.select(
+            sa.func.set_config("synchronous_commit", "off", sa.true()).label("setting"),
+            sa.func.pg_try_advisory_xact_lock(sa.bindparam("lock_key", type_=sa.BigInteger)).label(
+                "locked"
+            ),
+        ).cte("relay_lead")
+        claim = claim.add_cte(lead).where(sa.select(lead.c.locked).scalar_subquery())
+    return claim.values(sent_at=sa.bindparam("now", type_=outbox.c.sent_at.type)).returning(
+        *_STORED
+    )
+
+
+_CLAIM = {False: _claim(lock=False), True: _claim(lock=True)}
+
+
 async def claim_pending(
     conn: AsyncConnection,
     limit: int,
@@ -211,22 +243,10 @@ async def claim_pending(
     ``lock_key`` (PostgreSQL): claim only if the transaction gets that advisory lock (none
     when another transaction holds it), and let its commit skip waiting for the WAL flush,
     all in the same statement (one round trip instead of two)."""
-    oldest = (
-        sa.select(outbox.c.seq)
-        .where(outbox.c.sent_at.is_(None))
-        .order_by(outbox.c.seq)
-        .limit(limit)
-        .scalar_subquery()
-    )
-    claim = outbox.update().where(outbox.c.seq.in_(oldest))
+    params: dict[str, Any] = {"limit": limit, "now": datetime.now(UTC)}
     if lock_key is not None:
-        # Evaluated once, before any row is read (a one-time filter of the plan).
-        lead = sa.select(
-            sa.func.set_config("synchronous_commit", "off", sa.true()).label("setting"),
-            sa.func.pg_try_advisory_xact_lock(sa.literal(lock_key, sa.BigInteger)).label("locked"),
-        ).cte("relay_lead")
-        claim = claim.add_cte(lead).where(sa.select(lead.c.locked).scalar_subquery())
-    rows = await conn.execute(claim.values(sent_at=datetime.now(UTC)).returning(*_STORED))
+        params["lock_key"] = lock_key
+    rows = await conn.execute(_CLAIM[lock_key is not None], params)
     return [_stored(row, contexts) for row in sorted(rows, key=lambda row: row.seq)]
 
 

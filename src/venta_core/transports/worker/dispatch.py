@@ -173,7 +173,7 @@ class HandlerRunner:
             if not messages:
                 continue
             try:
-                if current is not None:
+                if current is not None and not current.done():  # done: no pass of the loop
                     await asyncio.wait({current})
             except asyncio.CancelledError:
                 await asyncio.gather(*(m.nak() for m in messages), return_exceptions=True)
