@@ -527,6 +527,12 @@ class Settings(BaseSettings):
     plugins_blocked: CommaList[str] = Field(
         default_factory=list, description="Plugin names not to load (comma list or JSON list)."
     )
+    gc_threshold: int = Field(
+        50_000,
+        ge=0,
+        description="`venta serve`: allocations between the garbage collector's passes over "
+        "new objects (Python's default 700); 0 leaves Python's setting.",
+    )
     http: HttpSettings = Field(default_factory=HttpSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
