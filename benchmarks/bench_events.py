@@ -8,14 +8,20 @@ reachable at VENTA_BENCH_DATABASE_URL / VENTA_BENCH_NATS_URL, defaults on 127.0.
 application runs the relay and the worker in process, as ``venta serve all`` does:
 
 - latency: a vendor is renamed ``--updates`` times, one after the other; each time from the
-  update's commit until a full-text search for the new name finds it (p50, p99). The search
-  runs each time the search index has written a batch (not in a busy loop, which would take
-  the event loop's time from the pipeline it measures);
+  update's commit until the search index has committed the new name ("indexed": from then on
+  every search finds it), and until a full-text search for it has found it ("found": the same
+  plus one search). The search runs each time the search index has written a batch (not in a
+  busy loop, which would take the event loop's time from the pipeline it measures);
 - throughput: with the relay paused, ``--writers`` tasks update ``--events`` times in all (100
   vendors), so the events wait in the outbox; then the relay resumes, and events/s is measured
   from then until the worker has handled the last one (the drain after an outage, too);
 - raw stream, same run, same payloads: one message published (confirmed) and fetched at a
   time (latency), and ``--events`` published pipelined then fetched in batches (throughput);
+- raw nats-py (JetStream only), same run, same payloads: the same throughput run written with
+  nats-py's own API (``publish_async``, ``pull_subscribe`` and ``fetch``), the building block
+  itself, which venta's stream port does not change;
+- the process runs as ``venta serve all`` does: on uvloop when it is installed, with the
+  garbage collector tuned (``VENTA_GC_THRESHOLD``); the raw runs share the process;
 - ``--rounds``: the throughput runs, through the pipeline and raw, alternate this many times;
   the medians are reported (one short run swings with whatever else the machine does);
 - 1 vs 2 workers (PostgreSQL + JetStream): the throughput run again with a second worker,
@@ -53,6 +59,7 @@ from venta_core.ports.search import SearchIndex, SearchQuery
 from venta_core.ports.stream import ConsumerSpec, EventStream, OutgoingMessage, StreamSpec
 from venta_core.ports.stream_memory import MemoryEventStream
 from venta_core.relay import dlq_stream_name, stream_name
+from venta_core.runner import tune_gc
 from venta_core.settings import Settings
 from venta_core.store.engine import redact_url
 
@@ -68,22 +75,26 @@ class WatchedIndex:
     def __init__(self, index: SearchIndex) -> None:
         self._index = index
         self.written = asyncio.Event()
+        self.written_at = 0.0  # perf_counter() when the last write returned (committed)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._index, name)
 
     async def upsert(self, vendors: object) -> None:
         await self._index.upsert(vendors)  # type: ignore[arg-type]
+        self.written_at = time.perf_counter()
         self.written.set()
 
     async def delete(self, ids: object) -> None:
         await self._index.delete(ids)  # type: ignore[arg-type]
+        self.written_at = time.perf_counter()
         self.written.set()
 
 
 @dataclass
 class Figures:
     latencies: list[float] = field(default_factory=list)  # seconds
+    found: list[float] = field(default_factory=list)  # seconds, a search included
     events_per_s: float = 0.0
     writes_per_s: float = 0.0
     fleet: list[str] = field(default_factory=list)  # the vendors updated
@@ -130,9 +141,11 @@ async def end_to_end(app: Venta, updates: int, events: int, writers: int) -> Fig
         while True:
             await asyncio.wait_for(index.written.wait(), 60)
             index.written.clear()
+            indexed = index.written_at
             if await _found(app, word):
                 break
-        figures.latencies.append(time.perf_counter() - committed)
+        figures.found.append(time.perf_counter() - committed)
+        figures.latencies.append(indexed - committed)
     figures.events_per_s, figures.writes_per_s = await throughput(app, fleet, events, writers)
     return figures
 
@@ -283,6 +296,37 @@ async def raw_throughput(stream: EventStream, root: str, events: int) -> float:
     return rate
 
 
+async def natspy_throughput(url: str, root: str, events: int) -> float:
+    """Events/s of ``raw_throughput``'s run through nats-py's own JetStream API."""
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        run = uuid.uuid4().hex[:8]
+        sub = await js.pull_subscribe(f"{root}.raw.>", durable=f"natspy{run}")
+        started = time.perf_counter()
+        for chunk in range(0, events, 500):
+            acks = [
+                await js.publish_async(
+                    f"{root}.raw.e", PAYLOAD, headers={"Nats-Msg-Id": f"p{run}{n}"}
+                )
+                for n in range(chunk, min(chunk + 500, events))
+            ]
+            await asyncio.gather(*acks)
+        received = 0
+        while received < events:
+            messages = await sub.fetch(256, timeout=5.0)
+            received += len(messages)
+            for m in messages:
+                await m.ack()
+        rate = events / (time.perf_counter() - started)
+        await sub.unsubscribe()
+        return rate
+    finally:
+        await nc.close()
+
+
 # -- backends -------------------------------------------------------------------------------------
 
 
@@ -351,6 +395,7 @@ async def real() -> AsyncIterator[tuple[str, Settings, EventStream | None]]:
 async def run(
     label: str, settings: Settings, stream: EventStream, args: argparse.Namespace
 ) -> None:
+    tune_gc(settings)  # as `venta serve` does
     app = Venta(settings, load_entry_points=False)
     app.search_index = WatchedIndex(app.search_index)  # type: ignore[assignment]
     app.enable_worker()
@@ -358,10 +403,15 @@ async def run(
     async with app:
         through = await end_to_end(app, args.updates, args.events, args.writers)
         bare = await raw(stream, settings.key_prefix, args.updates, args.events)
-        mine, theirs = [through.events_per_s], [bare.events_per_s]
-        for _ in range(args.rounds - 1):
-            mine.append((await throughput(app, through.fleet, args.events, args.writers))[0])
-            theirs.append(await raw_throughput(stream, settings.key_prefix, args.events))
+        mine, theirs, library = [through.events_per_s], [bare.events_per_s], []
+        for n in range(args.rounds):
+            if n:
+                mine.append((await throughput(app, through.fleet, args.events, args.writers))[0])
+                theirs.append(await raw_throughput(stream, settings.key_prefix, args.events))
+            if settings.nats_url:
+                library.append(
+                    await natspy_throughput(settings.nats_url, settings.key_prefix, args.events)
+                )
         through.events_per_s, bare.events_per_s = median(mine), median(theirs)
         if settings.nats_url and args.workers:
             one = await drain_rate(app, through.fleet, args.events, args.writers)
@@ -372,12 +422,18 @@ async def run(
     print(head)
     print("-" * len(head))
     rows = [
-        ("latency p50 ms", pct(through.latencies, 0.5), pct(bare.latencies, 0.5)),
-        ("latency p99 ms", pct(through.latencies, 0.99), pct(bare.latencies, 0.99)),
+        ("indexed p50 ms", pct(through.latencies, 0.5), pct(bare.latencies, 0.5)),
+        ("indexed p99 ms", pct(through.latencies, 0.99), pct(bare.latencies, 0.99)),
+        ("found p50 ms", pct(through.found, 0.5), pct(bare.latencies, 0.5)),
+        ("found p99 ms", pct(through.found, 0.99), pct(bare.latencies, 0.99)),
         (f"events/s (median of {args.rounds})", through.events_per_s, bare.events_per_s),
     ]
     for name, mine, theirs in rows:
         print(f"{name:<26}{mine:>16.2f}{theirs:>14.2f}{mine / theirs:>10.2f}")
+    if library:
+        natspy = median(library)
+        ratio = through.events_per_s / natspy
+        print(f"{'events/s, raw nats-py':<26}{'':>16}{natspy:>14.2f}{ratio:>10.2f}")
     print(f"(writers filled the outbox at {through.writes_per_s:.0f} vendor updates/s)")
     if one and two:
         print(f"{'events/s, 1 worker':<26}{one:>16.2f}")
@@ -415,5 +471,15 @@ async def main() -> None:
         print(f"\nPostgreSQL + JetStream: skipped, unreachable ({exc or type(exc).__name__})")
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed, as `venta serve all` runs on it."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(main())
