@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field
 
 from tests.realtime.harness import TIMEOUT, Server, client, realtime_settings, running, subject
+from tests.spans import named, recording_spans
 from venta_core import Emit, RealtimeCaller, RealtimeHandler, hookimpl
 from venta_core.errors import Forbidden
 from venta_core.settings import Settings, SettingsError
@@ -187,3 +189,16 @@ async def test_a_handler_that_cannot_be_registered_stops_the_start(
     with pytest.raises(SettingsError, match=message):
         async with running(realtime_settings(backend_settings), plugins=[Wrong()]):
             pass
+
+
+async def test_a_plugin_event_runs_in_a_server_span_as_built_in_ones_do(server: Server) -> None:
+    with recording_spans() as spans:
+        async with client(server, "/user", server.token(subject())) as user:
+            await user.sio.call("note", {"text": "hi"}, namespace="/user", timeout=TIMEOUT)
+            await user.emit("refuse", {"text": "x"})
+            await user.next("error")
+
+    ok, refused = named(spans, "note /user"), named(spans, "refuse /user")
+    assert len(ok) == len(refused) == 1
+    assert ok[0].kind is trace.SpanKind.SERVER
+    assert (refused[0].attributes or {})["error.type"] == "FORBIDDEN"

@@ -121,14 +121,13 @@ class PluginEvents:
             session = gateway.sessions.get((ns, sid))
             if session is None:
                 return None
-            gateway.metrics.messages_in.labels(ns, event).inc()
             answer: list[Any] = []
 
             async def run(session: Session, data: Any) -> None:
                 payload = parse(handler.payload, data)
                 answer.append(await handler.handle(_caller(session), payload))
 
-            await gateway._guarded(session, run, data)  # limits, errors: as built-in events
+            await gateway.run_event(session, event, run, data)  # as built-in events are
             if answer and isinstance(answer[0], Emit):
                 out = Outgoing(ns, answer[0].event, answer[0].data)
                 gateway.sender.push(session, out)

@@ -392,19 +392,23 @@ class RealtimeGateway:
     def _event(self, ns: str, event: str, handler: Handler) -> Callable[..., Awaitable[None]]:
         async def on_event(sid: str, data: Any = None, *extra: Any) -> None:
             session = self.sessions.get((ns, sid))
-            if session is None:
-                return
-            self.metrics.messages_in.labels(ns, event).inc()
-            if not tracing.active():
-                await self._guarded(session, handler, data)
-                return
-            # a SERVER span per event (tracing on): the location service's calls and the live
-            # message it publishes join its trace
-            attributes = {"venta.ws.namespace": ns, "venta.ws.event": event}
-            with tracing.server_span(f"{event} {ns}", attributes):
-                await self._guarded(session, handler, data)
+            if session is not None:
+                await self.run_event(session, event, handler, data)
 
         return on_event
+
+    async def run_event(self, session: Session, event: str, handler: Handler, data: Any) -> None:
+        """Handle ``event`` of ``session`` as every event is handled, built-in or a plugin's:
+        counted, in a SERVER span when tracing is on (the calls it makes and the live
+        message it publishes join its trace), then ``_guarded``."""
+        ns = session.namespace
+        self.metrics.messages_in.labels(ns, event).inc()
+        if not tracing.active():
+            await self._guarded(session, handler, data)
+            return
+        attributes = {"venta.ws.namespace": ns, "venta.ws.event": event}
+        with tracing.server_span(f"{event} {ns}", attributes):
+            await self._guarded(session, handler, data)
 
     def _unknown_handler(self, ns: str) -> Callable[..., Awaitable[None]]:
         async def unknown(event: Any, sid: str, *data: Any) -> None:
