@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
+import jsonschema_rs
 import pytest
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field
@@ -202,3 +204,26 @@ async def test_a_plugin_event_runs_in_a_server_span_as_built_in_ones_do(server: 
     assert len(ok) == len(refused) == 1
     assert ok[0].kind is trace.SpanKind.SERVER
     assert (refused[0].attributes or {})["error.type"] == "FORBIDDEN"
+
+
+async def test_plugin_events_are_in_the_asyncapi_document(
+    backend_settings: Settings, plugin: NotesPlugin
+) -> None:
+    settings = realtime_settings(backend_settings)
+    async with (
+        running(settings, roles=("gateway", "ws"), plugins=[plugin]) as srv,
+        httpx.AsyncClient(base_url=srv.url) as http,
+    ):
+        document = (await http.get("/asyncapi.json")).json()
+
+    operations = document["operations"]
+    for key in ("user.note", "vendor.ping", "user.refuse", "user.fail"):
+        assert operations[key]["action"] == "receive", key
+    assert "note" in document["channels"]["user"]["messages"]
+    note = document["components"]["messages"]["user.note"]
+    assert note["summary"] == "A plugin's event (Note)."
+    root = {"$ref": note["payload"]["$ref"], "components": document["components"]}
+    validator = jsonschema_rs.validator_for(root)
+    assert validator.is_valid({"text": "hello"})
+    assert not validator.is_valid({"text": ""}) and not validator.is_valid({"x": 1})
+    assert operations["user.updateUserLocation"]["action"] == "receive"  # built-ins stay

@@ -5,6 +5,9 @@ operations (the server receives them), server-to-client events ``send`` operatio
 message's ``name`` is the Socket.IO event name and its payload the JSON schema of the pydantic
 model the gateway validates with (incoming) or the shape it emits (outgoing). Schemas are
 generated together with ``models_json_schema`` so shared pieces (``LatLong``) are one component.
+Plugins' events (``venta_realtime_handlers``) are listed with the built-in ones, as ``receive``
+operations whose payload is the handler's model; what a plugin answers is its own (an
+acknowledgement or an event of its choosing) and is not described.
 
 The outgoing shapes have no models in the gateway yet (the hub builds them as dicts once per
 fan-out); ``PinItem``, ``PositionItem``, ``ClusterItem``, ``VendorLeft`` and ``ErrorEvent``
@@ -14,6 +17,7 @@ describe them here, following CONTRACT.md ("Real-time", "Map-ready additions"). 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -111,9 +115,30 @@ AUTH_DESCRIPTION = (
 )
 
 
-def _schemas() -> dict[str, Any]:
+#: namespace -> event -> model, for the events a client sends (built-in and plugins')
+Incoming = dict[str, dict[str, type[BaseModel]]]
+
+
+def _incoming(plugin_events: Iterable[tuple[str, str, type[BaseModel]]]) -> Incoming:
+    """``CLIENT_EVENTS`` and the plugins' ``(namespace, event, payload model)`` on them."""
+    table: Incoming = {ns: dict(events) for ns, events in CLIENT_EVENTS.items()}
+    for namespace, event, model in plugin_events:
+        if namespace in table:
+            table[namespace].setdefault(event, model)
+    return table
+
+
+def _summary(event: str, model: type[BaseModel]) -> str:
+    """A built-in event's summary; for a plugin's, the first line of its model's docstring."""
+    if event in _SUMMARIES:
+        return _SUMMARIES[event]
+    doc = (model.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else f"A plugin's event ({model.__name__})."
+
+
+def _schemas(incoming_events: Incoming) -> dict[str, Any]:
     incoming: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (model, "validation") for events in CLIENT_EVENTS.values() for model in events.values()
+        (model, "validation") for events in incoming_events.values() for model in events.values()
     ]
     outgoing: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (model, "serialization") for events in SERVER_EVENTS.values() for model in events.values()
@@ -134,15 +159,15 @@ def _message(namespace: str, event: str, model: type[BaseModel]) -> dict[str, An
     return {
         "name": event,
         "title": event,
-        "summary": _SUMMARIES[event],
+        "summary": _summary(event, model),
         "contentType": "application/json",
         "payload": {"$ref": SCHEMA_REF.format(model=model.__name__)},
         "x-socketio-namespace": namespace,
     }
 
 
-def _channel(namespace: str) -> dict[str, Any]:
-    events = {**CLIENT_EVENTS[namespace], **SERVER_EVENTS[namespace]}
+def _channel(namespace: str, incoming: Incoming) -> dict[str, Any]:
+    events = {**incoming[namespace], **SERVER_EVENTS[namespace]}
     who = "a person watching the map" if namespace == USER_NS else "a vendor owner's device"
     return {
         "address": namespace,
@@ -155,28 +180,35 @@ def _channel(namespace: str) -> dict[str, Any]:
     }
 
 
-def _operations() -> dict[str, Any]:
+def _operations(incoming: Incoming) -> dict[str, Any]:
     operations: dict[str, Any] = {}
-    for action, table in (("receive", CLIENT_EVENTS), ("send", SERVER_EVENTS)):
+    for action, table in (("receive", incoming), ("send", SERVER_EVENTS)):
         for namespace, events in table.items():
             channel = namespace.strip("/")
-            for event in events:
+            for event, model in events.items():
                 operations[f"{channel}.{event}"] = {
                     "action": action,
                     "channel": {"$ref": f"#/channels/{channel}"},
-                    "summary": _SUMMARIES[event],
+                    "summary": _summary(event, model),
                     "messages": [{"$ref": f"#/channels/{channel}/messages/{event}"}],
                 }
     return operations
 
 
-def asyncapi_document(*, version: str, server_url: str | None = None) -> dict[str, Any]:
-    """The AsyncAPI 3.0 document; ``server_url`` (``http://host:port``) names the server."""
+def asyncapi_document(
+    *,
+    version: str,
+    server_url: str | None = None,
+    plugin_events: Iterable[tuple[str, str, type[BaseModel]]] = (),
+) -> dict[str, Any]:
+    """The AsyncAPI 3.0 document; ``server_url`` (``http://host:port``) names the server;
+    ``plugin_events`` are the plugins' ``(namespace, event, payload model)``."""
     host = (server_url or "http://localhost:8000").split("://", 1)[-1].rstrip("/")
     secure = (server_url or "").startswith("https://")
+    incoming = _incoming(plugin_events)
     messages = {
         message_key(ns, event): _message(ns, event, model)
-        for table in (CLIENT_EVENTS, SERVER_EVENTS)
+        for table in (incoming, SERVER_EVENTS)
         for ns, events in table.items()
         for event, model in events.items()
     }
@@ -201,10 +233,10 @@ def asyncapi_document(*, version: str, server_url: str | None = None) -> dict[st
                 "security": [{"$ref": "#/components/securitySchemes/bearer"}],
             }
         },
-        "channels": {ns.strip("/"): _channel(ns) for ns in (USER_NS, VENDOR_NS)},
-        "operations": _operations(),
+        "channels": {ns.strip("/"): _channel(ns, incoming) for ns in (USER_NS, VENDOR_NS)},
+        "operations": _operations(incoming),
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas(incoming),
             "messages": messages,
             "securitySchemes": {
                 "bearer": {

@@ -1,5 +1,5 @@
 """``GET /asyncapi.json``: the Socket.IO protocol as AsyncAPI 3.0 (see
-``venta_core.transports.realtime.asyncapi``)."""
+``venta_core.transports.realtime.asyncapi``), the plugins' events included."""
 
 from __future__ import annotations
 
@@ -21,7 +21,13 @@ async def asyncapi(request: Request) -> dict[str, Any]:
     if cached is None:
         venta: VentaApp = request.app.state.venta
         cached = asyncapi_document(
-            version=request.app.version, server_url=venta.settings.http.base_url
+            version=request.app.version,
+            server_url=venta.settings.http.base_url,
+            plugin_events=[
+                (handler.namespace, handler.event, handler.payload)
+                for group in venta.hook.venta_realtime_handlers(app=venta)
+                for handler in group or ()
+            ],
         )
         request.app.state.asyncapi = cached
     return cached
