@@ -10,12 +10,14 @@ query (``select_pins``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
+from venta_core.errors import ServiceUnavailable
 from venta_core.events import (
     MalformedEvent,
     VendorDeletedData,
@@ -55,25 +57,38 @@ class PinDirectory:
         self._size = size
         self._pins: OrderedDict[str, Pin] = OrderedDict()
         self._subscriptions: list[Subscription] = []
+        self._subscribing = asyncio.Lock()
 
     async def start(self) -> None:
-        handlers = {
-            "vendor.created": self._on_vendor,
-            "vendor.updated": self._on_vendor,
-            "vendor.deleted": self._on_deleted,
-            "vendor.moved": self._on_moved,
-        }
-        for type_, handler in handlers.items():
-            subject = event_subject(self._prefix, type_)
-            self._subscriptions.append(await self._bus.subscribe(subject, handler))
+        """Nothing yet: the directory subscribes to vendor events when first asked for pins
+        (``pins``), so a process that never shows a map (a worker) does not receive and
+        decode every vendor event for it."""
+
+    async def _subscribe(self) -> None:
+        """Subscribe to the vendor events, once, before the first read: a change committed
+        after that read reaches the pin it read."""
+        async with self._subscribing:
+            if self._subscriptions:
+                return
+            handlers = {
+                "vendor.created": self._on_vendor,
+                "vendor.updated": self._on_vendor,
+                "vendor.deleted": self._on_deleted,
+                "vendor.moved": self._on_moved,
+            }
+            subscribed: list[Subscription] = []
+            try:
+                for type_, handler in handlers.items():
+                    subject = event_subject(self._prefix, type_)
+                    subscribed.append(await self._bus.subscribe(subject, handler))
+            except Exception as exc:  # no pin is held that events could not keep true
+                await _unsubscribe(subscribed)
+                raise ServiceUnavailable("Vendor events cannot be subscribed to") from exc
+            self._subscriptions = subscribed
 
     async def stop(self) -> None:
         subscriptions, self._subscriptions = self._subscriptions, []
-        for subscription in subscriptions:
-            try:
-                await subscription.unsubscribe()
-            except Exception:
-                log.warning("could not unsubscribe pins from vendor events", exc_info=True)
+        await _unsubscribe(subscriptions)
         self._pins.clear()
 
     def cached(self, vendor_id: str) -> Pin | None:
@@ -85,6 +100,8 @@ class PinDirectory:
 
     async def pins(self, ids: Iterable[str]) -> dict[str, Pin]:
         """The pins of the vendors ``ids`` that exist; one query for those not held."""
+        if not self._subscriptions:
+            await self._subscribe()
         found: dict[str, Pin] = {}
         missing: list[str] = []
         for vendor_id in ids:
@@ -146,6 +163,14 @@ class PinDirectory:
         data = _payload(message, VendorMovedData)
         if data is not None:
             self.seen(data.id, data.at)
+
+
+async def _unsubscribe(subscriptions: list[Subscription]) -> None:
+    for subscription in subscriptions:
+        try:
+            await subscription.unsubscribe()
+        except Exception:
+            log.warning("could not unsubscribe pins from vendor events", exc_info=True)
 
 
 def _payload(message: BusMessage, kind: type[_Payload]) -> _Payload | None:
