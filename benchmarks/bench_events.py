@@ -59,9 +59,16 @@ from venta_core.ports.search import SearchIndex, SearchQuery
 from venta_core.ports.stream import ConsumerSpec, EventStream, OutgoingMessage, StreamSpec
 from venta_core.ports.stream_memory import MemoryEventStream
 from venta_core.relay import dlq_stream_name, stream_name
-from venta_core.runner import tune_gc
 from venta_core.settings import Settings
 from venta_core.store.engine import redact_url
+
+try:
+    from venta_core.runner import tune_gc
+except ImportError:  # an older build (PYTHONPATH=old/src): Python's collector, as it ran
+
+    def tune_gc(settings: Settings) -> None:
+        return None
+
 
 VENDORS = 100
 POLL_S = 0.0005
