@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import re
@@ -40,7 +41,7 @@ from venta_core.roles import forget_deleted_identities, stop_worker
 from venta_core.settings import Settings
 from venta_core.transports.listener import HeadLimits, http_config
 
-__all__ = ["ROLES", "Role", "RunnerError", "run", "serve", "tune_gc"]
+__all__ = ["ROLES", "Role", "RunnerError", "run", "serve", "settle_heap", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -331,32 +332,52 @@ def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]
 
 def tune_gc(settings: Settings) -> None:
     """Let the garbage collector's youngest generation grow to ``settings.gc_threshold``
-    objects before a pass (Python's default is 700).
-
-    A served process allocates container objects at a high rate (futures, messages, rows,
-    pydantic models), nearly all freed by reference counting; with 700 the collector ran
-    thousands of times a second over them and the survivors they kept, about a fifth of the
-    CPU of a worker draining events. The older generations keep Python's ratios. Only the
-    processes ``run`` starts: an application that embeds venta keeps its own setting."""
+    (``VENTA_GC_THRESHOLD``) net allocations before a pass, instead of CPython's 700; 0 leaves
+    Python's setting. The older generations keep Python's ratios."""
     if settings.gc_threshold:
         _, older, oldest = gc.get_threshold()
         gc.set_threshold(settings.gc_threshold, older, oldest)
 
 
+def settle_heap(settings: Settings) -> None:
+    """Once a ``venta serve`` process is up: the objects of imports and start-up are moved out
+    of the collector's reach (``gc.freeze``), and the youngest generation is collected less
+    often (``tune_gc``).
+
+    A request's or an event's objects are freed by reference counting when it is done, but a
+    busy process holds more than 700 container objects in flight at any moment: with the
+    default threshold the collector ran hundreds to thousands of times a second, promoted those
+    in-flight objects to older generations, and so triggered full collections that walked the
+    whole start-up heap (about 245,000 objects in the gateway, 0.1-0.2 s each). Under 64
+    concurrent connections that was 150-200 us of CPU per ``GET /v1/vendors/{id}``; in a
+    worker draining events, about a fifth of its CPU (docs/performance.md). Cyclic garbage is
+    still collected, in larger batches. What start-up built (modules, routes, settings, pools)
+    lives as long as the process; a frozen object that later becomes cyclic garbage is not
+    reclaimed. Only the processes ``run`` starts: an application that embeds venta keeps its
+    own collector settings."""
+    gc.collect()
+    gc.freeze()
+    tune_gc(settings)
+
+
+def _settle_when_ready(settings: Settings, _ports: dict[str, int]) -> None:
+    settle_heap(settings)
+
+
 def run(settings: Settings, roles: Iterable[str | Role]) -> None:
     """Build a ``Venta`` from ``settings`` and serve ``roles`` until SIGTERM/SIGINT, with
-    logging configured from ``settings.log``, tracing from the ``OTEL_*`` variables
-    (``observability.tracing``) and the garbage collector tuned (``tune_gc``): the blocking
-    entry point of ``venta serve``."""
+    logging configured from ``settings.log`` and tracing from the ``OTEL_*`` variables
+    (``observability.tracing``): the blocking entry point of ``venta serve``. The process's
+    heap is settled for the collector once everything runs (``settle_heap``)."""
     from venta_core.observability.logging import configure_logging
 
     configure_logging(settings.log)
-    tune_gc(settings)
     roles = list(roles)
     names = [r if isinstance(r, str) else r.name for r in roles]
     configure_tracing(process_service_name(names))
     try:
         with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
-            runner.run(serve(Venta(settings), roles))
+            ready = functools.partial(_settle_when_ready, settings)
+            runner.run(serve(Venta(settings), roles, on_ready=ready))
     finally:
         shutdown_tracing()

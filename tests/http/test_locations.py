@@ -162,3 +162,53 @@ async def test_nearby_rejects_bad_queries(client, alice, query, field):
 async def test_nearby_requires_auth(client):
     response = await client.get("/v1/vendors/nearby?lat=1&long=1&radius=5")
     assert_error(response, 401, "UNAUTHENTICATED")
+
+
+NOT_A_NUMBER = "Input should be a valid number, unable to parse string as a number"
+
+
+async def test_nearby_reports_every_invalid_parameter_in_declaration_order(client, alice):
+    """The parameters are validated together: each invalid one is reported, in the order
+    they are declared (box, circle, limit), whatever their order in the query string."""
+    query = "limit=0&neLat=200&swLong=x&swLat=abc"
+    response = await client.get(f"/v1/vendors/nearby?{query}", headers=alice)
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert error["message"] == "Validation failed for swLat"
+    assert error["details"]["errors"] == [
+        {"field": "swLat", "message": NOT_A_NUMBER},
+        {"field": "swLong", "message": NOT_A_NUMBER},
+        {"field": "neLat", "message": "Input should be less than or equal to 90"},
+        {"field": "limit", "message": "Input should be greater than or equal to 1"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (f"{BOX}&limit=", "Input should be a valid integer, unable to parse string as an integer"),
+        ("swLat=&swLong=1&neLat=2&neLong=2", NOT_A_NUMBER),
+        ("lat=1&long=1&radius=1e9", "Input should be less than or equal to 100000"),
+    ],
+)
+async def test_nearby_empty_and_out_of_range_values_are_invalid(client, alice, query, message):
+    response = await client.get(f"/v1/vendors/nearby?{query}", headers=alice)
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert error["details"]["errors"][0]["message"] == message
+
+
+async def test_nearby_takes_the_last_of_a_repeated_parameter_and_ignores_others(client, alice):
+    fine = "swLat=3&swLat=1&swLong=1&neLat=2&neLong=2&limit=10&zoom=3"
+    assert (await client.get(f"/v1/vendors/nearby?{fine}", headers=alice)).status_code == 200
+    crossed = "swLat=1&swLat=3&swLong=1&neLat=2&neLong=2"
+    response = await client.get(f"/v1/vendors/nearby?{crossed}", headers=alice)
+    assert assert_error(response, 400, "VALIDATION_ERROR")["details"]["errors"] == [
+        {"field": "swLat", "message": "must not exceed neLat"}
+    ]
+
+
+async def test_nearby_limit_bounds_the_answer(client, alice, placed):
+    response = await client.get(
+        "/v1/vendors/nearby?lat=52.52&long=13.405&radius=5000&limit=1", headers=alice
+    )
+    assert response.status_code == 200
+    assert len(response.json()["vendors"]) == 1

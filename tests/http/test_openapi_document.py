@@ -95,3 +95,30 @@ def test_authenticated_routes_declare_the_bearer_scheme():
                 secured.add((path, method))
     assert {("/v1/vendors/{vendor_id}", "get"), ("/v1/vendors/nearby", "get")} <= secured
     assert ("/health", "get") not in secured
+
+
+def test_nearby_documents_limit_then_the_area_where_fastapi_puts_parameters():
+    """The nearby query reads its parameters itself and documents them through
+    ``openapi_extra``; they stand where FastAPI writes generated parameters (before the
+    responses), ``limit`` as FastAPI documented it when it was a declared ``Query``."""
+    document = _document(location={"max_limit": 250, "default_limit": 20})
+    operation = document["paths"]["/v1/vendors/nearby"]["get"]
+    keys = list(operation)
+    assert keys.index("parameters") < keys.index("responses")
+    limit, area = operation["parameters"]
+    assert area["name"] == "area"
+    assert limit == {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {
+            "anyOf": [{"type": "integer", "maximum": 250, "minimum": 1}, {"type": "null"}],
+            "description": "Most vendors answered (default 20).",
+            "title": "Limit",
+        },
+        "description": "Most vendors answered (default 20).",
+    }
+    for path_item in document["paths"].values():
+        for op in path_item.values():
+            if "parameters" in op and "responses" in op:
+                assert list(op).index("parameters") < list(op).index("responses")

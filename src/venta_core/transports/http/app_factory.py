@@ -164,6 +164,7 @@ def _install_openapi(api: FastAPI, routes: list[BaseRoute]) -> None:
                 routes=api.routes,
             )
             _drop_422(schema)
+            _parameters_in_place(schema)
             _declare_bearer(schema, routes)
             api.openapi_schema = schema
         return api.openapi_schema
@@ -192,6 +193,30 @@ def _declare_bearer(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
 
 def _depends_on(dependant: Dependant, calls: tuple[Any, ...]) -> bool:
     return any(d.call in calls or _depends_on(d, calls) for d in dependant.dependencies)
+
+
+#: The keys FastAPI writes after an operation's parameters, in its order.
+_AFTER_PARAMETERS = ("requestBody", "callbacks", "responses")
+
+
+def _parameters_in_place(schema: dict[str, Any]) -> None:
+    """FastAPI writes the parameters it generates before an operation's request body and
+    responses, but parameters given only by ``openapi_extra`` (the nearby query reads its
+    own) after them: they are moved where FastAPI puts generated ones, so the document reads
+    the same whichever way a route declares its parameters."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "parameters" not in operation:
+                continue
+            keys = list(operation)
+            later = [keys.index(k) for k in _AFTER_PARAMETERS if k in operation]
+            if not later or keys.index("parameters") < min(later):
+                continue
+            parameters = operation.pop("parameters")
+            moved = [k for k in keys[min(later) :] if k != "parameters"]
+            rest = {k: operation.pop(k) for k in moved}
+            operation["parameters"] = parameters
+            operation.update(rest)
 
 
 def _drop_422(schema: dict[str, Any]) -> None:

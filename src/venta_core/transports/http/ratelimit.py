@@ -24,7 +24,7 @@ from venta_core.observability.client_metrics import CLIENT_METRICS
 from venta_core.ports.kv import KeyValueStore, RateDecision
 from venta_core.settings import RateLimitSettings
 from venta_core.transports.http.errors import error_response
-from venta_core.transports.http.middleware import set_header
+from venta_core.transports.http.middleware import set_headers
 
 __all__ = [
     "EXEMPT_PATHS",
@@ -151,10 +151,10 @@ class RateLimitMiddleware:
         decision = await self.limiter.hit_ip(client_ip(scope, self.trust_forwarded_for))
 
         async def send_with_headers(message: Message) -> None:
-            tightest = _tightest(scope)
-            if message["type"] == "http.response.start" and tightest is not None:
-                for name, value in _headers(tightest).items():
-                    set_header(message, name, value)
+            if message["type"] == "http.response.start":
+                tightest = _tightest(scope)
+                if tightest is not None:
+                    set_headers(message, _headers(tightest))
             await send(message)
 
         if decision is not None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import ValidationError
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from venta_core.domain import BoundingBox, Location
 from venta_core.domain.cells import cluster_precision
@@ -84,37 +85,64 @@ def _chosen_form(values: dict[str, float | None]) -> tuple[str, ...]:
     return form
 
 
+def _nearby_parameters(settings: LocationSettings) -> type[BaseModel]:
+    """The eight query parameters of the nearby query as one model, with the constraints
+    FastAPI applied to each when they were declared one by one (``Query(ge=..., le=...)``):
+    the same validators, messages and order of errors, in one validation call."""
+
+    def area(alias: str, low: float, high: float) -> Any:
+        return (float | None, Field(None, alias=alias, ge=low, le=high, allow_inf_nan=False))
+
+    return create_model(
+        "NearbyParameters",
+        __config__=ConfigDict(extra="ignore"),
+        sw_lat=area("swLat", -90, 90),
+        sw_long=area("swLong", -180, 180),
+        ne_lat=area("neLat", -90, 90),
+        ne_long=area("neLong", -180, 180),
+        lat=area("lat", -90, 90),
+        long=area("long", -180, 180),
+        radius=(
+            float | None,
+            Field(None, gt=0, le=settings.max_radius_m, allow_inf_nan=False),
+        ),
+        limit=(int | None, Field(None, ge=1, le=settings.max_limit)),
+    )
+
+
+_NEARBY_PARAMETERS = (*_BOX, *_CIRCLE, "limit")
+
+
 def nearby_query_dependency(settings: LocationSettings) -> Callable[..., Awaitable[NearbyQuery]]:
     """The query of ``GET /v1/vendors/nearby`` with the limits of ``settings``.
 
-    The seven area parameters are left out of the generated OpenAPI parameters and described
-    instead as one form-exploded object that is a box or a circle (``nearby_openapi``): the
-    rule "exactly one complete form" is then part of the schema."""
+    The eight parameters are read from the query string and validated by one model
+    (``_nearby_parameters``) rather than declared to FastAPI one by one, which resolved and
+    validated each separately on every request (about a tenth of the route's CPU). Invalid
+    values answer the same 400 as before: every invalid parameter, in declaration order, each
+    located in ``query``. The OpenAPI document declares ``limit`` and the area parameter
+    (``nearby_openapi``) as it did."""
+    parameters = _nearby_parameters(settings)
 
-    def area(alias: str, low: float, high: float) -> Any:
-        return Query(
-            None, alias=alias, ge=low, le=high, allow_inf_nan=False, include_in_schema=False
-        )
-
-    async def nearby_query(
-        sw_lat: float | None = area("swLat", -90, 90),
-        sw_long: float | None = area("swLong", -180, 180),
-        ne_lat: float | None = area("neLat", -90, 90),
-        ne_long: float | None = area("neLong", -180, 180),
-        lat: float | None = area("lat", -90, 90),
-        long: float | None = area("long", -180, 180),
-        radius: float | None = Query(
-            None, gt=0, le=settings.max_radius_m, allow_inf_nan=False, include_in_schema=False
-        ),
-        limit: int | None = Query(
-            None,
-            ge=1,
-            le=settings.max_limit,
-            description=f"Most vendors answered (default {settings.default_limit}).",
-        ),
-    ) -> NearbyQuery:
+    async def nearby_query(request: Request) -> NearbyQuery:
         """Checks the query is exactly one complete form, south below north."""
-        values = {"swLat": sw_lat, "swLong": sw_long, "neLat": ne_lat, "neLong": ne_long}
+        sent = request.query_params
+        raw = {name: value for name in _NEARBY_PARAMETERS if (value := sent.get(name)) is not None}
+        try:
+            query = parameters.model_validate(raw)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            raise RequestValidationError(
+                [{**error, "loc": ("query", *error["loc"])} for error in errors]
+            ) from None
+        got: dict[str, Any] = query.__dict__
+        values = {
+            "swLat": got["sw_lat"],
+            "swLong": got["sw_long"],
+            "neLat": got["ne_lat"],
+            "neLong": got["ne_long"],
+        }
+        lat, long, radius, limit = got["lat"], got["long"], got["radius"], got["limit"]
         form = _chosen_form({**values, "lat": lat, "long": long, "radius": radius})
         size = settings.default_limit if limit is None else limit
         if form == _CIRCLE:
@@ -130,7 +158,8 @@ def _coordinate(low: float, high: float) -> dict[str, Any]:
 
 
 def nearby_openapi(settings: LocationSettings) -> dict[str, Any]:
-    """The area parameter of the nearby query for the OpenAPI document: a box or a circle."""
+    """The parameters of the nearby query for the OpenAPI document: ``limit`` (as FastAPI
+    documented it when it was declared as a ``Query``) and the area, a box or a circle."""
     lat, long = _coordinate(-90, 90), _coordinate(-180, 180)
     box = {
         "title": "box",
@@ -160,7 +189,22 @@ def nearby_openapi(settings: LocationSettings) -> dict[str, Any]:
         "(lat, long, radius). The parameters are given by these names; there is no `area`.",
         "schema": {"oneOf": [box, circle]},
     }
-    return {"parameters": [parameter]}
+    limit_description = f"Most vendors answered (default {settings.default_limit})."
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {
+            "anyOf": [
+                {"type": "integer", "maximum": settings.max_limit, "minimum": 1},
+                {"type": "null"},
+            ],
+            "description": limit_description,
+            "title": "Limit",
+        },
+        "description": limit_description,
+    }
+    return {"parameters": [limit, parameter]}
 
 
 def _box(values: dict[str, float | None]) -> BoundingBox:
