@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from venta_core.app import Venta
 from venta_core.context import (
     RequestContext,
     current,
@@ -12,6 +13,7 @@ from venta_core.context import (
     request_context,
     sanitize_request_id,
 )
+from venta_core.transports.http import create_http_app
 from venta_core.transports.http.middleware import set_header, set_headers
 
 
@@ -59,3 +61,14 @@ def test_set_headers_replaces_like_set_header_one_by_one() -> None:
         (b"x-ratelimit-remaining", b"9"),
         (b"x-ratelimit-reset", b"60"),
     ]
+
+
+def test_the_hot_routes_are_matched_first_and_documented_in_place(app: Venta) -> None:
+    api = create_http_app(app)
+    matching = [r.path_format for r in api.state.route_table]  # type: ignore[attr-defined]
+    first = matching.index
+    assert first("/v1/vendors/nearby") < first("/v1/vendors/{vendor_id}") < first("/health")
+    assert first("/v1/vendors/{vendor_id}/location") < first("/v1/me")
+
+    documented = list(api.openapi()["paths"])
+    assert documented.index("/v1/me") < documented.index("/v1/vendors/nearby")

@@ -104,23 +104,26 @@ def plugin_routers(app: VentaApp) -> list[APIRouter]:
 
 def _include_routers(api: FastAPI, app: VentaApp) -> list[BaseRoute]:
     """Mount the built-in and plugin routers; return every route as one flat table (in
-    matching order) for labelling requests answered before routing."""
-    # locations before vendors: "/v1/vendors/nearby" must match before "/v1/vendors/{id}".
-    builtin = [
-        health.router,
-        docs.router,
-        me.router,
-        locations.create_router(app.settings.location),
-        vendors.router,
-        seed.router,
-        asyncapi.router,
-        map_page.create_router(app.settings),
-    ]
-    routers = [*builtin, *plugin_routers(app)]
-    for router in routers:
+    matching order) for labelling requests answered before routing.
+
+    Routes are matched in the order they are included, one after the other: the hot routes
+    (positions, vendors) go first, which spares each of their requests a dozen failed
+    matches (health, docs, ``/v1/me``), 30-40 us of CPU. The OpenAPI document keeps its
+    own order (``documented``). Locations before vendors: ``/v1/vendors/nearby`` must match
+    before ``/v1/vendors/{id}``."""
+    hot = [locations.create_router(app.settings.location), vendors.router]
+    documented = [health.router, docs.router, me.router, *hot, seed.router, asyncapi.router]
+    documented += [map_page.create_router(app.settings), *plugin_routers(app)]
+    matching = [*hot, *(router for router in documented if router not in hot)]
+    own = list(api.router.routes)  # FastAPI's own (the OpenAPI document)
+    added: dict[int, list[BaseRoute]] = {}
+    for router in matching:
+        before = len(api.router.routes)
         api.include_router(router)
+        added[id(router)] = api.router.routes[before:]
+    api.state.documented_routes = own + [r for router in documented for r in added[id(router)]]
     table: list[BaseRoute] = [r for r in api.router.routes if hasattr(r, "path_format")]
-    table += [r for router in routers for r in router.routes if hasattr(r, "path_format")]
+    table += [r for router in matching for r in router.routes if hasattr(r, "path_format")]
     return table
 
 
@@ -161,7 +164,7 @@ def _install_openapi(api: FastAPI, routes: list[BaseRoute]) -> None:
                 title=api.title,
                 version=api.version,
                 description=api.description,
-                routes=api.routes,
+                routes=api.state.documented_routes,
             )
             _drop_422(schema)
             _parameters_in_place(schema)
