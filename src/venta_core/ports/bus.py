@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["BusMessage", "EventBus", "Handler", "Subscription", "subject_matches"]
+__all__ = ["BusMessage", "EventBus", "Handler", "Subscription", "subject_matches", "tokens_match"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +52,12 @@ class EventBus(Protocol):
 
 def subject_matches(pattern: str, subject: str) -> bool:
     """NATS subject matching: ``*`` matches one token, a final ``>`` one or more tokens."""
-    p_tokens = pattern.split(".")
-    s_tokens = subject.split(".")
+    return tokens_match(pattern.split("."), subject.split("."))
+
+
+def tokens_match(p_tokens: list[str], s_tokens: list[str]) -> bool:
+    """``subject_matches`` on subjects already split at their dots (a bus matching one
+    subject against many patterns splits each once)."""
     for i, part in enumerate(p_tokens):
         if part == ">":
             return len(s_tokens) > i

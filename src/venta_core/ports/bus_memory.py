@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from venta_core.ports.bus import BusMessage, Handler, Subscription, subject_matches
+from venta_core.ports.bus import BusMessage, Handler, Subscription, tokens_match
 
 __all__ = ["MemoryEventBus", "validate_subject"]
 
@@ -26,9 +26,10 @@ logger = logging.getLogger(__name__)
 _WHITESPACE = frozenset(" \t\r\n")
 
 
-def validate_subject(subject: str, *, pattern: bool) -> None:
+def validate_subject(subject: str, *, pattern: bool) -> list[str]:
     """Raise ``ValueError`` unless ``subject`` is a valid NATS subject: dot-separated non-empty
-    tokens without whitespace; wildcards (``*``, a final ``>``) only when ``pattern`` is true."""
+    tokens without whitespace; wildcards (``*``, a final ``>``) only when ``pattern`` is true.
+    Returns its tokens."""
     if not subject or not _WHITESPACE.isdisjoint(subject):
         raise ValueError(f"invalid subject {subject!r}")
     parts = subject.split(".")
@@ -37,11 +38,13 @@ def validate_subject(subject: str, *, pattern: bool) -> None:
         misplaced = not wildcard and ("*" in part or ">" in part)
         if not part or misplaced or (wildcard and not pattern):
             raise ValueError(f"invalid {'subscription ' if pattern else ''}subject {subject!r}")
+    return parts
 
 
 class _MemorySubscription:
     def __init__(self, bus: MemoryEventBus, pattern: str, handler: Handler, queue: str | None):
         self.pattern = pattern
+        self.tokens = pattern.split(".")
         self.queue = queue
         self._bus = bus
         self._handler = handler
@@ -101,12 +104,12 @@ class MemoryEventBus:
     async def publish(
         self, subject: str, data: bytes, headers: Mapping[str, str] | None = None
     ) -> None:
-        validate_subject(subject, pattern=False)
+        tokens = validate_subject(subject, pattern=False)
         message = BusMessage(subject, bytes(data), MappingProxyType(dict(headers or {})))
         targets: list[_MemorySubscription] = []
         groups: dict[tuple[str, str], list[_MemorySubscription]] = {}
         for sub in self._subs:
-            if subject_matches(sub.pattern, subject):
+            if tokens_match(sub.tokens, tokens):
                 if sub.queue is None:
                     targets.append(sub)
                 else:
