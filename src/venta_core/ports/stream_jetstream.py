@@ -150,7 +150,9 @@ class _JsConsumer:
     A fetch publishes one pull request (``batch``, ``no_wait`` and ``expires``: JetStream
     then answers as soon as one message is there, with every message available up to
     ``batch``, and ends the request with a status, or with a 408 status once ``expires``
-    passed without any) whose reply subject is ``<inbox>.<n>``. The inbox's callback
+    passed without any) whose reply subject is ``<inbox>.<n>``; a fetch of one message asks
+    without ``no_wait``, answered by that message or the 408. These are the requests
+    nats-py's fetch sends first, so JetStream treats them as it did. The inbox's callback
     collects the messages in a list and wakes the fetch once: when the batch is full or the
     status for the current request arrives. nats-py's own fetch awaits each message of a
     batch in a task of its own, with a timeout and a name drawn from ``uuid4``: over two
@@ -211,7 +213,9 @@ class _JsConsumer:
         self._wanted = batch
         self._status = None
         self._answered.clear()
-        request = {"batch": batch, "no_wait": True, "expires": int(wait * 1_000_000_000)}
+        request: dict[str, object] = {"batch": batch, "expires": int(wait * 1_000_000_000)}
+        if batch > 1:
+            request["no_wait"] = True
         try:
             await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._current)
         except _UNREACHABLE as exc:
