@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 
 from venta_core.app import Venta
+from venta_core.builtins.search import search_sync_handler
 from venta_core.domain import Actor, Location, Vendor, VendorCreate
+from venta_core.events import EventEnvelope, VendorDeletedData, VendorEventData
 from venta_core.ports.search import SearchQuery, query_terms
 
 pytestmark = pytest.mark.integration
@@ -195,3 +197,49 @@ def test_query_terms() -> None:
     assert query_terms("Crêpes & Café, 24/7!") == ["crêpes", "café", "24", "7"]
     assert query_terms("--") == []
     assert len(query_terms("a " * 50)) == 10
+
+
+class _Recording:
+    """The application's index, keeping the documents each ``upsert`` was given."""
+
+    def __init__(self, index: object) -> None:
+        self.index = index
+        self.upserts: list[list[Vendor]] = []
+
+    async def upsert(self, vendors: list[Vendor]) -> None:
+        self.upserts.append(list(vendors))
+        await self.index.upsert(vendors)  # type: ignore[attr-defined]
+
+    async def delete(self, ids: list[str]) -> None:
+        await self.index.delete(ids)  # type: ignore[attr-defined]
+
+
+def _event(type_: str, vendor: Vendor, **changes: object) -> EventEnvelope:
+    data = VendorEventData.model_validate(vendor.model_copy(update=changes).model_dump())
+    return EventEnvelope.new(type_, data)
+
+
+async def test_the_search_sync_builds_one_document_per_vendor_of_a_batch(app: Venta) -> None:
+    """A burst of updates to a vendor in one batch, in any order, is one document: its
+    newest; a deletion in the batch still wins over it."""
+    soup, stew, ghost = [await _vendor(app, name) for name in ("Soup", "Stew", "Ghost")]
+    later = timedelta(seconds=1)
+    recording = _Recording(app.search_index)
+    sync = search_sync_handler(lambda: recording)  # type: ignore[arg-type,return-value]
+    assert sync.handle_batch is not None
+    batch = [
+        _event("vendor.updated", soup, name="Soup Two", updated_at=soup.updated_at + 2 * later),
+        _event("vendor.updated", soup, name="Soup One", updated_at=soup.updated_at + later),
+        _event("vendor.updated", stew, name="Stew One", updated_at=stew.updated_at + later),
+        _event("vendor.updated", ghost, name="Ghost One", updated_at=ghost.updated_at + later),
+        EventEnvelope.new("vendor.deleted", VendorDeletedData(id=ghost.id, owner_id="o")),
+        _event("vendor.updated", soup, name="Soup Zero"),  # the oldest, last
+    ]
+
+    await sync.handle_batch(batch)
+
+    (documents,) = recording.upserts
+    assert sorted(v.name for v in documents) == ["Ghost One", "Soup Two", "Stew One"]
+    assert await _names(app, "soup") == ["Soup Two"]
+    assert await _names(app, "stew") == ["Stew One"]
+    assert await app.search_index.get(ghost.id) is None

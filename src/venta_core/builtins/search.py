@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from venta_core.domain import Vendor
+from venta_core.domain.base import to_utc
 from venta_core.events import EventEnvelope, EventHandler, PoisonEvent, VendorEventData
 from venta_core.hookspecs import hookimpl
 from venta_core.ports.search import SearchHit, SearchIndex, SearchPage, SearchQuery, query_terms
@@ -134,14 +135,27 @@ def search_sync_handler(index_of: Callable[[], SearchIndex]) -> EventHandler:
     async def handle_batch(envelopes: Sequence[EventEnvelope]) -> None:
         """One upsert of the newest document of each vendor, then one delete. The index
         keeps the newest version and remembers deletions, so order within and across
-        batches does not matter; a poison event fails the batch (then handled one by one)."""
+        batches does not matter; a poison event fails the batch (then handled one by one).
+
+        A document is built only for the newest event of each vendor in the batch (a burst
+        of updates to one vendor is one document): an older one would be dropped by the
+        index anyway."""
+        newest: dict[str, tuple[datetime, EventEnvelope]] = {}
         upserts: list[Vendor] = []
         deletes: list[str] = []
         for envelope in envelopes:
             if envelope.type == "vendor.deleted":
                 deletes.append(_deleted_id(envelope))
+                continue
+            data = envelope.payload()
+            if isinstance(data, VendorEventData) and data.updated_at is not None:
+                version = to_utc(data.updated_at)
+                known = newest.get(data.id)
+                if known is None or known[0] <= version:
+                    newest[data.id] = (version, envelope)
             else:
                 upserts.append(_vendor(envelope))
+        upserts.extend(_vendor(envelope) for _, envelope in newest.values())
         index = index_of()
         if upserts:
             await index.upsert(upserts)
