@@ -188,6 +188,27 @@ async def test_a_malformed_message_is_dead_lettered_and_the_worker_goes_on(
     assert not any(k.lower().startswith("nats-expected") for k in parked.headers)
 
 
+async def test_a_type_the_handler_does_not_want_is_skipped_unread(start_app: StartApp) -> None:
+    """search-sync's filter (``vendor.*``) also brings ``vendor.moved``, which it does not
+    want: the subject says so, so the body is not even decoded (not dead-lettered here)."""
+    app = await start_app()
+    subject = f"{app.settings.key_prefix}.events.vendor.moved"
+    await app.stream.publish(OutgoingMessage(subject, b"{not json", msg_id="unwanted-1"))
+    (vendor,) = await _create(app, "Noodle Nook")
+
+    await wait_until(lambda: _found(app, vendor))  # stored after the skipped one
+    assert app.worker is not None
+    (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
+    assert sync.consumer is not None
+    await wait_until(lambda: _settled(sync.consumer))
+    assert await _dead_letters(app, 0, wait=0.5) == []
+
+
+async def _settled(consumer: Any) -> bool:
+    state = await consumer.state()
+    return state.lag == 0
+
+
 async def _found(app: Venta, vendor_id: str) -> bool:
     return await app.search_index.get(vendor_id) is not None
 

@@ -3,7 +3,8 @@
 For each delivery:
 
 - not an envelope of a known type with a valid payload -> dead-lettered (``malformed``);
-- a type the handler does not want (its filter is a wildcard) -> acknowledged, skipped;
+- a type the handler does not want (its filter is a wildcard) -> acknowledged, skipped (unread
+  when its subject names the type);
 - delivered more than ``max_deliver`` times (the worker died on it before) -> dead-lettered
   (``max_deliver``) without calling the handler again;
 - handler returns -> ack; raises ``PoisonEvent`` -> dead-lettered (``poison``); raises anything
@@ -50,6 +51,7 @@ from venta_core.events import (
     PoisonEvent,
     decode_event,
     dlq_subject,
+    event_subject,
 )
 from venta_core.observability import tracing
 from venta_core.ports.stream import (
@@ -110,6 +112,9 @@ class HandlerRunner:
             max_deliver=settings.max_deliver + SERVER_MAX_DELIVER_GRACE,
             max_ack_pending=max(unsettled, 64),
         )
+        # Subjects of the wanted types: a delivery on another event subject is skipped unread
+        self._events_root = f"{prefix}.events."
+        self._wanted = frozenset(event_subject(prefix, t) for t in handler.event_types)
         self._consumer: StreamConsumer | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
@@ -285,7 +290,16 @@ class HandlerRunner:
 
     async def _precheck(self, message: StreamMessage) -> EventEnvelope | None:
         """The envelope to hand to the handler, or ``None`` when the message was settled
-        without it (malformed, a type the handler does not want, delivered too often)."""
+        without it (malformed, a type the handler does not want, delivered too often).
+
+        A delivery on the subject of a type the handler does not want (its filter is a
+        wildcard: ``vendor.*`` also brings ``vendor.moved``) is acknowledged without being
+        decoded: the subject names the type, and skipping such events is most of what a
+        consumer with a wide filter does."""
+        subject = message.subject
+        if subject not in self._wanted and subject.startswith(self._events_root):
+            await message.ack()
+            return None
         try:
             envelope = decode_event(message.data)
         except MalformedEvent as exc:
