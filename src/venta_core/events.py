@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,6 +30,8 @@ __all__ = [
     "BatchCallback",
     "EventEnvelope",
     "EventHandler",
+    "ImageReleaseReason",
+    "ImageReleasedData",
     "MalformedEvent",
     "PoisonEvent",
     "SubscriptionEventData",
@@ -94,6 +96,26 @@ class VendorMovedData(DomainModel):
     at: UtcDatetime
 
 
+#: Why a vendor gave up an image (``image.released``).
+ImageReleaseReason = Literal["replaced", "removed", "deleted"]
+
+
+class ImageReleasedData(DomainModel):
+    """``image.released``: a vendor gave up the image at ``url``: ``replaced`` by another,
+    ``removed``, or the vendor ``deleted`` (alone or with its owner).
+
+    Written with the change, beside its ``vendor.updated`` or ``vendor.deleted`` (which carry
+    the same URL as ``previousPrimaryImage`` or ``primaryImage``), so that what deletes unused
+    images gets only these events instead of every profile update. Whether another vendor
+    still shows the image is for the handler to read when it runs.
+    """
+
+    url: str
+    vendor_id: str
+    owner_id: str
+    reason: ImageReleaseReason
+
+
 class UserEventData(DomainModel):
     id: str
     external_id: str
@@ -112,6 +134,7 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     "vendor.updated": VendorEventData,
     "vendor.deleted": VendorDeletedData,
     "vendor.moved": VendorMovedData,
+    "image.released": ImageReleasedData,
     "user.created": UserEventData,
     "user.deleted": UserEventData,
     "subscription.updated": SubscriptionEventData,

@@ -476,7 +476,7 @@ class UploadSettings(BaseModel):
     delete_unused_images: bool = Field(
         True,
         description="The worker deletes a stored image once no vendor shows it (vendor "
-        "deleted, primaryImage replaced or removed).",
+        "deleted, primaryImage replaced or removed: the image.released events).",
     )
 
     @field_validator("allowed_types")

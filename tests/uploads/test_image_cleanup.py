@@ -6,6 +6,7 @@ directory."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -18,9 +19,12 @@ from tests.conftest import real_settings
 from tests.events.helpers import delete_streams, empty_tables, fast, wait_until
 from tests.uploads.images import png
 from venta_core.app import Venta
-from venta_core.builtins.uploads import IMAGE_CLEANUP_DELETED, IMAGE_CLEANUP_REPLACED
+from venta_core.builtins.uploads import IMAGE_CLEANUP
 from venta_core.domain import Actor, VendorCreate, VendorUpdate
+from venta_core.events import EventEnvelope, EventHandler, ImageReleasedData
+from venta_core.hookspecs import hookimpl
 from venta_core.ports.identity import DevTokenProvider
+from venta_core.ports.stream import ConsumerSpec
 from venta_core.settings import Settings
 from venta_core.transports.http import create_http_app
 
@@ -34,9 +38,9 @@ async def _starter(base: Settings, uploads_dir: Path) -> AsyncIterator[StartApp]
     uploads = base.uploads.model_copy(update={"dir": str(uploads_dir)})
     async with AsyncExitStack() as stack:
 
-        async def start(worker: bool = True, **overrides: Any) -> Venta:
+        async def start(worker: bool = True, plugins: Any = (), **overrides: Any) -> Venta:
             settings = fast(base).model_copy(update={"uploads": uploads, **overrides})
-            app = Venta(settings, load_entry_points=False)
+            app = Venta(settings, plugins=plugins, load_entry_points=False)
             if not settings.is_sqlite:
                 await app.database.start()
                 await empty_tables(app)
@@ -88,10 +92,10 @@ async def owner(app: Venta, subject: str = "owner") -> Actor:
     return Actor.for_user(await app.users.ensure_user(subject))
 
 
-def handled(app: Venta, event_type: str) -> float:
+def handled(app: Venta) -> float:
+    """``image.released`` events the clean-up handler of ``app`` has handled."""
     assert app.worker is not None
-    name = IMAGE_CLEANUP_DELETED if event_type == "vendor.deleted" else IMAGE_CLEANUP_REPLACED
-    labels = {"handler": name, "type": event_type}
+    labels = {"handler": IMAGE_CLEANUP, "type": "image.released"}
     registry = app.worker.metrics.registry
     value = registry.get_sample_value("venta_worker_events_handled_total", labels)
     return value or 0.0
@@ -138,7 +142,7 @@ async def test_an_image_another_vendor_shows_is_kept(start_app: StartApp) -> Non
     await app.vendors.create_vendor(bob, VendorCreate(name="B", primaryImage=url))
 
     await app.vendors.delete_vendor(alice, mine.id)
-    await wait_until(lambda: _true(handled(app, "vendor.deleted") == 1))
+    await wait_until(lambda: _true(handled(app) == 1))
 
     assert file_of(app, url).exists()
 
@@ -169,7 +173,7 @@ async def test_urls_of_other_sites_and_stores_are_left_alone(start_app: StartApp
         )
         await app.vendors.delete_vendor(actor, vendor.id)
 
-    await wait_until(lambda: _true(handled(app, "vendor.deleted") == 2))
+    await wait_until(lambda: _true(handled(app) == 2))
     assert file_of(app, url).exists()
 
 
@@ -195,8 +199,89 @@ async def test_the_worker_of_another_process_deletes_the_image(
     await deleter.vendors.delete_vendor(actor, vendor.id)
 
     await wait_until(lambda: gone(file_of(worker, url)), timeout=20)
-    assert handled(worker, "vendor.deleted") == 1
+    assert handled(worker) == 1
 
 
 async def _true(value: bool) -> bool:
     return value
+
+
+class Releases:
+    """A plugin recording the ``image.released`` events it is given."""
+
+    def __init__(self) -> None:
+        self.seen: list[ImageReleasedData] = []
+
+    @hookimpl
+    def venta_event_handlers(self, app: Venta) -> list[EventHandler]:
+        return [EventHandler("releases", {"image.released"}, self.handle)]
+
+    async def handle(self, envelope: EventEnvelope) -> None:
+        payload = envelope.payload()
+        assert isinstance(payload, ImageReleasedData)
+        self.seen.append(payload)
+
+
+async def test_each_image_given_up_is_one_image_released_event(start_app: StartApp) -> None:
+    """Replaced, removed, the vendor deleted, the owner deleted: one event each; a change
+    that keeps the image, or a vendor without one, none."""
+    releases = Releases()
+    app = await start_app(plugins=[releases])
+    actor = await owner(app)
+    assert actor.user_id is not None
+    a, b, c, d = (
+        "https://cdn.example/a.png",
+        "https://cdn.example/b.png",
+        "https://x/c",
+        "https://x/d",
+    )
+    first = await app.vendors.create_vendor(actor, VendorCreate(name="One", primaryImage=a))
+    await app.vendors.update_vendor(actor, first.id, VendorUpdate(name="Uno"))
+    await app.vendors.update_vendor(actor, first.id, VendorUpdate(primaryImage=a))
+    await app.vendors.update_vendor(actor, first.id, VendorUpdate(primaryImage=b))
+    await app.vendors.update_vendor(actor, first.id, VendorUpdate(primaryImage=None))
+    second = await app.vendors.create_vendor(actor, VendorCreate(name="Two", primaryImage=c))
+    await app.vendors.delete_vendor(actor, second.id)
+    third = await app.vendors.create_vendor(actor, VendorCreate(name="Three", primaryImage=d))
+    await app.vendors.create_vendor(actor, VendorCreate(name="Four"))
+    await app.users.delete_user(actor.user_id)
+
+    await wait_until(lambda: _true(len(releases.seen) >= 4))
+    await asyncio.sleep(0.2)  # and no more
+    got = sorted((r.url, r.reason, r.owner_id) for r in releases.seen)
+    assert got == [
+        (a, "replaced", actor.user_id),
+        (b, "removed", actor.user_id),
+        (c, "deleted", actor.user_id),
+        (d, "deleted", actor.user_id),
+    ]
+    vendors = {r.url: r.vendor_id for r in releases.seen}
+    assert vendors == {a: first.id, b: first.id, c: second.id, d: third.id}
+
+
+async def test_a_starting_worker_deletes_the_consumers_of_retired_handlers(
+    start_app: StartApp,
+) -> None:
+    """The two clean-up handlers of earlier releases read every vendor.updated and
+    vendor.deleted; their durable consumers, left alone, would lag (and keep events under
+    interest retention). A starting worker deletes them."""
+    app = await start_app(worker=False)
+    prefix = app.settings.key_prefix
+    for name, subject in (
+        ("image-cleanup-replaced", "vendor.updated"),
+        ("image-cleanup-deleted", "vendor.deleted"),
+    ):
+        spec = ConsumerSpec(durable=f"{prefix}-{name}", filter_subject=f"{prefix}.events.{subject}")
+        await (await app.stream.consumer(spec)).close()
+        assert await app.stream.delete_consumer(spec.durable, spec.filter_subject)
+        await (await app.stream.consumer(spec)).close()  # there again for the worker to find
+
+    worker = app.enable_worker()
+    await worker.start()
+    try:
+        for name in ("image-cleanup-replaced", "image-cleanup-deleted"):
+            durable = f"{prefix}-{name}"
+            assert not await app.stream.delete_consumer(durable, f"{prefix}.events.>")
+        assert IMAGE_CLEANUP in worker.handlers
+    finally:
+        await worker.stop()

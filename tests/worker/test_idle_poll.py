@@ -97,6 +97,9 @@ class SpyStream:
         self.binds += 1
         return SpyConsumer(await self.inner.consumer(spec), self)
 
+    async def delete_consumer(self, durable: str, filter_subject: str) -> bool:
+        return await self.inner.delete_consumer(durable, filter_subject)
+
 
 @dataclass
 class Handled:

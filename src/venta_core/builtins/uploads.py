@@ -1,9 +1,9 @@
 """Built-in image uploads: a local-disk store (replaceable through ``venta_upload_store``), the
 upload routes, which use whichever store the plugins chose, and the worker's handlers deleting
-the images vendors give up (``venta_core.services.images``): ``image-cleanup-deleted`` on
-``vendor.deleted`` and ``image-cleanup-replaced`` on ``vendor.updated``. Two handlers of one
-type each rather than one of both: each consumer then gets only its own type from the stream
-(a filter on one subject), not every ``vendor.*`` event (``vendor.moved`` included).
+the images vendors give up (``venta_core.services.images``): ``image-cleanup`` on
+``image.released``, which the vendor and user services write beside the ``vendor.updated``
+or ``vendor.deleted`` that gave an image up. Its consumer gets only those events from the
+stream (a filter on one subject), not every profile update.
 
 Imports happen inside the hooks so that registering the built-ins (every CLI command does)
 never pulls in FastAPI.
@@ -12,7 +12,7 @@ never pulls in FastAPI.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from venta_core.hookspecs import hookimpl
@@ -21,15 +21,14 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from venta_core.app import Venta
-    from venta_core.events import BatchCallback, EventCallback, EventEnvelope, EventHandler
+    from venta_core.events import EventEnvelope, EventHandler
     from venta_core.ports.uploads import UploadStore
     from venta_core.transports import VentaApp
 
-__all__ = ["IMAGE_CLEANUP_DELETED", "IMAGE_CLEANUP_REPLACED", "upload_store_of"]
+__all__ = ["IMAGE_CLEANUP", "upload_store_of"]
 
-IMAGE_CLEANUP_DELETED = "image-cleanup-deleted"
-IMAGE_CLEANUP_REPLACED = "image-cleanup-replaced"
-#: Images one clean-up handler deletes at the same time from a batch of events.
+IMAGE_CLEANUP = "image-cleanup"
+#: Images the clean-up handler deletes at the same time from a batch of events.
 RELEASES_AT_ONCE = 16
 
 
@@ -65,72 +64,43 @@ def venta_http_routers(app: VentaApp) -> list[APIRouter] | None:
 
 @hookimpl
 def venta_event_handlers(app: Venta) -> list[EventHandler] | None:
-    """The image clean-up handlers, unless turned off (``uploads.delete_unused_images``) or
+    """The image clean-up handler, unless turned off (``uploads.delete_unused_images``) or
     no store is configured."""
     store = upload_store_of(app)
     if store is None or not app.settings.uploads.delete_unused_images:
         return None
-    from venta_core.events import EventHandler, PoisonEvent, VendorDeletedData, VendorEventData
+    from venta_core.events import EventHandler, ImageReleasedData, PoisonEvent
     from venta_core.services.images import ImageReleases
 
     images = ImageReleases(app.database, store)
 
-    def image_of(envelope: EventEnvelope, read: Callable[[Any], str | None]) -> str | None:
+    def url_of(envelope: EventEnvelope) -> str:
         from pydantic import ValidationError
 
         try:
             payload = envelope.payload()
         except ValidationError as exc:
             raise PoisonEvent(f"{envelope.type}: {exc.errors()[0]['msg']}") from None
-        return read(payload)
+        if not isinstance(payload, ImageReleasedData):
+            raise PoisonEvent(f"{envelope.type}: not an image.released payload")
+        return payload.url
 
-    def releasing(read: Callable[[Any], str | None]) -> EventCallback:
-        async def handle(envelope: EventEnvelope) -> None:
-            url = image_of(envelope, read)
-            if url:
+    async def handle(envelope: EventEnvelope) -> None:
+        await images.release(url_of(envelope))
+
+    async def handle_batch(envelopes: Sequence[EventEnvelope]) -> None:
+        """Each image of the batch released once, a few at a time. Any failure fails the
+        batch (then handled event by event; releasing twice is harmless)."""
+        room = asyncio.Semaphore(RELEASES_AT_ONCE)
+
+        async def release(url: str) -> None:
+            async with room:
                 await images.release(url)
 
-        return handle
+        urls = {url_of(e) for e in envelopes}
+        results = await asyncio.gather(*map(release, urls), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
-    def releasing_all(read: Callable[[Any], str | None]) -> BatchCallback:
-        """A batch: most events free no image; those that do are released a few at a time.
-        Any failure fails the batch (then handled event by event; releasing twice is
-        harmless)."""
-
-        async def handle_batch(envelopes: Sequence[EventEnvelope]) -> None:
-            urls = {url for e in envelopes if (url := image_of(e, read))}
-            if not urls:
-                return
-            room = asyncio.Semaphore(RELEASES_AT_ONCE)
-
-            async def release(url: str) -> None:
-                async with room:
-                    await images.release(url)
-
-            results = await asyncio.gather(*map(release, urls), return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
-
-        return handle_batch
-
-    def deleted_image(payload: Any) -> str | None:
-        return payload.primary_image if isinstance(payload, VendorDeletedData) else None
-
-    def replaced_image(payload: Any) -> str | None:
-        return payload.previous_primary_image if isinstance(payload, VendorEventData) else None
-
-    return [
-        EventHandler(
-            IMAGE_CLEANUP_DELETED,
-            {"vendor.deleted"},
-            releasing(deleted_image),
-            handle_batch=releasing_all(deleted_image),
-        ),
-        EventHandler(
-            IMAGE_CLEANUP_REPLACED,
-            {"vendor.updated"},
-            releasing(replaced_image),
-            handle_batch=releasing_all(replaced_image),
-        ),
-    ]
+    return [EventHandler(IMAGE_CLEANUP, {"image.released"}, handle, handle_batch=handle_batch)]

@@ -168,3 +168,8 @@ class EventStream(Protocol):
     async def consumer(self, spec: ConsumerSpec) -> StreamConsumer:
         """Create or update the durable consumer ``spec.durable`` and bind to it."""
         ...
+
+    async def delete_consumer(self, durable: str, filter_subject: str) -> bool:
+        """Delete the durable consumer ``durable`` of the stream storing ``filter_subject``;
+        whether there was one."""
+        ...

@@ -454,6 +454,15 @@ class JetStreamEventStream:
             raise ConnectionError(f"JetStream consumer setup failed: {exc!r}") from exc
         return consumer
 
+    async def delete_consumer(self, durable: str, filter_subject: str) -> bool:
+        try:
+            stream = await self._stream_of(filter_subject)
+            return bool(await self.js.delete_consumer(stream, durable))
+        except nats.js.errors.NotFoundError:
+            return False
+        except _UNREACHABLE as exc:
+            raise ConnectionError(f"JetStream consumer deletion failed: {exc!r}") from exc
+
     async def delete(self, name: str) -> None:
         """Delete a stream and its consumers (tests and tooling)."""
         with contextlib.suppress(nats.js.errors.NotFoundError):

@@ -334,6 +334,17 @@ class MemoryEventStream:
             durable.spec = spec
         return _Consumer(durable)
 
+    async def delete_consumer(self, durable: str, filter_subject: str) -> bool:
+        keys = [
+            key
+            for key, known in self._durables.items()
+            if key[1] == durable
+            and any(_overlaps(p, filter_subject) for p in known.stream.spec.subjects)
+        ]
+        for key in keys:
+            del self._durables[key]
+        return bool(keys)
+
 
 def _overlaps(stream_pattern: str, filter_subject: str) -> bool:
     """Whether a consumer filter selects messages of a stream subject pattern (the filter is

@@ -16,7 +16,7 @@ import contextlib
 from venta_core.domain import Subscription, SubscriptionUpdate, User, VendorSummary
 from venta_core.domain.text import is_storable, unstorable_reason
 from venta_core.errors import AccountDeleted, UserNotFound, ValidationFailed
-from venta_core.events import UserEventData, VendorDeletedData
+from venta_core.events import ImageReleasedData, UserEventData, VendorDeletedData
 from venta_core.ports.geo import GeoIndex
 from venta_core.services.ids import is_uuid
 from venta_core.services.protocols import SubscriptionService
@@ -94,6 +94,11 @@ class LocalUserService:
             for vendor_id, image in deleted:
                 data = VendorDeletedData(id=vendor_id, owner_id=user_id, primary_image=image)
                 await outbox.add_event(conn, "vendor.deleted", data)
+                if image is not None:
+                    released = ImageReleasedData(
+                        url=image, vendor_id=vendor_id, owner_id=user_id, reason="deleted"
+                    )
+                    await outbox.add_event(conn, "image.released", released)
             await outbox.add_event(
                 conn, "user.deleted", UserEventData(id=user_id, external_id=user.external_id)
             )

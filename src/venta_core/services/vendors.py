@@ -10,7 +10,12 @@ import sqlalchemy as sa
 
 from venta_core.domain import Actor, Vendor, VendorCreate, VendorUpdate
 from venta_core.errors import AccountDeleted, Forbidden, ValidationFailed, VendorNotFound
-from venta_core.events import VendorDeletedData, VendorEventData
+from venta_core.events import (
+    ImageReleasedData,
+    ImageReleaseReason,
+    VendorDeletedData,
+    VendorEventData,
+)
 from venta_core.ports.geo import GeoIndex
 from venta_core.services.ids import is_uuid
 from venta_core.store import outbox
@@ -18,7 +23,7 @@ from venta_core.store import vendors as rows
 from venta_core.store.engine import Database
 from venta_core.store.tables import vendors
 
-__all__ = ["LocalVendorService", "OwnerCache"]
+__all__ = ["LocalVendorService", "OwnerCache", "image_released"]
 
 
 class OwnerCache:
@@ -49,6 +54,11 @@ def _event_data(vendor: Vendor, replaced_image: str | None = None) -> VendorEven
     return VendorEventData.model_validate(
         {**vendor.model_dump(), "previous_primary_image": replaced_image}
     )
+
+
+def image_released(vendor: Vendor, url: str, reason: ImageReleaseReason) -> ImageReleasedData:
+    """The ``image.released`` payload of ``vendor`` giving up ``url``."""
+    return ImageReleasedData(url=url, vendor_id=vendor.id, owner_id=vendor.owner_id, reason=reason)
 
 
 class LocalVendorService:
@@ -109,6 +119,13 @@ class LocalVendorService:
             if replaced == updated.primary_image:
                 replaced = None
             await outbox.add_event(conn, "vendor.updated", _event_data(updated, replaced))
+            if replaced is not None:
+                reason: ImageReleaseReason = (
+                    "removed" if updated.primary_image is None else "replaced"
+                )
+                await outbox.add_event(
+                    conn, "image.released", image_released(updated, replaced, reason)
+                )
         return updated
 
     async def delete_vendor(self, actor: Actor, vendor_id: str) -> None:
@@ -131,6 +148,9 @@ class LocalVendorService:
                 id=vendor_id, owner_id=owner_id, primary_image=current.primary_image
             )
             await outbox.add_event(conn, "vendor.deleted", deleted)
+            if current.primary_image is not None:
+                released = image_released(current, current.primary_image, "deleted")
+                await outbox.add_event(conn, "image.released", released)
         self.owners.discard(vendor_id)
 
     @staticmethod

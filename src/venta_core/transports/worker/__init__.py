@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 STATE_TIMEOUT_SECONDS = 2.0
 DRAIN_POLL_SECONDS = 0.02
+#: Built-in handlers of earlier releases, whose work another handler does now (``image-cleanup``
+#: on ``image.released``): a starting worker deletes their durable consumers, which nothing
+#: reads any more (left alone, each would show a growing lag, and keep every event it filters
+#: under ``interest`` retention).
+RETIRED_HANDLERS = ("image-cleanup-deleted", "image-cleanup-replaced")
 
 
 class EventWorker:
@@ -59,6 +64,8 @@ class EventWorker:
             raise ValueError(f"event handlers with the same name: {', '.join(duplicates)}")
         self.settings = settings
         self.metrics = metrics
+        self._stream = stream
+        self._prefix = prefix
         self.runners = [
             HandlerRunner(
                 stream,
@@ -82,6 +89,7 @@ class EventWorker:
         return [r.name for r in self.runners]
 
     async def start(self) -> None:
+        await self._retire()
         try:
             for runner in self.runners:
                 await runner.start()
@@ -93,6 +101,21 @@ class EventWorker:
             raise
         if self.runners:
             log.info("worker running handlers: %s", ", ".join(self.handlers))
+
+    async def _retire(self) -> None:
+        """Delete the consumers of ``RETIRED_HANDLERS`` (unless a handler of this worker has
+        taken the name); a failure is logged, not raised: the worker runs without it."""
+        for name in RETIRED_HANDLERS:
+            if name in self.handlers:
+                continue
+            durable = f"{self._prefix}-{name}"
+            try:
+                if await self._stream.delete_consumer(durable, f"{self._prefix}.events.>"):
+                    log.info("deleted the consumer %s of a retired handler", durable)
+            except Exception as exc:
+                log.warning(
+                    "could not delete the consumer %s of a retired handler: %s", durable, exc
+                )
 
     async def stop(self) -> None:
         if self.housekeeping is not None:
