@@ -11,6 +11,7 @@ validated when it was added) and, from the database, what the message needs besi
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,16 +93,22 @@ _STORED = (
 
 
 def _stored(row: Any, contexts: TraceContexts | None) -> StoredEvent:
-    event = StoredEvent(
-        seq=row.seq,
-        id=row.event_id,
-        type=row.type,
-        request_id=row.request_id,
-        order_key=row.order_key,
-        body=row.body.encode(),
+    """The event of a row of ``_STORED`` (read by position: a row's attributes by name cost
+    about 3 us a row, a tenth of the relay's share of an event)."""
+    seq, event_id, type_, request_id, order_key, body, traceparent, tracestate = row
+    if contexts is not None and traceparent:
+        carrier = {"traceparent": traceparent}
+        if tracestate:
+            carrier["tracestate"] = tracestate
+        contexts[event_id] = carrier
+    return StoredEvent(
+        seq=seq,
+        id=event_id,
+        type=type_,
+        request_id=request_id,
+        order_key=order_key,
+        body=body.encode(),
     )
-    _remember(contexts, event.id, row)
-    return event
 
 
 _INSERT = outbox.insert()
@@ -118,14 +125,6 @@ def _trace_columns() -> dict[str, str | None]:
         "traceparent": carrier["traceparent"],
         "tracestate": state if state and len(state) <= _TRACESTATE_MAX else None,
     }
-
-
-def _remember(contexts: TraceContexts | None, event_id: str, row: Any) -> None:
-    if contexts is not None and row.traceparent:
-        carrier = {"traceparent": row.traceparent}
-        if row.tracestate:
-            carrier["tracestate"] = row.tracestate
-        contexts[event_id] = carrier
 
 
 async def add_event(conn: AsyncConnection, type_: str, data: BaseModel) -> EventEnvelope:
@@ -227,6 +226,7 @@ def _claim(lock: bool) -> sa.Update:
 
 
 _CLAIM = {False: _claim(lock=False), True: _claim(lock=True)}
+_SEQ = operator.itemgetter(0)  # of a _STORED row
 
 
 async def claim_pending(
@@ -247,7 +247,7 @@ async def claim_pending(
     if lock_key is not None:
         params["lock_key"] = lock_key
     rows = await conn.execute(_CLAIM[lock_key is not None], params)
-    return [_stored(row, contexts) for row in sorted(rows, key=lambda row: row.seq)]
+    return [_stored(row, contexts) for row in sorted(rows, key=_SEQ)]
 
 
 async def unmark(conn: AsyncConnection, seqs: list[int]) -> None:
