@@ -24,6 +24,9 @@ application runs the relay and the worker in process, as ``venta serve all`` doe
   garbage collector tuned (``VENTA_GC_THRESHOLD``); the raw runs share the process;
 - ``--rounds``: the throughput runs, through the pipeline and raw, alternate this many times;
   the medians are reported (one short run swings with whatever else the machine does);
+- ``vendor.moved``: the same drain of as many queued ``vendor.moved`` events, which the search
+  sync's ``vendor.*`` consumer fetches and skips (what most of a moving fleet's stream is);
+  one per round, median;
 - 1 vs 2 workers (PostgreSQL + JetStream): the throughput run again with a second worker,
   a ``venta serve worker`` process sharing the durable consumers; both runs end when the
   search sync's consumer has nothing left (stored, undelivered or unacknowledged).
@@ -206,6 +209,41 @@ async def drain_rate(app: Venta, fleet: list[str], events: int, writers: int) ->
     await app.relay.start()
     await until(drained, limit_s=300, poll_s=DRAINED_POLL_S)
     return per_writer * writers / (time.perf_counter() - started)
+
+
+async def moved_rate(app: Venta, fleet: list[str], events: int) -> float:
+    """Events/s of a drain of ``events`` queued ``vendor.moved`` events (the bulk of a moving
+    fleet's stream: the search sync's ``vendor.*`` consumer fetches and skips them), until
+    its consumer has nothing left."""
+    from datetime import UTC, datetime, timedelta
+
+    from venta_core.events import VendorMovedData
+    from venta_core.store import outbox
+
+    assert app.worker is not None
+    (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
+    now = datetime.now(UTC)
+    payloads = [
+        VendorMovedData(
+            id=fleet[n % len(fleet)],
+            lat=52.5 + n * 1e-6,
+            long=13.4,
+            at=now + timedelta(microseconds=n),
+        )
+        for n in range(events)
+    ]
+
+    async def drained() -> bool:
+        assert sync.consumer is not None
+        return await app.relay.pending_count() == 0 and (await sync.consumer.state()).lag == 0
+
+    await app.relay.stop()
+    async with app.database.begin() as conn:
+        await outbox.add_events(conn, "vendor.moved", payloads)
+    started = time.perf_counter()
+    await app.relay.start()
+    await until(drained, limit_s=300, poll_s=DRAINED_POLL_S)
+    return events / (time.perf_counter() - started)
 
 
 @asynccontextmanager
@@ -428,11 +466,12 @@ async def run(
     async with app:
         through = await end_to_end(app, args.updates, args.events, args.writers)
         bare = await raw(stream, settings.key_prefix, args.updates, args.events)
-        mine, theirs, library = [through.events_per_s], [bare.events_per_s], []
+        mine, theirs, library, moved = [through.events_per_s], [bare.events_per_s], [], []
         for n in range(args.rounds):
             if n:
                 mine.append((await throughput(app, through.fleet, args.events, args.writers))[0])
                 theirs.append(await raw_throughput(stream, settings.key_prefix, args.events))
+            moved.append(await moved_rate(app, through.fleet, args.events))
             if settings.nats_url:
                 library.append(
                     await natspy_throughput(settings.nats_url, settings.key_prefix, args.events)
@@ -455,6 +494,9 @@ async def run(
     ]
     for name, mine, theirs in rows:
         print(f"{name:<26}{mine:>16.2f}{theirs:>14.2f}{mine / theirs:>10.2f}")
+    skipped = median(moved)
+    print(f"{'vendor.moved events/s':<26}{skipped:>16.2f}{bare.events_per_s:>14.2f}", end="")
+    print(f"{skipped / bare.events_per_s:>10.2f}")
     if library:
         natspy = median(library)
         ratio = through.events_per_s / natspy
