@@ -23,7 +23,7 @@ from venta_core.store import vendors as rows
 from venta_core.store.engine import Database
 from venta_core.store.tables import vendors
 
-__all__ = ["LocalVendorService", "OwnerCache", "image_released"]
+__all__ = ["LocalVendorService", "OwnerCache"]
 
 
 class OwnerCache:
@@ -56,7 +56,7 @@ def _event_data(vendor: Vendor, replaced_image: str | None = None) -> VendorEven
     )
 
 
-def image_released(vendor: Vendor, url: str, reason: ImageReleaseReason) -> ImageReleasedData:
+def _released(vendor: Vendor, url: str, reason: ImageReleaseReason) -> ImageReleasedData:
     """The ``image.released`` payload of ``vendor`` giving up ``url``."""
     return ImageReleasedData(url=url, vendor_id=vendor.id, owner_id=vendor.owner_id, reason=reason)
 
@@ -123,9 +123,7 @@ class LocalVendorService:
                 reason: ImageReleaseReason = (
                     "removed" if updated.primary_image is None else "replaced"
                 )
-                await outbox.add_event(
-                    conn, "image.released", image_released(updated, replaced, reason)
-                )
+                await outbox.add_event(conn, "image.released", _released(updated, replaced, reason))
         return updated
 
     async def delete_vendor(self, actor: Actor, vendor_id: str) -> None:
@@ -149,7 +147,7 @@ class LocalVendorService:
             )
             await outbox.add_event(conn, "vendor.deleted", deleted)
             if current.primary_image is not None:
-                released = image_released(current, current.primary_image, "deleted")
+                released = _released(current, current.primary_image, "deleted")
                 await outbox.add_event(conn, "image.released", released)
         self.owners.discard(vendor_id)
 
