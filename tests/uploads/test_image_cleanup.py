@@ -283,5 +283,6 @@ async def test_a_starting_worker_deletes_the_consumers_of_retired_handlers(
             durable = f"{prefix}-{name}"
             assert not await app.stream.delete_consumer(durable, f"{prefix}.events.>")
         assert IMAGE_CLEANUP in worker.handlers
+        assert not await app.stream.delete_consumer("nobody", "no-such-stream.events.>")
     finally:
         await worker.stop()

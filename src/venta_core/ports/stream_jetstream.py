@@ -458,7 +458,7 @@ class JetStreamEventStream:
         try:
             stream = await self._stream_of(filter_subject)
             return bool(await self.js.delete_consumer(stream, durable))
-        except nats.js.errors.NotFoundError:
+        except (nats.js.errors.NotFoundError, NoStreamError):
             return False
         except _UNREACHABLE as exc:
             raise ConnectionError(f"JetStream consumer deletion failed: {exc!r}") from exc
