@@ -363,10 +363,13 @@ class JetStreamEventStream:
             return [_publish_error(exc, m.subject) for m in messages]
         sent: list[tuple[str, asyncio.Future[Msg]] | Exception] = []
         loop = asyncio.get_running_loop()
+        valid: set[str] = set()  # a batch has a few subjects (event types): each checked once
         for message in messages:
             token = str(next(self._tokens))
             try:
-                validate_subject(message.subject, pattern=False)
+                if message.subject not in valid:
+                    validate_subject(message.subject, pattern=False)
+                    valid.add(message.subject)
                 future: asyncio.Future[Msg] = loop.create_future()
                 self._acks[token] = future
                 await nc.publish(
