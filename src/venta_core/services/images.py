@@ -2,8 +2,8 @@
 
 A client uploads an image, gets its URL, and sets it as a vendor's ``primaryImage``; the upload
 itself knows nothing of vendors. So the image is released from the other end: when a vendor is
-deleted (``vendor.deleted`` carries its ``primaryImage``) or its image replaced or removed
-(``vendor.updated`` carries ``previousPrimaryImage``), the worker calls ``release`` with the URL.
+deleted or its image replaced or removed, the change writes an ``image.released`` event with the
+URL, and the worker calls ``release`` with it.
 
 ``release`` deletes only an image that
 
