@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 try:
     import venta_core  # noqa: F401
@@ -137,8 +138,7 @@ async def end_to_end(app: Venta, updates: int, events: int, writers: int) -> Fig
         (await app.vendors.create_vendor(owner, VendorCreate(name=f"Stall {n}"))).id
         for n in range(VENDORS)
     ]
-    assert app.worker is not None
-    (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
+    sync = search_sync(app)
     await until(lambda: _handled(sync, VENDORS))
     figures = Figures(fleet=fleet)
     target = fleet[0]
@@ -166,8 +166,7 @@ async def throughput(
 ) -> tuple[float, float]:
     """(events/s through the pipeline, vendor updates/s of the writers) of one throughput run."""
     owner = Actor.for_user(await app.users.ensure_user("bench-owner"))
-    assert app.worker is not None
-    (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
+    sync = search_sync(app)
     start_count = sync.handled
     per_writer = events // writers
 
@@ -190,8 +189,6 @@ async def drain_rate(app: Venta, fleet: list[str], events: int, writers: int) ->
     """Events/s of a throughput run (as in ``end_to_end``), until the search sync's consumer
     has nothing left, whichever worker handled them."""
     owner = Actor.for_user(await app.users.ensure_user("bench-owner"))
-    assert app.worker is not None
-    (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
     per_writer = events // writers
 
     async def write(w: int) -> None:
@@ -199,15 +196,11 @@ async def drain_rate(app: Venta, fleet: list[str], events: int, writers: int) ->
             vendor = fleet[(w * per_writer + n) % len(fleet)]
             await app.vendors.update_vendor(owner, vendor, VendorUpdate(description=f"d{n}"))
 
-    async def drained() -> bool:
-        assert sync.consumer is not None
-        return await app.relay.pending_count() == 0 and (await sync.consumer.state()).lag == 0
-
     await app.relay.stop()
     await asyncio.gather(*(write(w) for w in range(writers)))
     started = time.perf_counter()
     await app.relay.start()
-    await until(drained, limit_s=300, poll_s=DRAINED_POLL_S)
+    await until_drained(app)
     return per_writer * writers / (time.perf_counter() - started)
 
 
@@ -220,8 +213,6 @@ async def moved_rate(app: Venta, fleet: list[str], events: int) -> float:
     from venta_core.events import VendorMovedData
     from venta_core.store import outbox
 
-    assert app.worker is not None
-    (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
     now = datetime.now(UTC)
     payloads = [
         VendorMovedData(
@@ -233,16 +224,12 @@ async def moved_rate(app: Venta, fleet: list[str], events: int) -> float:
         for n in range(events)
     ]
 
-    async def drained() -> bool:
-        assert sync.consumer is not None
-        return await app.relay.pending_count() == 0 and (await sync.consumer.state()).lag == 0
-
     await app.relay.stop()
     async with app.database.begin() as conn:
         await outbox.add_events(conn, "vendor.moved", payloads)
     started = time.perf_counter()
     await app.relay.start()
-    await until(drained, limit_s=300, poll_s=DRAINED_POLL_S)
+    await until_drained(app)
     return events / (time.perf_counter() - started)
 
 
@@ -287,6 +274,25 @@ async def _ready(port: int) -> bool:
     status = await reader.readline()
     writer.close()
     return b" 200 " in status
+
+
+def search_sync(app: Venta) -> Any:
+    """The worker's runner of the search sync (whose consumer the drains watch)."""
+    assert app.worker is not None
+    (sync,) = [r for r in app.worker.runners if r.name == "search-sync"]
+    return sync
+
+
+async def until_drained(app: Venta) -> None:
+    """Until the outbox has nothing pending and the search sync's consumer nothing stored,
+    undelivered or unacknowledged (asking the database and the broker: not in a busy loop)."""
+    sync = search_sync(app)
+
+    async def drained() -> bool:
+        assert sync.consumer is not None
+        return await app.relay.pending_count() == 0 and (await sync.consumer.state()).lag == 0
+
+    await until(drained, limit_s=300, poll_s=DRAINED_POLL_S)
 
 
 async def _handled(runner: object, count: int) -> bool:
