@@ -1,5 +1,6 @@
 """Helpers of the event, worker and search tests: waiting for a condition, a nats-server of
-the test's own (started, stopped and restarted at will), JetStream clean-up, app settings."""
+the test's own (started, stopped and restarted at will), JetStream clean-up, app settings, a
+plugin recording the events of its handler."""
 
 from __future__ import annotations
 
@@ -16,10 +17,29 @@ from typing import Any
 import sqlalchemy as sa
 
 from venta_core.app import Venta
+from venta_core.events import EventEnvelope, EventHandler
+from venta_core.hookspecs import hookimpl
 from venta_core.relay import dlq_stream_name, stream_name
 from venta_core.settings import Settings, WorkerSettings
 from venta_core.store.search import search_vendors
 from venta_core.store.tables import metadata
+
+
+class EventRecorder:
+    """A plugin whose handler ``name`` of ``types`` keeps each envelope it is given."""
+
+    def __init__(self, name: str, types: set[str]) -> None:
+        self.name = name
+        self.types = types
+        self.handled: list[EventEnvelope] = []
+
+    @hookimpl
+    def venta_event_handlers(self, app: Venta) -> list[EventHandler]:
+        return [EventHandler(self.name, self.types, self.handle)]
+
+    async def handle(self, envelope: EventEnvelope) -> None:
+        self.handled.append(envelope)
+
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 

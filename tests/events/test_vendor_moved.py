@@ -14,18 +14,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.events.helpers import delete_streams, empty_tables, fast, wait_until
+from tests.events.helpers import EventRecorder, delete_streams, empty_tables, fast, wait_until
 from venta_core.app import Venta
 from venta_core.domain import Actor, Location, VendorCreate
 from venta_core.domain.geo import haversine_raw
 from venta_core.events import (
     EventEnvelope,
-    EventHandler,
     MalformedEvent,
     VendorMovedData,
     decode_event,
 )
-from venta_core.hookspecs import hookimpl
 from venta_core.ports.stream import ConsumerSpec
 from venta_core.settings import Settings
 from venta_core.store import outbox as outbox_rows
@@ -289,22 +287,8 @@ async def test_positions_and_their_events_commit_together(
     assert [e["at"] for e in await moved_events(app)] == [rfc3339(T0)]
 
 
-class MovedRecorder:
-    """A plugin with a handler of ``vendor.moved`` that keeps what it handled."""
-
-    def __init__(self) -> None:
-        self.handled: list[EventEnvelope] = []
-
-    @hookimpl
-    def venta_event_handlers(self, app: Venta) -> list[EventHandler]:
-        return [EventHandler("moved-recorder", {"vendor.moved"}, self.handle)]
-
-    async def handle(self, envelope: EventEnvelope) -> None:
-        self.handled.append(envelope)
-
-
 async def test_vendor_moved_reaches_a_worker_handler_on_its_subject(start_app: StartApp) -> None:
-    recorder = MovedRecorder()
+    recorder = EventRecorder("moved-recorder", {"vendor.moved"})
     app = await start_app(plugins=[recorder], worker=True)
     (vendor,) = await create_vendors(app, "Live Lemonade")
     owner = Actor.for_user(await app.users.ensure_user("owner"))

@@ -16,13 +16,12 @@ import httpx
 import pytest
 
 from tests.conftest import real_settings
-from tests.events.helpers import delete_streams, empty_tables, fast, wait_until
+from tests.events.helpers import EventRecorder, delete_streams, empty_tables, fast, wait_until
 from tests.uploads.images import png
 from venta_core.app import Venta
 from venta_core.builtins.uploads import IMAGE_CLEANUP
 from venta_core.domain import Actor, VendorCreate, VendorUpdate
-from venta_core.events import EventEnvelope, EventHandler, ImageReleasedData
-from venta_core.hookspecs import hookimpl
+from venta_core.events import ImageReleasedData
 from venta_core.ports.identity import DevTokenProvider
 from venta_core.ports.stream import ConsumerSpec
 from venta_core.settings import Settings
@@ -206,26 +205,10 @@ async def _true(value: bool) -> bool:
     return value
 
 
-class Releases:
-    """A plugin recording the ``image.released`` events it is given."""
-
-    def __init__(self) -> None:
-        self.seen: list[ImageReleasedData] = []
-
-    @hookimpl
-    def venta_event_handlers(self, app: Venta) -> list[EventHandler]:
-        return [EventHandler("releases", {"image.released"}, self.handle)]
-
-    async def handle(self, envelope: EventEnvelope) -> None:
-        payload = envelope.payload()
-        assert isinstance(payload, ImageReleasedData)
-        self.seen.append(payload)
-
-
 async def test_each_image_given_up_is_one_image_released_event(start_app: StartApp) -> None:
     """Replaced, removed, the vendor deleted, the owner deleted: one event each; a change
     that keeps the image, or a vendor without one, none."""
-    releases = Releases()
+    releases = EventRecorder("releases", {"image.released"})
     app = await start_app(plugins=[releases])
     actor = await owner(app)
     assert actor.user_id is not None
@@ -246,16 +229,21 @@ async def test_each_image_given_up_is_one_image_released_event(start_app: StartA
     await app.vendors.create_vendor(actor, VendorCreate(name="Four"))
     await app.users.delete_user(actor.user_id)
 
-    await wait_until(lambda: _true(len(releases.seen) >= 4))
+    await wait_until(lambda: _true(len(releases.handled) >= 4))
     await asyncio.sleep(0.2)  # and no more
-    got = sorted((r.url, r.reason, r.owner_id) for r in releases.seen)
+    seen: list[ImageReleasedData] = []
+    for envelope in releases.handled:
+        payload = envelope.payload()
+        assert isinstance(payload, ImageReleasedData)
+        seen.append(payload)
+    got = sorted((r.url, r.reason, r.owner_id) for r in seen)
     assert got == [
         (a, "replaced", actor.user_id),
         (b, "removed", actor.user_id),
         (c, "deleted", actor.user_id),
         (d, "deleted", actor.user_id),
     ]
-    vendors = {r.url: r.vendor_id for r in releases.seen}
+    vendors = {r.url: r.vendor_id for r in seen}
     assert vendors == {a: first.id, b: first.id, c: second.id, d: third.id}
 
 
