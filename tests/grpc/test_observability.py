@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from tests.events.helpers import wait_until
 from tests.grpc.conftest import ALL_SERVICES, fast_settings
 from venta_core.app import Venta
 from venta_core.context import RequestContext, request_context
@@ -52,6 +53,10 @@ def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
 
+async def _true(value: bool) -> bool:
+    return value
+
+
 def test_split_method() -> None:
     assert split_method("/venta.v1.VendorService/GetVendor") == (VENDOR, "GetVendor")
     assert split_method("odd") == ("unknown", "odd")
@@ -75,16 +80,17 @@ async def test_server_counts_calls_by_service_method_and_code(
     finally:
         await stranger.stop()
 
+    count = "venta_grpc_server_handling_seconds_count"
+    # A call is recorded as its status goes out: the client may see the answer a moment before.
+    calls = {"service": VENDOR, "method": "GetVendor"}
+    await wait_until(lambda: _true(_value(registry, count, **calls) >= 4))
     handled = "venta_grpc_server_handled_total"
     assert _value(registry, handled, service=VENDOR, method="GetVendor", code="OK") == 2
     assert _value(registry, handled, service=VENDOR, method="GetVendor", code="NOT_FOUND") == 1
     assert _value(registry, handled, service=VENDOR, method="CreateVendor", code="OK") == 1
     refused = _value(registry, handled, service=VENDOR, method="GetVendor", code="UNAUTHENTICATED")
     assert refused == 1  # refused before the service ran, still counted
-    count = _value(
-        registry, "venta_grpc_server_handling_seconds_count", service=VENDOR, method="GetVendor"
-    )
-    assert count == 4
+    assert _value(registry, count, service=VENDOR, method="GetVendor") == 4
     assert _value(registry, "venta_grpc_server_in_progress", service=VENDOR) == 0
 
 
@@ -142,9 +148,15 @@ async def test_access_lines_carry_the_callers_request_id_and_user(
         with pytest.raises(VendorNotFound):
             await vendors.get_vendor(MISSING)
 
-    access = [
-        line for line in _lines(json_logs.readouterr().err) if line["logger"] == "venta.grpc.access"
-    ]
+    err = ""
+
+    async def written() -> bool:  # the line follows the status to the client by a moment
+        nonlocal err
+        err += json_logs.readouterr().err
+        return f"/{VENDOR}/GetVendor" in err
+
+    await wait_until(written)
+    access = [line for line in _lines(err) if line["logger"] == "venta.grpc.access"]
     created = [line for line in access if line["grpc_method"] == f"/{VENDOR}/CreateVendor"]
     assert created and created[0]["request_id"] == "gateway-req-42"
     assert created[0]["user_id"] == owner.id and created[0]["code"] == "OK"

@@ -279,4 +279,5 @@ async def test_stopping_an_embedded_app_handles_every_stored_event(
     finally:
         await app.stop()
 
-    assert sorted(recorder.handled) == sorted(ids)
+    # Delivery is at least once: a loop stalled past ack_wait on a loaded machine redelivers.
+    assert set(recorder.handled) == set(ids)
