@@ -131,15 +131,15 @@ async def until(
 # -- through the application ----------------------------------------------------------------------
 
 
-async def end_to_end(app: Venta, updates: int, events: int, writers: int) -> Figures:
+async def end_to_end(app: Venta, updates: int, events: int, writers: int, vendors: int) -> Figures:
     """The latency samples and a first throughput run."""
     owner = Actor.for_user(await app.users.ensure_user("bench-owner"))
     fleet = [
         (await app.vendors.create_vendor(owner, VendorCreate(name=f"Stall {n}"))).id
-        for n in range(VENDORS)
+        for n in range(vendors)
     ]
     sync = search_sync(app)
-    await until(lambda: _handled(sync, VENDORS))
+    await until(lambda: _handled(sync, vendors))
     figures = Figures(fleet=fleet)
     target = fleet[0]
     index = app.search_index
@@ -172,7 +172,7 @@ async def throughput(
 
     async def write(w: int) -> None:
         for n in range(per_writer):
-            vendor = fleet[(w * per_writer + n) % VENDORS]
+            vendor = fleet[(n * writers + w) % len(fleet)]
             await app.vendors.update_vendor(owner, vendor, VendorUpdate(description=f"v{n}"))
 
     await app.relay.stop()  # the events wait in the outbox
@@ -193,7 +193,7 @@ async def drain_rate(app: Venta, fleet: list[str], events: int, writers: int) ->
 
     async def write(w: int) -> None:
         for n in range(per_writer):
-            vendor = fleet[(w * per_writer + n) % len(fleet)]
+            vendor = fleet[(n * writers + w) % len(fleet)]
             await app.vendors.update_vendor(owner, vendor, VendorUpdate(description=f"d{n}"))
 
     await app.relay.stop()
@@ -470,7 +470,7 @@ async def run(
     app.enable_worker()
     one = two = 0.0
     async with app:
-        through = await end_to_end(app, args.updates, args.events, args.writers)
+        through = await end_to_end(app, args.updates, args.events, args.writers, args.vendors)
         bare = await raw(stream, settings.key_prefix, args.updates, args.events)
         mine, theirs, library, moved = [through.events_per_s], [bare.events_per_s], [], []
         for n in range(args.rounds):
@@ -519,6 +519,9 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=2000, help="events of the throughput run")
     parser.add_argument("--writers", type=int, default=4, help="concurrent writers")
     parser.add_argument(
+        "--vendors", type=int, default=VENDORS, help="vendors the events are spread over"
+    )
+    parser.add_argument(
         "--rounds", type=int, default=3, help="alternated throughput runs (pipeline, raw)"
     )
     parser.add_argument(
@@ -530,7 +533,7 @@ async def main() -> None:
     args = parser.parse_args()
     print(
         f"venta event benchmark: {args.updates} latency samples, {args.events} events by "
-        f"{args.writers} writers over {VENDORS} vendors; relay and worker in process"
+        f"{args.writers} writers over {args.vendors} vendors; relay and worker in process"
     )
     async with embedded() as (label, settings, stream):
         assert stream is not None
