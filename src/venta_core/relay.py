@@ -7,7 +7,10 @@ sent.
   confirmations awaited together; the rows are then marked sent in one statement. A row whose
   publish failed stays pending, and the later rows of its vendor are not published in that
   pass: the next pass starts again from it, so a vendor's events are stored in outbox order.
-  Rows of different vendors may be stored in another order than the outbox's.
+  Rows of different vendors may be stored in another order than the outbox's. A batch that
+  would need several waves goes out at once as a chain instead, when the stream checks
+  ``expected_last_msg_id`` (each message stored only after the one before it); what the
+  chain did not store goes out again in waves, in the same pass.
 
 - Nothing is lost: a row is marked sent only in the transaction that follows a confirmed
   publish, so a crash or a NATS outage delays events and never drops them. A crash between
@@ -34,6 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -138,6 +143,8 @@ class OutboxRelay:
         self._prefix = settings.key_prefix
         self._settings = settings.events
         self._specs = stream_specs(settings)
+        #: Whether a batch with several events of a vendor can go out at once (``_publish``).
+        self._chains = bool(getattr(stream, "checks_expected_last_msg_id", False))
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._hinted = False
@@ -291,34 +298,68 @@ class OutboxRelay:
     async def _publish(
         self, pending: list[StoredEvent], contexts: outbox.TraceContexts
     ) -> tuple[list[int], list[StoredEvent], Exception | None]:
-        """Publish ``pending`` in waves (see ``waves``); the outbox seqs and events stored,
-        and the first failure. After a failure, the later events of its vendor are held back.
+        """Publish ``pending``; the outbox seqs and events stored, and the first failure.
+
+        Per vendor, the stream must store events in outbox order even when a publish fails.
+        A batch whose vendors have one event each is published at once. Otherwise, on a
+        stream that checks ``expected_last_msg_id``, the batch goes out at once as a chain
+        (each message stored only after the one before it, so what is stored is a prefix of
+        the batch), and what the chain did not store (a lost message and those after it, or
+        a chain broken by another publisher or a copy the stream dropped) goes out again in
+        waves (see ``waves``): each wave published at once, the next only after it is
+        confirmed. After a failure, the later events of its vendor are held back.
 
         ``contexts`` holds the trace context stored with each event (by id); with tracing on,
         an event's entry becomes the context of its publish span (what the message carried)."""
         sent: list[int] = []
         published: list[StoredEvent] = []
+        planned = waves(pending)
+        if len(planned) > 1 and self._chains:
+            left = []
+            results = await self._publish_wave(pending, contexts, chained=True)
+            for event, result in zip(pending, results, strict=True):
+                if isinstance(result, PublishAck):
+                    sent.append(event.seq)
+                    published.append(event)
+                else:
+                    left.append(event)
+            planned = waves(left)
         failure: Exception | None = None
         held: set[str] = set()
-        for wave in waves(pending):
+        for wave in planned:
             wave = [event for event in wave if event.order_key not in held]
             if not wave:
                 continue
-            with contextlib.ExitStack() as stack:
-                spans = self._publish_spans(wave, contexts, stack)
-                results = await self._stream.publish_batch(
-                    [self._message(event, contexts.get(event.id)) for event in wave],
-                    confirm_within=self._settings.publish_timeout_seconds,
-                )
-                for event, span, result in zip(wave, spans, results, strict=True):
-                    if isinstance(result, PublishAck):
-                        sent.append(event.seq)
-                        published.append(event)
-                    else:
-                        tracing.fail_span(span, result)
-                        held.add(event.order_key)
-                        failure = failure or result
+            results = await self._publish_wave(wave, contexts)
+            for event, result in zip(wave, results, strict=True):
+                if isinstance(result, PublishAck):
+                    sent.append(event.seq)
+                    published.append(event)
+                else:
+                    held.add(event.order_key)
+                    failure = failure or result
         return sent, published, failure
+
+    async def _publish_wave(
+        self, wave: list[StoredEvent], contexts: outbox.TraceContexts, *, chained: bool = False
+    ) -> list[PublishAck | Exception]:
+        """Publish ``wave`` pipelined, one span each; ``chained``: each message expects the
+        one before it as the stream's last."""
+        with contextlib.ExitStack() as stack:
+            spans = self._publish_spans(wave, contexts, stack)
+            messages = [self._message(event, contexts.get(event.id)) for event in wave]
+            if chained:
+                messages[1:] = [
+                    dataclasses.replace(message, expected_last_msg_id=before.msg_id)
+                    for before, message in itertools.pairwise(messages)
+                ]
+            results = await self._stream.publish_batch(
+                messages, confirm_within=self._settings.publish_timeout_seconds
+            )
+            for span, result in zip(spans, results, strict=True):
+                if not isinstance(result, PublishAck):
+                    tracing.fail_span(span, result)
+        return results
 
     @contextlib.asynccontextmanager
     async def _own_transaction(self) -> AsyncIterator[AsyncConnection]:

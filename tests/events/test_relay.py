@@ -285,13 +285,15 @@ async def test_a_pass_cancelled_inside_its_write_ends_cancelled_and_rolled_back(
 
 
 class FailOnce:
-    """An ``EventStream`` whose publish of each message id in ``failing`` fails once (the
-    other messages of the batch are stored)."""
+    """An ``EventStream`` whose publish of each message id in ``failing`` fails once, lost
+    before the stream (the other messages of the batch go to the stream). ``chains``: whether
+    it checks ``expected_last_msg_id`` (as its inner stream does), so the relay chains."""
 
-    def __init__(self, inner: EventStream, failing: set[str]) -> None:
+    def __init__(self, inner: EventStream, failing: set[str], *, chains: bool = True) -> None:
         self.inner = inner
         self.failing = failing
         self.batches: list[list[str]] = []
+        self.checks_expected_last_msg_id = chains
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
@@ -319,16 +321,100 @@ async def _renamed(app: Venta, vendor_id: str, *names: str) -> None:
         await app.vendors.update_vendor(Actor.for_user(user), vendor_id, VendorUpdate(name=name))
 
 
-async def test_a_failed_publish_holds_back_the_later_events_of_its_vendor(app: Venta) -> None:
+async def _two_busy_vendors(app: Venta) -> tuple[str, list[EventEnvelope]]:
+    """Vendor A renamed A1, A2 and A3, vendor B renamed B1 in between: A's id and the
+    outbox's seven events (the owner, the two vendors, the four renames)."""
     created = await _events(app, 2)
     first, second = (e.data["id"] for e in created[1:])
     await _renamed(app, first, "A1", "A2")
     await _renamed(app, second, "B1")
     await _renamed(app, first, "A3")
     async with app.database.connect() as conn:
-        events = [e for _, e in await outbox.pending_events(conn, 1000)]
-    a1 = next(e for e in events if e.data.get("name") == "A1")
+        return first, [e for _, e in await outbox.pending_events(conn, 1000)]
+
+
+def _named(events: list[EventEnvelope], name: str) -> EventEnvelope:
+    return next(e for e in events if e.data.get("name") == name)
+
+
+async def _names_of(app: Venta, vendor_id: str, events: list[EventEnvelope]) -> list[str]:
+    """The names ``vendor_id`` had, in the order the stream stores its events (each once)."""
+    stored = [EventEnvelope.model_validate_json(m.data) for m in await _stored(app, len(events))]
+    assert sorted(e.id for e in stored) == sorted(e.id for e in events)
+    return [e.data["name"] for e in stored if e.data.get("id") == vendor_id]
+
+
+async def test_a_batch_with_several_events_of_a_vendor_goes_out_at_once(app: Venta) -> None:
+    first, events = await _two_busy_vendors(app)
+    counting = FailOnce(app.stream, set())
+    relay = OutboxRelay(app.database, counting, app.settings)  # type: ignore[arg-type]
+
+    assert await relay.relay_pending() == 7
+
+    assert counting.batches == [[e.id for e in events]]  # chained: one round of confirmations
+    assert await _names_of(app, first, events) == ["Stall 0", "A1", "A2", "A3"]
+
+
+async def test_what_a_chain_lost_goes_out_again_in_waves_in_the_same_pass(app: Venta) -> None:
+    first, events = await _two_busy_vendors(app)
+    a1, a2, b1, a3 = (_named(events, n) for n in ("A1", "A2", "B1", "A3"))
     flaky = FailOnce(app.stream, {a1.id})
+    relay = OutboxRelay(app.database, flaky, app.settings)  # type: ignore[arg-type]
+
+    assert await relay.relay_pending() == 7
+
+    # A1 was lost, so the stream refused the rest of the chain (A2, B1, A3): neither B1 nor
+    # A's later renames overtook it. They went out again in waves: A1 and B1, A2, A3.
+    assert flaky.batches[1:] == [[a1.id, b1.id], [a2.id], [a3.id]]
+    assert await _names_of(app, first, events) == ["Stall 0", "A1", "A2", "A3"]
+    assert await relay.pending_count() == 0
+
+
+class Interloper:
+    """An ``EventStream`` into which another publisher writes a message after the first
+    message of the relay's first batch."""
+
+    def __init__(self, inner: EventStream, subject: str) -> None:
+        self.inner = inner
+        self.subject = subject
+        self.batches = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def publish_batch(
+        self, messages: Sequence[OutgoingMessage], confirm_within: float = 5.0
+    ) -> list[PublishAck | Exception]:
+        self.batches += 1
+        if self.batches > 1:
+            return await self.inner.publish_batch(messages, confirm_within)
+        head = await self.inner.publish_batch(messages[:1], confirm_within)
+        await self.inner.publish(OutgoingMessage(self.subject, b"{}", msg_id="interloper"))
+        return head + await self.inner.publish_batch(messages[1:], confirm_within)
+
+
+async def test_a_chain_broken_by_another_publisher_goes_out_again_in_waves(app: Venta) -> None:
+    first, events = await _two_busy_vendors(app)
+    subject = f"{app.settings.key_prefix}.events.vendor.replayed"
+    interloper = Interloper(app.stream, subject)
+    relay = OutboxRelay(app.database, interloper, app.settings)  # type: ignore[arg-type]
+
+    assert await relay.relay_pending() == 7
+
+    assert interloper.batches == 5  # the chain, then four waves of what it did not store
+    stored = await _stored(app, 8)
+    assert [m.headers["Nats-Msg-Id"] for m in stored][:2] == [events[0].id, "interloper"]
+    envelopes = [EventEnvelope.model_validate_json(m.data) for m in stored[:1] + stored[2:]]
+    assert sorted(e.id for e in envelopes) == sorted(e.id for e in events)  # each once
+    of_first = [e.data["name"] for e in envelopes if e.data.get("id") == first]
+    assert of_first == ["Stall 0", "A1", "A2", "A3"]
+
+
+async def test_a_failed_publish_holds_back_the_later_events_of_its_vendor(app: Venta) -> None:
+    """On a stream that does not check the last message id, a batch goes out in waves."""
+    first, events = await _two_busy_vendors(app)
+    a1 = _named(events, "A1")
+    flaky = FailOnce(app.stream, {a1.id}, chains=False)
     relay = OutboxRelay(app.database, flaky, app.settings)  # type: ignore[arg-type]
 
     with pytest.raises(ConnectionError):
@@ -341,8 +427,5 @@ async def test_a_failed_publish_holds_back_the_later_events_of_its_vendor(app: V
     assert waiting == ["A1", "A2", "A3"]
 
     assert await relay.relay_pending() == 3
-    stored = [EventEnvelope.model_validate_json(m.data) for m in await _stored(app, 7)]
-    assert sorted(e.id for e in stored) == sorted(e.id for e in events)  # each once
-    of_first = [e.data.get("name") for e in stored if e.data.get("id") == first]
-    assert of_first == ["Stall 0", "A1", "A2", "A3"]  # the vendor's outbox order
+    assert await _names_of(app, first, events) == ["Stall 0", "A1", "A2", "A3"]
     assert await relay.pending_count() == 0

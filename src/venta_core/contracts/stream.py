@@ -36,6 +36,7 @@ from venta_core.ports.stream import (
     StreamConsumer,
     StreamMessage,
     StreamSpec,
+    WrongLastMessageError,
 )
 
 __all__ = [
@@ -170,6 +171,28 @@ class EventStreamContract:
         assert [type(r) for r in results] == [PublishAck, NoStreamError, PublishAck, PublishAck]
         seqs = [r.seq for r in results if isinstance(r, PublishAck)]
         assert seqs == sorted(seqs)
+
+    async def test_a_chained_batch_is_stored_up_to_its_first_break(
+        self, streams: StreamUnderTest
+    ) -> None:
+        if not getattr(streams.stream, "checks_expected_last_msg_id", False):
+            pytest.skip("the port does not check expected_last_msg_id")
+        await streams.stream.publish(out(streams.root, 0))
+
+        def after(n: int, last: str) -> OutgoingMessage:
+            return replace(out(streams.root, n), expected_last_msg_id=last)
+
+        linked = await streams.stream.publish_batch([after(1, "id-0"), after(2, "id-1")])
+        broken = await streams.stream.publish_batch([after(3, "id-1"), after(4, "id-3")])
+        mended = await streams.stream.publish(after(3, "id-2"))
+
+        assert [type(r) for r in linked] == [PublishAck, PublishAck]
+        assert [type(r) for r in broken] == [WrongLastMessageError, WrongLastMessageError]
+        consumer = await streams.stream.consumer(consumer_spec(streams, ack_wait_seconds=5.0))
+        got = await fetch_all(consumer, 4)
+        assert [m.data for m in got] == [b"m0", b"m1", b"m2", b"m3"]
+        assert got[-1].seq == mended.seq
+        await consumer.close()
 
     async def test_nak_with_delay_redelivers_later(self, streams: StreamUnderTest) -> None:
         await streams.stream.publish(out(streams.root, 1))

@@ -8,6 +8,13 @@ message must be settled: ``ack`` (done), ``nak`` (deliver again, optionally afte
 consumer's ``ack_wait`` is delivered again, which is how a worker that died mid-event loses
 nothing. Deliveries of one message stop after ``max_deliver``.
 
+A message may name the message it must follow (``expected_last_msg_id``, JetStream's
+``Nats-Expected-Last-Msg-Id``): it is stored only if the stream's last message has that id,
+else refused with ``WrongLastMessageError``. Chaining each message of a pipelined batch to the
+one before makes what the stream stores of the batch a prefix of it: a lost message cannot be
+overtaken by a later one. A port that checks this says so with a true
+``checks_expected_last_msg_id`` attribute; one without it is never sent such messages.
+
 Implementations: ``MemoryEventStream`` (in-process, the embedded default) and
 ``JetStreamEventStream`` (NATS JetStream). Both pass ``tests/events/test_stream_contract.py``.
 """
@@ -28,11 +35,16 @@ __all__ = [
     "StreamConsumer",
     "StreamMessage",
     "StreamSpec",
+    "WrongLastMessageError",
 ]
 
 
 class NoStreamError(LookupError):
     """No stream stores the subject a message was published on."""
+
+
+class WrongLastMessageError(RuntimeError):
+    """Not stored: the stream's last message is not the one ``expected_last_msg_id`` names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +75,14 @@ class ConsumerSpec:
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
+    """``expected_last_msg_id``: store only after the message of that id (see the module
+    docstring); only for ports whose ``checks_expected_last_msg_id`` is true."""
+
     subject: str
     data: bytes
     msg_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    expected_last_msg_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,9 +49,13 @@ from venta_core.ports.stream import (
     PublishAck,
     StreamMessage,
     StreamSpec,
+    WrongLastMessageError,
 )
 
 __all__ = ["JetStreamEventStream"]
+
+#: JetStream's error code for a publish whose ``Nats-Expected-Last-Msg-Id`` is not the last.
+WRONG_LAST_MSG_ID = 10070
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +278,7 @@ class JetStreamEventStream:
     """``EventStream`` on JetStream (see the module docstring)."""
 
     name = "stream"
+    checks_expected_last_msg_id = True
 
     def __init__(self, bus: NatsEventBus, specs: Sequence[StreamSpec] = ()) -> None:
         """``bus``: started before this stream, whose connection it uses; ``specs``: streams
@@ -348,6 +353,8 @@ class JetStreamEventStream:
             )
         except nats.js.errors.NoStreamResponseError:
             raise NoStreamError(f"no stream stores subject {message.subject!r}") from None
+        except nats.js.errors.APIError as exc:
+            raise _api_error(exc) from None
         except nats.errors.TimeoutError:
             raise TimeoutError(f"JetStream did not confirm {message.subject!r}") from None
         except _UNREACHABLE as exc:
@@ -487,7 +494,15 @@ def _headers(message: OutgoingMessage) -> dict[str, str] | None:
     headers = dict(message.headers)
     if message.msg_id is not None:
         headers["Nats-Msg-Id"] = message.msg_id
+    if message.expected_last_msg_id is not None:
+        headers["Nats-Expected-Last-Msg-Id"] = message.expected_last_msg_id
     return headers or None
+
+
+def _api_error(exc: nats.js.errors.APIError) -> Exception:
+    if exc.err_code == WRONG_LAST_MSG_ID:
+        return WrongLastMessageError(exc.description or "wrong last message id")
+    return exc
 
 
 def _publish_error(exc: BaseException, subject: str) -> Exception:
@@ -496,7 +511,7 @@ def _publish_error(exc: BaseException, subject: str) -> Exception:
     if isinstance(exc, nats.errors.TimeoutError | nats.js.errors.TooManyStalledMsgsError):
         return TimeoutError(f"JetStream did not confirm {subject!r}")
     if isinstance(exc, nats.js.errors.APIError):
-        return exc
+        return _api_error(exc)
     if isinstance(exc, Exception):
         return ConnectionError(f"JetStream publish failed: {type(exc).__name__}: {exc}")
     return ConnectionError(f"JetStream publish failed: {type(exc).__name__}")

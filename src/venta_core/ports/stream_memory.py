@@ -1,9 +1,10 @@
 """In-process event stream with the semantics of JetStream, for the embedded default and tests.
 
 What it keeps from JetStream: streams selected by subject, message ids deduplicated within the
-duplicate window, durable pull consumers whose position survives closing and re-binding (in
-this process), explicit ack / nak with delay / term / in-progress, redelivery after
-``ack_wait``, ``max_deliver``, ``max_msgs`` and ``max_age`` limits (oldest dropped).
+duplicate window, publishes expecting a last message id, durable pull consumers whose
+position survives closing and re-binding (in this process), explicit ack / nak with delay /
+term / in-progress, redelivery after ``ack_wait``, ``max_deliver``, ``max_msgs`` and
+``max_age`` limits (oldest dropped).
 What it does not: persistence across processes, and retention other than ``limits`` (the
 ``interest`` and ``workqueue`` policies keep messages like ``limits`` does).
 """
@@ -29,6 +30,7 @@ from venta_core.ports.stream import (
     PublishAck,
     StreamMessage,
     StreamSpec,
+    WrongLastMessageError,
 )
 
 __all__ = ["MemoryEventStream"]
@@ -50,6 +52,7 @@ class _Stream:
     messages: deque[_Stored] = field(default_factory=deque)
     last_seq: int = 0
     ids: dict[str, tuple[int, float]] = field(default_factory=dict)  # msg id -> (seq, at)
+    last_msg_id: str | None = None  # the id of the last message stored, if it had one
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def captures(self, subject: str) -> bool:
@@ -248,6 +251,7 @@ class MemoryEventStream:
     """``EventStream`` in one process (see the module docstring)."""
 
     name = "stream"
+    checks_expected_last_msg_id = True
 
     def __init__(self, specs: Sequence[StreamSpec] = (), *, max_msgs: int = 100_000) -> None:
         """``specs``: streams ensured at ``start``; ``max_msgs`` caps every stream's size."""
@@ -289,7 +293,11 @@ class MemoryEventStream:
             known = stream.ids.get(message.msg_id)
             if known is not None and now - known[1] <= stream.spec.duplicate_window_seconds:
                 return PublishAck(stream.spec.name, known[0], duplicate=True)
+        expected = message.expected_last_msg_id
+        if expected is not None and expected != stream.last_msg_id:
+            raise WrongLastMessageError(f"the last message of {stream.spec.name} is not {expected}")
         stream.last_seq += 1
+        stream.last_msg_id = message.msg_id
         headers = dict(message.headers)
         if message.msg_id is not None:
             headers["Nats-Msg-Id"] = message.msg_id
