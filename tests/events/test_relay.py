@@ -34,17 +34,24 @@ from venta_core.store.tables import outbox as outbox_table
 pytestmark = pytest.mark.integration
 
 
-class Flaky:
-    """An ``EventStream`` whose publishing fails while ``down`` and may be slowed down."""
+class Wrapped:
+    """An ``EventStream`` that hands what a subclass does not override to ``inner``."""
 
     def __init__(self, inner: EventStream) -> None:
         self.inner = inner
-        self.down = False
-        self.delay = 0.0
-        self.batches = 0
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
+
+
+class Flaky(Wrapped):
+    """An ``EventStream`` whose publishing fails while ``down`` and may be slowed down."""
+
+    def __init__(self, inner: EventStream) -> None:
+        super().__init__(inner)
+        self.down = False
+        self.delay = 0.0
+        self.batches = 0
 
     async def publish_batch(
         self, messages: Sequence[OutgoingMessage], confirm_within: float = 5.0
@@ -284,19 +291,16 @@ async def test_a_pass_cancelled_inside_its_write_ends_cancelled_and_rolled_back(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
-class FailOnce:
+class FailOnce(Wrapped):
     """An ``EventStream`` whose publish of each message id in ``failing`` fails once, lost
     before the stream (the other messages of the batch go to the stream). ``chains``: whether
     it checks ``expected_last_msg_id`` (as its inner stream does), so the relay chains."""
 
     def __init__(self, inner: EventStream, failing: set[str], *, chains: bool = True) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.failing = failing
         self.batches: list[list[str]] = []
         self.checks_expected_last_msg_id = chains
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
 
     async def publish_batch(
         self, messages: Sequence[OutgoingMessage], confirm_within: float = 5.0
@@ -370,17 +374,14 @@ async def test_what_a_chain_lost_goes_out_again_in_waves_in_the_same_pass(app: V
     assert await relay.pending_count() == 0
 
 
-class Interloper:
+class Interloper(Wrapped):
     """An ``EventStream`` into which another publisher writes a message after the first
     message of the relay's first batch."""
 
     def __init__(self, inner: EventStream, subject: str) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.subject = subject
         self.batches = 0
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
 
     async def publish_batch(
         self, messages: Sequence[OutgoingMessage], confirm_within: float = 5.0
