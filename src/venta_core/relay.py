@@ -316,11 +316,16 @@ class OutboxRelay:
         planned = waves(pending)
         if len(planned) > 1 and self._chains:
             left = []
-            results = await self._publish_wave(pending, contexts, chained=True)
+            # The spans' contexts of what the chain stored; what goes out again in waves is
+            # published as a child of its stored context, as in the next pass.
+            tried = dict(contexts)
+            results = await self._publish_wave(pending, tried, chained=True)
             for event, result in zip(pending, results, strict=True):
                 if isinstance(result, PublishAck):
                     sent.append(event.seq)
                     published.append(event)
+                    if event.id in tried:
+                        contexts[event.id] = tried[event.id]
                 else:
                     left.append(event)
             planned = waves(left)

@@ -374,6 +374,29 @@ async def test_what_a_chain_lost_goes_out_again_in_waves_in_the_same_pass(app: V
     assert await relay.pending_count() == 0
 
 
+async def test_an_event_the_chain_lost_is_published_again_as_a_child_of_its_request(
+    app: Venta,
+) -> None:
+    with recording_spans() as spans:
+        with tracing.provider().get_tracer("test").start_as_current_span("request") as request:
+            _, events = await _two_busy_vendors(app)
+        a1 = _named(events, "A1")
+        flaky = FailOnce(app.stream, {a1.id})
+        relay = OutboxRelay(app.database, flaky, app.settings)  # type: ignore[arg-type]
+        assert await relay.relay_pending() == 7
+
+    subject = f"{app.settings.key_prefix}.events.vendor.updated"
+    failed, sent = (
+        s
+        for s in spans.get_finished_spans()
+        if s.name == f"publish {subject}" and (s.attributes or {})["messaging.message.id"] == a1.id
+    )
+    for span in (failed, sent):
+        assert span.parent is not None and span.parent.span_id == request.context.span_id
+    assert failed.status.status_code is StatusCode.ERROR
+    assert sent.status.status_code is StatusCode.UNSET
+
+
 class Interloper(Wrapped):
     """An ``EventStream`` into which another publisher writes a message after the first
     message of the relay's first batch."""
