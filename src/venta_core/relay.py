@@ -307,7 +307,9 @@ class OutboxRelay:
         the batch), and what the chain did not store (a lost message and those after it, or
         a chain broken by another publisher or a copy the stream dropped) goes out again in
         waves (see ``waves``): each wave published at once, the next only after it is
-        confirmed. After a failure, the later events of its vendor are held back.
+        confirmed. After a failure, the later events of its vendor are held back. A chain
+        of which nothing was stored ends the pass with its first failure (a stream that is
+        down is not asked again, and waited for again, in the same pass).
 
         ``contexts`` holds the trace context stored with each event (by id); with tracing on,
         an event's entry becomes the context of its publish span (what the message carried)."""
@@ -328,6 +330,11 @@ class OutboxRelay:
                         contexts[event.id] = tried[event.id]
                 else:
                     left.append(event)
+            first = results[0]
+            if not sent and isinstance(first, Exception):
+                # Refused from its first message on: the stream is failing, not a message of
+                # it; the pass ends as a failed wave's would.
+                return [], [], first
             planned = waves(left)
         failure: Exception | None = None
         held: set[str] = set()

@@ -397,6 +397,21 @@ async def test_an_event_the_chain_lost_is_published_again_as_a_child_of_its_requ
     assert sent.status.status_code is StatusCode.UNSET
 
 
+async def test_a_chain_the_stream_refused_whole_ends_the_pass(app: Venta) -> None:
+    _, events = await _two_busy_vendors(app)
+    flaky = Flaky(app.stream)
+    relay = OutboxRelay(app.database, flaky, app.settings)  # type: ignore[arg-type]
+    flaky.down = True
+
+    with pytest.raises(ConnectionError):
+        await relay.relay_pending()
+
+    assert flaky.batches == 1  # the chain alone: the stream is not asked again in waves
+    assert await relay.pending_count() == len(events)
+    flaky.down = False
+    assert await relay.relay_pending() == len(events)
+
+
 class Interloper(Wrapped):
     """An ``EventStream`` into which another publisher writes a message after the first
     message of the relay's first batch."""
