@@ -29,6 +29,7 @@ from venta_core.transports.http.middleware import (
     GatewayMiddleware,
     RequestLimitMiddleware,
 )
+from venta_core.transports.http.position_fast_path import PositionFastPath, position_route
 from venta_core.transports.http.ratelimit import RateLimiter, RateLimitMiddleware
 from venta_core.transports.http.routers import (
     asyncapi,
@@ -136,6 +137,7 @@ def _install_middleware(
     body_limits: dict[str, int],
 ) -> None:
     """Added innermost first (``add_middleware`` wraps what is already there)."""
+    api.add_middleware(PositionFastPath, route=position_route(routes))
     api.add_middleware(RequestLimitMiddleware, max_bytes=http.max_body_bytes, per_path=body_limits)
     api.add_middleware(
         RateLimitMiddleware, limiter=limiter, trust_forwarded_for=http.trust_forwarded_for

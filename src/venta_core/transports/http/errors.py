@@ -28,6 +28,7 @@ __all__ = [
     "install_error_handlers",
     "internal_error_response",
     "validation_errors",
+    "venta_error_response",
 ]
 
 logger = logging.getLogger("venta.http")
@@ -98,7 +99,8 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     return out
 
 
-async def _venta_error(request: Request, exc: Exception) -> Response:
+async def venta_error_response(request: Request, exc: Exception) -> Response:
+    """The answer to a ``VentaError`` raised while serving ``request`` (the app's handler)."""
     assert isinstance(exc, VentaError)
     if exc.http_status == 500:
         logger.error("%s: %s", exc.code, exc.message, exc_info=exc)
@@ -184,6 +186,6 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 def install_error_handlers(api: FastAPI) -> None:
-    api.add_exception_handler(VentaError, _venta_error)
+    api.add_exception_handler(VentaError, venta_error_response)
     api.add_exception_handler(RequestValidationError, _request_validation_error)
     api.add_exception_handler(StarletteHTTPException, _http_exception)
