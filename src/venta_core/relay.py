@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -359,12 +357,11 @@ class OutboxRelay:
         one before it as the stream's last."""
         with contextlib.ExitStack() as stack:
             spans = self._publish_spans(wave, contexts, stack)
-            messages = [self._message(event, contexts.get(event.id)) for event in wave]
-            if chained:
-                messages[1:] = [
-                    dataclasses.replace(message, expected_last_msg_id=before.msg_id)
-                    for before, message in itertools.pairwise(messages)
-                ]
+            before = [None, *(event.id for event in wave[:-1])] if chained else [None] * len(wave)
+            messages = [
+                self._message(event, contexts.get(event.id), after)
+                for event, after in zip(wave, before, strict=True)
+            ]
             results = await self._stream.publish_batch(
                 messages, confirm_within=self._settings.publish_timeout_seconds
             )
@@ -417,10 +414,10 @@ class OutboxRelay:
         return spans
 
     def _message(
-        self, event: StoredEvent, trace: Mapping[str, str] | None = None
+        self, event: StoredEvent, trace: Mapping[str, str] | None = None, after: str | None = None
     ) -> OutgoingMessage:
         """The stream message of ``event``; ``trace`` (W3C trace context headers) rides in
-        its headers."""
+        its headers; ``after``: the id of the event it must follow in the stream."""
         headers = {"X-Request-ID": event.request_id} if event.request_id else {}
         if trace:
             headers.update(trace)
@@ -429,6 +426,7 @@ class OutboxRelay:
             data=event.body,
             msg_id=event.id,
             headers=headers,
+            expected_last_msg_id=after,
         )
 
     async def _echo_events(self, events: list[StoredEvent], contexts: outbox.TraceContexts) -> None:
