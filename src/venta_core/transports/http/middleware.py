@@ -37,6 +37,7 @@ __all__ = [
     "GatewayMiddleware",
     "RequestLimitMiddleware",
     "header_value",
+    "replay_body",
     "route_template",
     "set_header",
     "set_headers",
@@ -254,6 +255,21 @@ class RequestLimitMiddleware:
             # A copy: the server keeps its own scope saying HEAD, and writes no body for it.
             scope, send = {**scope, "method": "GET"}, _without_body(send)
         await self.app(scope, receive, send)
+
+
+def replay_body(body: bytes, receive: Receive, *, whole: bool = True) -> Receive:
+    """A ``receive`` that returns ``body``, already read, then defers to ``receive``;
+    ``whole``: false when the client went away before the end of its body."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": not whole}
+
+    return replay
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

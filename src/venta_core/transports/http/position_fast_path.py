@@ -28,13 +28,14 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from venta_core.domain import Location
 from venta_core.errors import VentaError
 from venta_core.services.ids import canonical_uuid
-from venta_core.transports.http.deps import current_actor, services_of
+from venta_core.transports.http.deps import VendorIdConvertor, current_actor, services_of
 from venta_core.transports.http.errors import venta_error_response
+from venta_core.transports.http.middleware import header_value, replay_body
 from venta_core.transports.http.schemas import LocationBody, VendorLocationOut
 
 __all__ = ["MAX_BODY_BYTES", "ROUTE", "PositionFastPath", "position_route"]
@@ -43,8 +44,8 @@ __all__ = ["MAX_BODY_BYTES", "ROUTE", "PositionFastPath", "position_route"]
 ROUTE = "/v1/vendors/{vendor_id}/location"
 #: A position is about 40 bytes of JSON; larger bodies are left to FastAPI.
 MAX_BODY_BYTES = 1024
-#: The path of ``ROUTE`` with the ``vendor_id`` convertor's rule (``deps.VendorIdConvertor``).
-_PATH = re.compile(r"/v1/vendors/((?!(?:nearby|clusters)(?:/|$))[^/]+)/location")
+#: The path of ``ROUTE``, its vendor id matched by the ``vendor_id`` convertor's rule.
+_PATH = re.compile(rf"/v1/vendors/({VendorIdConvertor.regex})/location")
 
 
 def position_route(routes: Sequence[BaseRoute]) -> BaseRoute | None:
@@ -73,7 +74,7 @@ class PositionFastPath:
         vendor_id = canonical_uuid(match.group(1))
         sent = _location(body) if whole and vendor_id is not None else None
         if sent is None or vendor_id is None:
-            await self.app(scope, _replay(body, whole, receive), send)
+            await self.app(scope, replay_body(body, receive, whole=whole), send)
             return
         scope["route"] = self.route
         scope["path_params"] = {"vendor_id": match.group(1)}
@@ -95,18 +96,11 @@ def _candidate(scope: Scope) -> bool:
     """A ``PUT`` with a JSON body of a declared, small length, outside any ``root_path``."""
     if scope["type"] != "http" or scope["method"] != "PUT" or scope.get("root_path"):
         return False
-    content_type = length = None
-    for key, value in scope["headers"]:
-        name = key.lower()
-        if name == b"content-type":
-            content_type = value
-        elif name == b"content-length":
-            length = value
-    if content_type is None or length is None or not length.isdigit():
+    length = header_value(scope, b"content-length")
+    if length is None or not length.isdigit() or int(length) > MAX_BODY_BYTES:
         return False
-    if int(length) > MAX_BODY_BYTES:
-        return False
-    return bool(content_type.partition(b";")[0].strip().lower() == b"application/json")
+    content_type = header_value(scope, b"content-type") or ""
+    return content_type.partition(";")[0].strip().lower() == "application/json"
 
 
 def _location(body: bytes) -> Location | None:
@@ -127,17 +121,3 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
         body += message.get("body", b"")
         if not message.get("more_body", False):
             return body, True
-
-
-def _replay(body: bytes, whole: bool, receive: Receive) -> Receive:
-    """``receive`` with ``body`` (what was read of it) given back first."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": not whole}
-
-    return replay

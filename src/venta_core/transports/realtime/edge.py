@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venta_core.errors import PayloadTooLarge, ValidationFailed, VentaError
 from venta_core.transports.http.errors import error_response
+from venta_core.transports.http.middleware import replay_body
 from venta_core.transports.http.ratelimit import client_ip
 from venta_core.transports.realtime.limits import ConnectRate
 
@@ -238,7 +239,7 @@ class SocketIOEdge:
             malformed = ValidationFailed(f"Malformed Engine.IO payload ({problem})")
             await self._reject(scope, receive, send, sid, malformed)
             return
-        await self.app(_with_length(scope, len(body)), _replay(bytes(body), receive), send)
+        await self.app(_with_length(scope, len(body)), replay_body(bytes(body), receive), send)
 
     def _too_large(self, size: int) -> PayloadTooLarge:
         return PayloadTooLarge(
@@ -276,17 +277,3 @@ def _with_length(scope: Scope, length: int) -> Scope:
     headers = [(k, v) for k, v in scope.get("headers", ()) if k != b"content-length"]
     headers.append((b"content-length", str(length).encode()))
     return {**scope, "headers": headers}
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that returns the body already read, then defers to ``receive``."""
-    sent = False
-
-    async def receive_() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return receive_
