@@ -7,19 +7,15 @@ route's own. The fast path must take well-formed updates itself and pass everyth
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
-from venta_core.app import Venta
-from venta_core.testing import embedded_settings
+from tests.http.fast_path_pair import Gateways, comparable, gateways_of, passed_on
 from venta_core.transports.http import create_http_app
 from venta_core.transports.http.position_fast_path import (
     MAX_BODY_BYTES,
@@ -28,83 +24,13 @@ from venta_core.transports.http.position_fast_path import (
     position_route,
 )
 
-RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 JSON = "application/json"
-
-
-def _without_fast_path(api: FastAPI) -> FastAPI:
-    for middleware in api.user_middleware:
-        if middleware.cls is PositionFastPath:
-            middleware.kwargs["route"] = None
-    return api
-
-
-class Gateways:
-    def __init__(
-        self, app: Venta, fast_api: FastAPI, fast: httpx.AsyncClient, plain: httpx.AsyncClient
-    ) -> None:
-        self.app = app
-        self.fast_api = fast_api
-        self.fast = fast
-        self.plain = plain
-
-    def auth(self, subject: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.app.identity.issue(subject)}"}  # type: ignore[attr-defined]
-
-    async def both(
-        self, path: str, content: bytes, headers: dict[str, str]
-    ) -> tuple[httpx.Response, httpx.Response]:
-        sent = {"X-Request-ID": "same-request", **headers}
-        fast = await self.fast.put(path, content=content, headers=sent)
-        plain = await self.plain.put(path, content=content, headers=sent)
-        return fast, plain
 
 
 @pytest.fixture
 async def gateways(tmp_path: Path) -> AsyncIterator[Gateways]:
-    limits = {"per_ip": 10**6, "per_identity": 10**6}
-    settings = embedded_settings(tmp_path / "t.db", rate_limit=limits)
-    async with Venta(settings, load_entry_points=False) as app:
-        fast_api = create_http_app(app)
-        plain_api = _without_fast_path(create_http_app(app))
-        base = "http://venta.test"
-        fast_transport = httpx.ASGITransport(app=fast_api)
-        plain_transport = httpx.ASGITransport(app=plain_api)
-        async with (
-            httpx.AsyncClient(transport=fast_transport, base_url=base) as fast,
-            httpx.AsyncClient(transport=plain_transport, base_url=base) as plain,
-        ):
-            await fast.get("/health")  # builds the middleware stack
-            yield Gateways(app, fast_api, fast, plain)
-
-
-def _passed_on(api: FastAPI) -> list[str]:
-    """From now on, the paths of the requests the fast path of ``api`` passes on."""
-    layer: Any = api.middleware_stack
-    while not isinstance(layer, PositionFastPath):
-        layer = layer.app
-    inner = layer.app
-    paths: list[str] = []
-
-    async def recording(scope: Scope, receive: Receive, send: Send) -> None:
-        paths.append(scope["path"])
-        await inner(scope, receive, send)
-
-    layer.app = recording
-    return paths
-
-
-def _comparable(response: httpx.Response) -> tuple[int, Any, str | None, str | None]:
-    """Status, body (the update time checked for its form and left out), content type and
-    ``WWW-Authenticate``."""
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = response.text
-    if isinstance(body, dict) and "updatedAt" in body:
-        assert RFC3339_UTC.fullmatch(body.pop("updatedAt")), response.text
-    headers = response.headers
-    return response.status_code, body, headers.get("content-type"), headers.get("www-authenticate")
+    async with gateways_of(tmp_path, PositionFastPath, route=None) as pair:
+        yield pair
 
 
 GOOD = b'{"lat": 52.52, "long": 13.405}'
@@ -164,13 +90,13 @@ async def test_the_fast_path_answers_as_the_fastapi_route_does(
     if content_type is not None:
         headers = {**headers, "Content-Type": content_type}
 
-    passed_on = _passed_on(gateways.fast_api)
+    passed = passed_on(gateways.fast_api, PositionFastPath)
 
-    fast, plain = await gateways.both(f"/v1/vendors/{vendor}/location", body, headers)
+    fast, plain = await gateways.both("PUT", f"/v1/vendors/{vendor}/location", headers, body)
 
-    assert _comparable(fast) == _comparable(plain), name
+    assert comparable(fast, ("updatedAt",)) == comparable(plain, ("updatedAt",)), name
     assert fast.status_code < 500, fast.text
-    assert passed_on == ([] if taken else [f"/v1/vendors/{vendor}/location"])
+    assert passed == ([] if taken else [f"/v1/vendors/{vendor}/location"])
 
 
 async def test_a_position_set_by_the_fast_path_is_the_vendors_position(

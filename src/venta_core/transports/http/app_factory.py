@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute
 
 from venta_core.observability.metrics import HttpMetrics, new_registry
 from venta_core.ports.identity import VerifiedTokens
-from venta_core.settings import HttpSettings
+from venta_core.settings import Settings
 from venta_core.transports import VentaApp
 from venta_core.transports.http.auth import IdentityCache, authenticate, bearer_scheme
 from venta_core.transports.http.deps import current_actor
@@ -31,6 +31,12 @@ from venta_core.transports.http.middleware import (
 )
 from venta_core.transports.http.position_fast_path import PositionFastPath, position_route
 from venta_core.transports.http.ratelimit import RateLimiter, RateLimitMiddleware
+from venta_core.transports.http.read_fast_path import (
+    NEARBY_ROUTE,
+    VENDOR_ROUTE,
+    ReadFastPath,
+    read_route,
+)
 from venta_core.transports.http.routers import (
     asyncapi,
     docs,
@@ -82,7 +88,7 @@ def create_http_app(app: VentaApp, *, registry: CollectorRegistry | None = None)
     install_error_handlers(api)
     routes = _include_routers(api, app)
     api.state.route_table = routes
-    _install_middleware(api, app.settings.http, metrics, limiter, routes, _upload_limits(app))
+    _install_middleware(api, app.settings, metrics, limiter, routes, _upload_limits(app))
     _install_openapi(api, routes)
     return api
 
@@ -130,14 +136,21 @@ def _include_routers(api: FastAPI, app: VentaApp) -> list[BaseRoute]:
 
 def _install_middleware(
     api: FastAPI,
-    http: HttpSettings,
+    settings: Settings,
     metrics: HttpMetrics,
     limiter: RateLimiter,
     routes: list[BaseRoute],
     body_limits: dict[str, int],
 ) -> None:
     """Added innermost first (``add_middleware`` wraps what is already there)."""
+    http = settings.http
     api.add_middleware(PositionFastPath, route=position_route(routes))
+    api.add_middleware(
+        ReadFastPath,
+        nearby=read_route(routes, NEARBY_ROUTE),
+        vendor=read_route(routes, VENDOR_ROUTE),
+        location=settings.location,
+    )
     api.add_middleware(RequestLimitMiddleware, max_bytes=http.max_body_bytes, per_path=body_limits)
     api.add_middleware(
         RateLimitMiddleware, limiter=limiter, trust_forwarded_for=http.trust_forwarded_for

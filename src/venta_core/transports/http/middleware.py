@@ -1,7 +1,8 @@
 """Pure ASGI middleware of the HTTP gateway (outermost first, see ``app_factory``):
 ``GatewayMiddleware`` (error envelope, request id and context, metrics, access log) -> CORS ->
-rate limit -> ``RequestLimitMiddleware`` (body limits, HEAD as GET) -> ``PositionFastPath``
-(well-formed position updates answered without FastAPI, see ``position_fast_path``).
+rate limit -> ``RequestLimitMiddleware`` (body limits, HEAD as GET) -> ``ReadFastPath`` and
+``PositionFastPath`` (well-formed nearby queries, vendor reads and position updates answered
+without FastAPI, see ``read_fast_path`` and ``position_fast_path``).
 
 Our own work is done in two layers, not one per concern: each layer costs a call, a ``send``
 wrapper and an await per message on every request. They stay two because CORS and the rate

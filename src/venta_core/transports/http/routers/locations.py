@@ -18,6 +18,7 @@ from venta_core.domain import BoundingBox, Location
 from venta_core.domain.cells import cluster_precision
 from venta_core.errors import ValidationFailed
 from venta_core.settings import LocationSettings
+from venta_core.transports import VentaApp
 from venta_core.transports.http.deps import (
     Authenticated,
     Services,
@@ -40,6 +41,7 @@ __all__ = [
     "NearbyQuery",
     "clusters_query_dependency",
     "create_router",
+    "nearby_answer",
     "nearby_openapi",
     "nearby_query_dependency",
 ]
@@ -151,6 +153,16 @@ def nearby_query_dependency(settings: LocationSettings) -> Callable[..., Awaitab
         return NearbyQuery(limit=size, box=_box(values))
 
     return nearby_query
+
+
+async def nearby_answer(services: VentaApp, query: NearbyQuery) -> bytes:
+    """The body of the nearby query's answer (the route's, and ``ReadFastPath``'s)."""
+    if query.box is not None:
+        found = await services.locations.vendors_in_box(query.box, query.limit)
+    else:
+        assert query.center is not None
+        found = await services.locations.vendors_near(query.center, query.radius_m, query.limit)
+    return nearby_json(found)
 
 
 def _coordinate(low: float, high: float) -> dict[str, Any]:
@@ -270,13 +282,9 @@ def create_router(settings: LocationSettings) -> APIRouter:
         response_model=NearbyResponse,  # written by nearby_json, byte for byte the same
     )
     async def nearby(request: Request, query: NearbyQuery = Depends(nearby_query)) -> Response:
-        services = services_of(request)  # a hot route: one dependency node less
-        if query.box is not None:
-            found = await services.locations.vendors_in_box(query.box, query.limit)
-        else:
-            assert query.center is not None
-            found = await services.locations.vendors_near(query.center, query.radius_m, query.limit)
-        return Response(nearby_json(found), media_type="application/json")
+        # A hot route: the services without a dependency node of their own.
+        body = await nearby_answer(services_of(request), query)
+        return Response(body, media_type="application/json")
 
     @router.get(
         "/v1/vendors/clusters",
