@@ -4,6 +4,8 @@ while the stream is down, no duplicates after a crash, one relay at a time, prom
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 
@@ -15,7 +17,7 @@ from tests.events.helpers import delete_streams, empty_tables, fast, wait_until
 from tests.spans import recording_spans
 from venta_core.app import Venta
 from venta_core.domain import Actor, VendorCreate, VendorUpdate
-from venta_core.events import EventEnvelope
+from venta_core.events import EventEnvelope, SubscriptionEventData
 from venta_core.observability import tracing
 from venta_core.ports.stream import (
     ConsumerSpec,
@@ -98,6 +100,21 @@ async def _stored(app: Venta, expected: int) -> list[StreamMessage]:
     got += await consumer.fetch(100, 0.3)  # anything beyond what is expected
     await consumer.close()
     return got
+
+
+async def test_a_stored_row_and_its_envelope_name_the_same_order_key(app: Venta) -> None:
+    written = await _events(app, 1)  # a user and a vendor: ordered by their own ids
+    subscription = SubscriptionEventData(user_id="user-7", status="active")
+    async with app.database.begin() as conn:
+        await outbox.add_event(conn, "subscription.updated", subscription)
+    async with app.database.connect() as conn:
+        stored = await outbox.pending_stored(conn, 1000)
+
+    assert [e.order_key for e in stored] == [*(e.data["id"] for e in written), "user-7"]
+    for row in stored:  # the body as the database prints the JSON: compared as a document
+        built = StoredEvent.of(row.envelope(), row.seq)
+        assert dataclasses.replace(built, body=b"") == dataclasses.replace(row, body=b"")
+        assert json.loads(built.body) == json.loads(row.body)
 
 
 async def test_events_are_published_in_outbox_order_and_marked_sent(app: Venta) -> None:

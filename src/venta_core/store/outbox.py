@@ -27,6 +27,7 @@ from venta_core.observability import tracing
 from venta_core.store.tables import outbox
 
 __all__ = [
+    "ORDER_FIELDS",
     "StoredEvent",
     "TraceContexts",
     "add_event",
@@ -37,6 +38,10 @@ __all__ = [
     "pending_stored",
     "unmark",
 ]
+
+#: The payload fields naming what an event's order is kept for (``StoredEvent.order_key``),
+#: the first one present; an event with none is ordered by itself (its id).
+ORDER_FIELDS = ("id", "userId")
 
 #: Event id -> the W3C trace context headers stored with the event (events stored with one).
 TraceContexts = dict[str, dict[str, str]]
@@ -53,7 +58,8 @@ class StoredEvent:
     type: str
     request_id: str | None
     #: What the events that must keep their order are about (see ``relay.waves``): the
-    #: vendor (``data.id``), or the user (``data.userId``) of a subscription event.
+    #: first of ``ORDER_FIELDS`` in the payload, the vendor (``data.id``), or the user
+    #: (``data.userId``) of a subscription event.
     order_key: str
     #: The envelope as stored: JSON, the stream message's body.
     body: bytes
@@ -65,12 +71,13 @@ class StoredEvent:
     def of(cls, envelope: EventEnvelope, seq: int = 0) -> StoredEvent:
         """The row ``envelope`` would be (for a message built from an envelope at hand)."""
         data = envelope.data
+        named = (data.get(field) for field in ORDER_FIELDS)
         return cls(
             seq=seq,
             id=envelope.id,
             type=envelope.type,
             request_id=envelope.request_id,
-            order_key=str(data.get("id") or data.get("userId") or envelope.id),
+            order_key=str(next((key for key in named if key is not None), envelope.id)),
             body=envelope.model_dump_json(by_alias=True).encode(),
         )
 
@@ -82,8 +89,7 @@ _STORED = (
     outbox.c.type,
     outbox.c.request_id,
     sa.func.coalesce(
-        outbox.c.payload[("data", "id")].as_string(),
-        outbox.c.payload[("data", "userId")].as_string(),
+        *(outbox.c.payload[("data", field)].as_string() for field in ORDER_FIELDS),
         outbox.c.event_id,
     ).label("order_key"),
     sa.cast(outbox.c.payload, sa.Text).label("body"),

@@ -40,7 +40,6 @@ __all__ = [
     "header_value",
     "replay_body",
     "route_template",
-    "set_header",
     "set_headers",
 ]
 
@@ -68,14 +67,9 @@ def _replaced(headers: Iterable[tuple[bytes, bytes]], name: bytes, value: bytes)
     return kept
 
 
-def set_header(message: Message, name: str, value: str) -> None:
-    """Set (replace) a header on an ``http.response.start`` message."""
-    raw = name.lower().encode("latin-1")
-    message["headers"] = _replaced(message.get("headers", ()), raw, value.encode("latin-1"))
-
-
 def set_headers(message: Message, headers: dict[str, str]) -> None:
-    """``set_header`` for each of ``headers``, in one pass over the message's headers."""
+    """Set (replace) ``headers`` on an ``http.response.start`` message, in one pass over its
+    headers; the names are written in lower case."""
     raw = {k.lower().encode("latin-1"): v.encode("latin-1") for k, v in headers.items()}
     kept = [pair for pair in message.get("headers", ()) if pair[0].lower() not in raw]
     kept += raw.items()
