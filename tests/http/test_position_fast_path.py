@@ -17,11 +17,11 @@ from starlette.types import Message, Receive, Scope, Send
 
 from tests.http.fast_path_pair import Gateways, comparable, gateways_of, passed_on
 from venta_core.transports.http import create_http_app
+from venta_core.transports.http.middleware import find_route
 from venta_core.transports.http.position_fast_path import (
     MAX_BODY_BYTES,
     ROUTE,
     PositionFastPath,
-    position_route,
 )
 
 JSON = "application/json"
@@ -174,7 +174,7 @@ async def test_what_the_fast_path_does_not_take_reaches_the_app_with_its_body() 
 
 
 def test_the_fast_path_labels_its_requests_with_the_fastapi_route(gateways: Gateways) -> None:
-    route = position_route(create_http_app(gateways.app).state.route_table)
+    route = find_route(create_http_app(gateways.app).state.route_table, "PUT", ROUTE)
 
     assert route is not None and getattr(route, "path_format", None) == ROUTE
     assert "PUT" in getattr(route, "methods", ())

@@ -16,11 +16,11 @@ import pytest
 
 from tests.http.fast_path_pair import Gateways, comparable, gateways_of, passed_on
 from venta_core.transports.http import create_http_app
+from venta_core.transports.http.middleware import find_route
 from venta_core.transports.http.read_fast_path import (
     NEARBY_ROUTE,
     VENDOR_ROUTE,
     ReadFastPath,
-    read_route,
 )
 
 BOX = "swLat=52.4&swLong=13.3&neLat=52.6&neLong=13.5"
@@ -156,6 +156,6 @@ def test_the_fast_path_finds_both_fastapi_routes(gateways: Gateways) -> None:
     table = create_http_app(gateways.app).state.route_table
 
     for template in (NEARBY_ROUTE, VENDOR_ROUTE):
-        route = read_route(table, template)
+        route = find_route(table, "GET", template)
         assert route is not None and getattr(route, "path_format", None) == template
         assert "GET" in getattr(route, "methods", ())

@@ -28,14 +28,15 @@ from venta_core.transports.http.middleware import (
     REQUEST_ID_HEADER,
     GatewayMiddleware,
     RequestLimitMiddleware,
+    find_route,
 )
-from venta_core.transports.http.position_fast_path import PositionFastPath, position_route
+from venta_core.transports.http.position_fast_path import ROUTE as POSITION_ROUTE
+from venta_core.transports.http.position_fast_path import PositionFastPath
 from venta_core.transports.http.ratelimit import RateLimiter, RateLimitMiddleware
 from venta_core.transports.http.read_fast_path import (
     NEARBY_ROUTE,
     VENDOR_ROUTE,
     ReadFastPath,
-    read_route,
 )
 from venta_core.transports.http.routers import (
     asyncapi,
@@ -144,11 +145,11 @@ def _install_middleware(
 ) -> None:
     """Added innermost first (``add_middleware`` wraps what is already there)."""
     http = settings.http
-    api.add_middleware(PositionFastPath, route=position_route(routes))
+    api.add_middleware(PositionFastPath, route=find_route(routes, "PUT", POSITION_ROUTE))
     api.add_middleware(
         ReadFastPath,
-        nearby=read_route(routes, NEARBY_ROUTE),
-        vendor=read_route(routes, VENDOR_ROUTE),
+        nearby=find_route(routes, "GET", NEARBY_ROUTE),
+        vendor=find_route(routes, "GET", VENDOR_ROUTE),
         location=settings.location,
     )
     api.add_middleware(RequestLimitMiddleware, max_bytes=http.max_body_bytes, per_path=body_limits)

@@ -37,6 +37,7 @@ __all__ = [
     "BodyTooLarge",
     "GatewayMiddleware",
     "RequestLimitMiddleware",
+    "find_route",
     "header_value",
     "replay_body",
     "route_template",
@@ -195,6 +196,16 @@ def route_template(scope: Scope, routes: Sequence[BaseRoute] = ()) -> str:
     if not isinstance(template, str):
         template = getattr(_match(scope, routes), "path_format", None)
     return template if isinstance(template, str) else UNMATCHED_ROUTE
+
+
+def find_route(routes: Sequence[BaseRoute], method: str, template: str) -> BaseRoute | None:
+    """The route of ``method`` and path ``template`` in ``routes`` (for the fast paths, which
+    label their requests with the FastAPI route they stand in for)."""
+    for route in routes:
+        methods = getattr(route, "methods", None) or ()
+        if getattr(route, "path_format", None) == template and method in methods:
+            return route
+    return None
 
 
 def _match(scope: Scope, routes: Sequence[BaseRoute]) -> BaseRoute | None:

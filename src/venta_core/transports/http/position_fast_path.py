@@ -22,7 +22,6 @@ paths to the same answers.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -38,7 +37,7 @@ from venta_core.transports.http.errors import venta_error_response
 from venta_core.transports.http.middleware import header_value, replay_body
 from venta_core.transports.http.schemas import LocationBody, VendorLocationOut
 
-__all__ = ["MAX_BODY_BYTES", "ROUTE", "PositionFastPath", "position_route"]
+__all__ = ["MAX_BODY_BYTES", "ROUTE", "PositionFastPath"]
 
 #: The route's template, as the FastAPI route and the metrics name it.
 ROUTE = "/v1/vendors/{vendor_id}/location"
@@ -46,15 +45,6 @@ ROUTE = "/v1/vendors/{vendor_id}/location"
 MAX_BODY_BYTES = 1024
 #: The path of ``ROUTE``, its vendor id matched by the ``vendor_id`` convertor's rule.
 _PATH = re.compile(rf"/v1/vendors/({VendorIdConvertor.regex})/location")
-
-
-def position_route(routes: Sequence[BaseRoute]) -> BaseRoute | None:
-    """The FastAPI route ``PUT ROUTE`` of the gateway's route table."""
-    for route in routes:
-        methods = getattr(route, "methods", None) or ()
-        if getattr(route, "path_format", None) == ROUTE and "PUT" in methods:
-            return route
-    return None
 
 
 class PositionFastPath:

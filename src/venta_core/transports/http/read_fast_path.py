@@ -23,7 +23,7 @@ invalid query or a malformed id gets FastAPI's own answer, in FastAPI's order.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
@@ -40,7 +40,7 @@ from venta_core.transports.http.errors import venta_error_response
 from venta_core.transports.http.routers.locations import nearby_answer, nearby_query_dependency
 from venta_core.transports.http.schemas import VendorOut
 
-__all__ = ["NEARBY_ROUTE", "VENDOR_ROUTE", "ReadFastPath", "read_route"]
+__all__ = ["NEARBY_ROUTE", "VENDOR_ROUTE", "ReadFastPath"]
 
 #: The routes' templates, as the FastAPI routes and the metrics name them.
 NEARBY_ROUTE = "/v1/vendors/nearby"
@@ -49,15 +49,6 @@ VENDOR_ROUTE = "/v1/vendors/{vendor_id}"
 _VENDOR_PATH = re.compile(rf"/v1/vendors/({VendorIdConvertor.regex})")
 
 Answer = Callable[[Request], Awaitable[bytes]]
-
-
-def read_route(routes: Sequence[BaseRoute], template: str) -> BaseRoute | None:
-    """The FastAPI route ``GET template`` of the gateway's route table."""
-    for route in routes:
-        methods = getattr(route, "methods", None) or ()
-        if getattr(route, "path_format", None) == template and "GET" in methods:
-            return route
-    return None
 
 
 class ReadFastPath:
