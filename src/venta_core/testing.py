@@ -14,6 +14,15 @@ rewriting, which would warn; the module has no assertion to rewrite.
 - ``venta_http``: an ``httpx.AsyncClient`` talking to the HTTP gateway of ``venta_app``.
 - ``venta_token``: ``venta_token("alice")`` -> a development bearer token for subject alice.
 
+Helpers, for suites that build their applications themselves (a plugin's, with its settings):
+
+- ``running_gateway(settings, plugins)``: ``async with`` a started ``Venta`` with ``plugins``
+  and an ``httpx.AsyncClient`` talking to its HTTP gateway.
+- ``bearer_headers(settings)("alice")`` -> ``{"Authorization": "Bearer <development token>"}``.
+- ``serving_in_thread(asgi_app)``: ``with`` an ASGI app (a stand-in for a service a plugin
+  calls) served on a free local port from a thread; gives the port.
+- ``closed_port()``: a local port nothing listens on (a service that is down).
+
 For suites that also run on real services (as venta's own does):
 
 - ``venta_clean_environment`` (session): hides the developer's own ``VENTA_*`` variables.
@@ -34,8 +43,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +69,16 @@ if TYPE_CHECKING:
     from venta_core.app import Venta
     from venta_core.settings import Settings
 
-__all__ = ["database_settings", "embedded_settings", "real_service_url", "truncate_all"]
+__all__ = [
+    "bearer_headers",
+    "closed_port",
+    "database_settings",
+    "embedded_settings",
+    "real_service_url",
+    "running_gateway",
+    "serving_in_thread",
+    "truncate_all",
+]
 # The port contract suites (venta_core.contracts), for plugins that provide a port.
 __all__ += ["EventBusContract", "EventStreamContract", "GeoIndexContract", "KeyValueContract"]
 __all__ += ["PresenceContract", "StreamUnderTest"]
@@ -172,6 +194,78 @@ def embedded_settings(db_path: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+@asynccontextmanager
+async def running_gateway(
+    settings: Settings, plugins: Sequence[object] = (), *, worker: bool = False, empty: bool = False
+) -> AsyncIterator[tuple[Venta, httpx.AsyncClient]]:
+    """A started ``Venta`` on ``settings`` with ``plugins`` (and no entry-point plugin), and an
+    ``httpx.AsyncClient`` talking to its HTTP gateway in process (``http://venta.test``).
+    ``worker``: the event handlers run too; ``empty``: every table is emptied first (a
+    PostgreSQL database shared by the run's tests)."""
+    import httpx
+
+    from venta_core.app import Venta
+    from venta_core.transports.http import create_http_app
+
+    app = Venta(settings, plugins=list(plugins), load_entry_points=False)
+    if worker:
+        app.enable_worker()
+    async with app:
+        if empty:
+            await truncate_all(app)
+        transport = httpx.ASGITransport(app=create_http_app(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as client:
+            yield app, client
+
+
+def bearer_headers(settings: Settings) -> Callable[[str], dict[str, str]]:
+    """``headers("alice")``: the ``Authorization`` header of a development token for subject
+    alice, accepted by an application on ``settings``."""
+    from venta_core.ports.identity import DevTokenProvider
+
+    provider = DevTokenProvider(settings.auth)
+
+    def headers(subject: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {provider.issue(subject)}"}
+
+    return headers
+
+
+@contextmanager
+def serving_in_thread(asgi: Any, name: str = "the stand-in") -> Iterator[int]:
+    """Serve ``asgi`` with uvicorn on ``127.0.0.1``, a free port, from a thread of its own, so
+    code under test can call it over a real socket whatever its event loop; gives the port.
+    ``name`` is what the error says when the server does not start within 10 s."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"{name} did not start")
+            time.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (a service that is down)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
 
 
 @pytest.fixture

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import json
 import math
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from venta_core.testing import serving_in_thread
 
 from venta_algolia import AlgoliaSettings
 
@@ -182,24 +179,9 @@ class AlgoliaStub:
 
     @contextmanager
     def running(self) -> Iterator[AlgoliaStub]:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.asgi(), log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Algolia stub did not start")
-            time.sleep(0.01)
-        try:
+        with serving_in_thread(self.asgi(), "the Algolia stub") as port:
+            self.port = port
             yield self
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
 
     def settings_for(self, **overrides: Any) -> AlgoliaSettings:
         values: dict[str, Any] = {
@@ -212,12 +194,3 @@ class AlgoliaStub:
         }
         values.update(overrides)
         return AlgoliaSettings(_env_file=None, **values)
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (Algolia down)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 from venta_core.app import Venta
-from venta_core.ports.identity import DevTokenProvider
 from venta_core.ports.kv_memory import MemoryKeyValue
 from venta_core.settings import Settings, WorkerSettings
-from venta_core.testing import embedded_settings
-from venta_core.transports.http import create_http_app
+from venta_core.testing import bearer_headers, embedded_settings, running_gateway
 
 from algolia_stub import AlgoliaStub
 from venta_algolia import AlgoliaPlugin, AlgoliaSearchIndex, AlgoliaSettings
@@ -76,25 +74,15 @@ def make_app(base_settings: Settings) -> AppFactory:
     """``async with make_app(algolia_settings) as (app, client)``: a started application with
     the worker and the Algolia plugin, and an HTTP client to its gateway."""
 
-    @asynccontextmanager
-    async def build(
+    def build(
         algolia: AlgoliaSettings | None,
-    ) -> AsyncIterator[tuple[Venta, httpx.AsyncClient]]:
+    ) -> AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]:
         plugins = [AlgoliaPlugin(algolia)] if algolia is not None else []
-        app = Venta(base_settings, plugins=plugins, load_entry_points=False)
-        app.enable_worker()
-        async with app:
-            transport = httpx.ASGITransport(app=create_http_app(app))
-            async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as c:
-                yield app, c
+        return running_gateway(base_settings, plugins, worker=True)
 
     return build
 
 
 @pytest.fixture
 def bearer(base_settings: Settings) -> Callable[[str], dict[str, str]]:
-    def headers(subject: str) -> dict[str, str]:
-        token = DevTokenProvider(base_settings.auth).issue(subject)
-        return {"Authorization": f"Bearer {token}"}
-
-    return headers
+    return bearer_headers(base_settings)

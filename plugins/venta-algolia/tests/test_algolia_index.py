@@ -14,8 +14,9 @@ from venta_core.domain import Location, Vendor
 from venta_core.errors import ServiceUnavailable
 from venta_core.events import PoisonEvent, VendorMovedData
 from venta_core.ports.search import SearchQuery
+from venta_core.testing import closed_port
 
-from algolia_stub import API_KEY, APP_ID, AlgoliaStub, closed_port
+from algolia_stub import API_KEY, APP_ID, AlgoliaStub
 from venta_algolia import AlgoliaSearchIndex, AlgoliaUnavailable
 from venta_algolia.moves import MoveBatcher
 

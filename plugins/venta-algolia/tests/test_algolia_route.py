@@ -12,8 +12,9 @@ import httpx
 import pytest
 from venta_core.app import Venta
 from venta_core.builtins.search import DatabaseSearchIndex
+from venta_core.testing import closed_port
 
-from algolia_stub import API_KEY, AlgoliaStub, closed_port
+from algolia_stub import API_KEY, AlgoliaStub
 from venta_algolia import AlgoliaSearchIndex, AlgoliaSettings
 
 ROUTE = "/v1/search/vendors"

@@ -4,15 +4,14 @@ the Clerk plugin on SQLite (and on PostgreSQL when ``VENTA_TEST_DATABASE_URL`` i
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 from venta_core.app import Venta
 from venta_core.settings import Settings
-from venta_core.testing import database_settings, truncate_all
-from venta_core.transports.http import create_http_app
+from venta_core.testing import database_settings, running_gateway
 
 from clerk_stubs import JwksServer, SigningKey, make_clerk_settings
 from venta_clerk import ClerkPlugin, ClerkSettings
@@ -70,17 +69,11 @@ def make_app(base_settings: Settings) -> AppFactory:
     """``async with make_app(clerk_settings) as (app, client)``: a started application with
     the Clerk plugin and an HTTP client to its gateway (empty tables)."""
 
-    @asynccontextmanager
-    async def build(
+    def build(
         clerk: ClerkSettings | None, settings: Settings | None = None
-    ) -> AsyncIterator[tuple[Venta, httpx.AsyncClient]]:
+    ) -> AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]:
         plugins = [ClerkPlugin(clerk)] if clerk is not None else []
-        app = Venta(settings or base_settings, plugins=plugins, load_entry_points=False)
-        async with app:
-            await truncate_all(app)
-            transport = httpx.ASGITransport(app=create_http_app(app))
-            async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as c:
-                yield app, c
+        return running_gateway(settings or base_settings, plugins, empty=True)
 
     return build
 

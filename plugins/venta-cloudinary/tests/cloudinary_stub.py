@@ -8,8 +8,6 @@ in between failing)."""
 from __future__ import annotations
 
 import hmac
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -18,7 +16,6 @@ from typing import Any
 
 import cloudinary.utils
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -26,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from venta_core.app import Venta
 from venta_core.ports.uploads import IMAGE_EXTENSIONS, sniff_image_type
+from venta_core.testing import serving_in_thread
 
 from venta_cloudinary import CloudinarySettings
 
@@ -131,24 +129,9 @@ class CloudinaryStub:
 
     @contextmanager
     def running(self) -> Iterator[CloudinaryStub]:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.asgi(), log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Cloudinary stand-in did not start")
-            time.sleep(0.01)
-        try:
+        with serving_in_thread(self.asgi(), "the Cloudinary stand-in") as port:
+            self.port = port
             yield self
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
 
     @property
     def upload_prefix(self) -> str:
@@ -164,15 +147,6 @@ class CloudinaryStub:
         }
         values.update(overrides)
         return CloudinarySettings(_env_file=None, **values)
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (Cloudinary down)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 #: ``async with make_app(...) as (app, client)``: the fixture type of conftest.make_app.

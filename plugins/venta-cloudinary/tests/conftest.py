@@ -3,17 +3,15 @@ started venta application (with its worker) whose upload store is the plugin's, 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 from venta_core.app import Venta
-from venta_core.ports.identity import DevTokenProvider
 from venta_core.settings import Settings, WorkerSettings
-from venta_core.testing import embedded_settings
-from venta_core.transports.http import create_http_app
+from venta_core.testing import bearer_headers, embedded_settings, running_gateway
 
 from cloudinary_stub import AppFactory, CloudinaryStub
 from venta_cloudinary import CloudinaryPlugin, CloudinarySettings
@@ -50,24 +48,14 @@ def make_app(base_settings: Settings) -> AppFactory:
     """``async with make_app(cloudinary_settings) as (app, client)``: a started application
     with the worker and the Cloudinary plugin, and an HTTP client to its gateway."""
 
-    @asynccontextmanager
-    async def build(
+    def build(
         settings: CloudinarySettings,
-    ) -> AsyncIterator[tuple[Venta, httpx.AsyncClient]]:
-        app = Venta(base_settings, plugins=[CloudinaryPlugin(settings)], load_entry_points=False)
-        app.enable_worker()
-        async with app:
-            transport = httpx.ASGITransport(app=create_http_app(app))
-            async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as c:
-                yield app, c
+    ) -> AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]:
+        return running_gateway(base_settings, [CloudinaryPlugin(settings)], worker=True)
 
     return build
 
 
 @pytest.fixture
 def bearer(base_settings: Settings) -> Callable[[str], dict[str, str]]:
-    def headers(subject: str) -> dict[str, str]:
-        token = DevTokenProvider(base_settings.auth).issue(subject)
-        return {"Authorization": f"Bearer {token}"}
-
-    return headers
+    return bearer_headers(base_settings)

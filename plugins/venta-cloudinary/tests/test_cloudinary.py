@@ -14,8 +14,9 @@ import httpx
 import pytest
 from venta_core.domain import Actor, VendorCreate, VendorUpdate
 from venta_core.ports.uploads import KEY_PATTERN
+from venta_core.testing import closed_port
 
-from cloudinary_stub import API_SECRET, CLOUD, AppFactory, CloudinaryStub, closed_port
+from cloudinary_stub import API_SECRET, CLOUD, AppFactory, CloudinaryStub
 
 Bearer = Callable[[str], dict[str, str]]
 

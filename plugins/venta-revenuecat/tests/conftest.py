@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 from venta_core.app import Venta
 from venta_core.settings import Settings
-from venta_core.testing import database_settings, truncate_all
-from venta_core.transports.http import create_http_app
+from venta_core.testing import database_settings, running_gateway
 
 from revenuecat_samples import make_rc_settings
 from venta_revenuecat import RevenueCatPlugin, RevenueCatSettings
@@ -46,14 +45,10 @@ def make_app(base_settings: Settings) -> AppFactory:
     """``async with make_app(rc_settings) as (app, client)``: a started application with the
     RevenueCat plugin and an HTTP client to its gateway (empty tables)."""
 
-    @asynccontextmanager
-    async def build(rc: RevenueCatSettings) -> AsyncIterator[tuple[Venta, httpx.AsyncClient]]:
-        app = Venta(base_settings, plugins=[RevenueCatPlugin(rc)], load_entry_points=False)
-        async with app:
-            await truncate_all(app)
-            transport = httpx.ASGITransport(app=create_http_app(app))
-            async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as c:
-                yield app, c
+    def build(
+        rc: RevenueCatSettings,
+    ) -> AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]:
+        return running_gateway(base_settings, [RevenueCatPlugin(rc)], empty=True)
 
     return build
 

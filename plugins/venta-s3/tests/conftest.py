@@ -4,17 +4,15 @@ plugin's, on SQLite."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 from venta_core.app import Venta
-from venta_core.ports.identity import DevTokenProvider
 from venta_core.settings import Settings, WorkerSettings
-from venta_core.testing import embedded_settings
-from venta_core.transports.http import create_http_app
+from venta_core.testing import bearer_headers, embedded_settings, running_gateway
 
 from s3_server import AppFactory, MotoServer
 from venta_s3 import S3Plugin, S3Settings
@@ -61,22 +59,12 @@ def make_app(base_settings: Settings) -> AppFactory:
     """``async with make_app(s3_settings) as (app, client)``: a started application with the
     worker and the S3 plugin, and an HTTP client to its gateway."""
 
-    @asynccontextmanager
-    async def build(s3: S3Settings) -> AsyncIterator[tuple[Venta, httpx.AsyncClient]]:
-        app = Venta(base_settings, plugins=[S3Plugin(s3)], load_entry_points=False)
-        app.enable_worker()
-        async with app:
-            transport = httpx.ASGITransport(app=create_http_app(app))
-            async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as c:
-                yield app, c
+    def build(s3: S3Settings) -> AbstractAsyncContextManager[tuple[Venta, httpx.AsyncClient]]:
+        return running_gateway(base_settings, [S3Plugin(s3)], worker=True)
 
     return build
 
 
 @pytest.fixture
 def bearer(base_settings: Settings) -> Callable[[str], dict[str, str]]:
-    def headers(subject: str) -> dict[str, str]:
-        token = DevTokenProvider(base_settings.auth).issue(subject)
-        return {"Authorization": f"Bearer {token}"}
-
-    return headers
+    return bearer_headers(base_settings)

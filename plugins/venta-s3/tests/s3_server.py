@@ -4,7 +4,6 @@ bucket back with boto3, the same API a person would use."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import uuid
@@ -108,15 +107,6 @@ class MotoServer:
         }
         values.update(overrides)
         return S3Settings(_env_file=None, **values)
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (the store down)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 class AnswerDropper:

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from venta_core.ports.uploads import new_key
 from venta_core.settings import SettingsError
+from venta_core.testing import closed_port
 
-from s3_server import SECRET_KEY, AnswerDropper, MotoServer, closed_port
+from s3_server import SECRET_KEY, AnswerDropper, MotoServer
 from venta_s3 import S3Plugin, S3Settings, S3Unavailable, S3UploadStore
 from venta_s3.settings import load_s3_settings
 
