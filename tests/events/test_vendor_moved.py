@@ -259,6 +259,30 @@ async def test_the_memory_of_emitted_positions_is_bounded(start_app: StartApp) -
     assert writer.events == 4
 
 
+async def test_processes_flushing_the_same_vendors_at_once_wait_for_each_other(
+    start_app: StartApp,
+) -> None:
+    """Two processes holding positions of the same vendors (updates spread over gateways)
+    flush them at once, in opposite orders of arrival: no deadlock (PostgreSQL would fail one
+    flush after a second, and it would be retried)."""
+    app = await start_app()
+    fleet = await create_vendors(app, *(f"Cart {n}" for n in range(60)))
+    writers = [
+        PositionWriteBehind(app.database, vendors, interval=60, max_pending=10**6) for _ in "ab"
+    ]
+
+    for second in range(1, 6):
+        at = T0 + timedelta(seconds=second)
+        for vendor in fleet:
+            writers[0].record(vendor, *north(second), at)
+        for vendor in reversed(fleet):
+            writers[1].record(vendor, *north(second), at)
+        flushed = await asyncio.gather(*(w.flush() for w in writers))
+        assert flushed == [60, 60]
+
+    assert {await stored_position(app, v) for v in fleet} == {north(5)}
+
+
 async def test_positions_and_their_events_commit_together(
     start_app: StartApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,8 @@ ranking, pages, the geo filter, idempotent and order-proof writes, reindex."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -158,6 +160,30 @@ async def test_a_batch_keeps_the_newest_of_each_vendor_in_one_write(app: Venta) 
     assert await app.search_index.get(ghost.id) is None
     assert [(await app.search_index.get(v.id)) for v in fresh] == fresh
     assert await app.search_index.count() == 302
+
+
+async def test_overlapping_batches_written_at_once_wait_for_each_other(app: Venta) -> None:
+    """Two workers writing batches of the same vendors in opposite orders (and a third
+    deleting some) must not deadlock: PostgreSQL would fail one of them after a second."""
+    base = await _vendor(app, "Base")
+    ids = [str(uuid.uuid4()) for _ in range(200)]
+
+    for round_ in range(1, 6):
+        at = base.updated_at + timedelta(seconds=round_)
+        docs = [
+            base.model_copy(update={"id": i, "name": f"Cart {round_}", "updated_at": at})
+            for i in ids
+        ]
+        await asyncio.gather(
+            app.search_index.upsert(docs),
+            app.search_index.upsert(docs[::-1]),
+            app.search_index.delete(ids[150::-7] if round_ == 5 else []),
+        )
+
+    assert await app.search_index.count() == 1 + 200 - len(ids[150::-7])
+    last = await app.search_index.get(ids[-1])
+    assert last is not None and last.name == "Cart 5"
+    assert await app.search_index.get(ids[150]) is None
 
 
 async def test_reindex_rebuilds_from_the_database(app: Venta) -> None:

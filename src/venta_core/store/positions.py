@@ -176,11 +176,13 @@ class PositionWriteBehind:
                 return 0
             batch, self._pending = self._pending, {}
             positions: Positions = {m: p for m, p in batch.items() if p is not None}
+            # In the order of the ids: processes flushing the same vendors (a vendor's updates
+            # spread over gateways) lock the rows in one order, waiting instead of deadlocking.
             params = [
                 {"member_id": mid, "p_lat": lat, "p_long": long, "p_at": at}
-                for mid, (lat, long, at) in positions.items()
+                for mid, (lat, long, at) in sorted(positions.items())
             ]
-            offline = [{"member_id": mid} for mid, p in batch.items() if p is None]
+            offline = [{"member_id": mid} for mid in sorted(batch) if batch[mid] is None]
             due = self._due(positions)
             try:
                 async with self._db.begin() as conn:

@@ -92,6 +92,7 @@ _PG_UPSERT = sa.text(
     FROM unnest(CAST(:ids AS varchar[]), CAST(:names AS varchar[]),
                 CAST(:descriptions AS text[]), CAST(:docs AS text[]),
                 CAST(:versions AS timestamptz[])) AS d(id, name, description, doc, version)
+    ORDER BY id COLLATE "C"
     ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
         doc = excluded.doc, version = excluded.version, indexed_at = excluded.indexed_at
     WHERE s.deleted IS false AND s.version <= excluded.version
@@ -109,14 +110,20 @@ _PG_UPSERT = sa.text(
 async def upsert_documents(conn: AsyncConnection, docs: Sequence[Vendor], now: datetime) -> None:
     """Insert or replace, unless the indexed version is newer or the vendor was deleted.
 
-    One statement per call, whatever the number of documents (the newest of each vendor)."""
-    newest: dict[str, Vendor] = {}
+    One statement per call, whatever the number of documents (the newest of each vendor),
+    written in the order of their ids (code points, as ``sorted`` and ``COLLATE "C"`` order
+    them): writers of overlapping batches (several workers) then
+    lock the rows they share in the same order, so they wait for each other instead of
+    deadlocking (PostgreSQL sees a deadlock only after ``deadlock_timeout``, a second, and
+    fails one of the two)."""
+    latest: dict[str, Vendor] = {}
     for vendor in docs:
-        known = newest.get(vendor.id)
+        known = latest.get(vendor.id)
         if known is None or known.updated_at <= vendor.updated_at:
-            newest[vendor.id] = vendor
-    if not newest:
+            latest[vendor.id] = vendor
+    if not latest:
         return
+    newest = {vendor_id: latest[vendor_id] for vendor_id in sorted(latest)}
     if conn.dialect.name == "postgresql":
         await conn.execute(
             _PG_UPSERT,
@@ -154,11 +161,12 @@ async def upsert_documents(conn: AsyncConnection, docs: Sequence[Vendor], now: d
 
 
 async def delete_documents(conn: AsyncConnection, ids: Sequence[str], now: datetime) -> None:
-    """Leave a tombstone for each id (a row with ``deleted`` set and no text)."""
+    """Leave a tombstone for each id (a row with ``deleted`` set and no text), in the order of
+    the ids (see ``upsert_documents``)."""
     if not ids:
         return
     blank: dict[str, Any] = {"name": "", "description": None, "doc": {}, "indexed_at": now}
-    rows = [{"id": i, "version": now, "deleted": True, **blank} for i in dict.fromkeys(ids)]
+    rows = [{"id": i, "version": now, "deleted": True, **blank} for i in sorted(set(ids))]
     stmt = _insert(conn).values(rows)
     await conn.execute(
         stmt.on_conflict_do_update(index_elements=["id"], set_={"deleted": True, **blank})
