@@ -111,11 +111,10 @@ async def upsert_documents(conn: AsyncConnection, docs: Sequence[Vendor], now: d
     """Insert or replace, unless the indexed version is newer or the vendor was deleted.
 
     One statement per call, whatever the number of documents (the newest of each vendor),
-    written in the order of their ids (code points, as ``sorted`` and ``COLLATE "C"`` order
-    them): writers of overlapping batches (several workers) then
-    lock the rows they share in the same order, so they wait for each other instead of
-    deadlocking (PostgreSQL sees a deadlock only after ``deadlock_timeout``, a second, and
-    fails one of the two)."""
+    written in the order of their ids (of code points, as ``sorted`` and ``COLLATE "C"``
+    order them): writers of overlapping batches (several workers) then lock the rows they
+    share in the same order, so they wait for each other instead of deadlocking (PostgreSQL
+    sees a deadlock only after ``deadlock_timeout``, a second, and fails one of the two)."""
     latest: dict[str, Vendor] = {}
     for vendor in docs:
         known = latest.get(vendor.id)
