@@ -110,19 +110,20 @@ _PG_UPSERT = sa.text(
 async def upsert_documents(conn: AsyncConnection, docs: Sequence[Vendor], now: datetime) -> None:
     """Insert or replace, unless the indexed version is newer or the vendor was deleted.
 
-    One statement per call, whatever the number of documents (the newest of each vendor),
-    written in the order of their ids (of code points, as ``sorted`` and ``COLLATE "C"``
-    order them): writers of overlapping batches (several workers) then lock the rows they
-    share in the same order, so they wait for each other instead of deadlocking (PostgreSQL
-    sees a deadlock only after ``deadlock_timeout``, a second, and fails one of the two)."""
-    latest: dict[str, Vendor] = {}
+    One statement per call, whatever the number of documents (the newest of each vendor).
+    On PostgreSQL the statement writes them in the order of their ids, of code points
+    (``ORDER BY id COLLATE "C"``, the order ``delete_documents`` sorts its tombstones in):
+    writers of overlapping batches (several workers) then lock the rows they share in the
+    same order, so they wait for each other instead of deadlocking (PostgreSQL sees a
+    deadlock only after ``deadlock_timeout``, a second, and fails one of the two). SQLite
+    has one writer at a time."""
+    newest: dict[str, Vendor] = {}
     for vendor in docs:
-        known = latest.get(vendor.id)
+        known = newest.get(vendor.id)
         if known is None or known.updated_at <= vendor.updated_at:
-            latest[vendor.id] = vendor
-    if not latest:
+            newest[vendor.id] = vendor
+    if not newest:
         return
-    newest = {vendor_id: latest[vendor_id] for vendor_id in sorted(latest)}
     if conn.dialect.name == "postgresql":
         await conn.execute(
             _PG_UPSERT,
