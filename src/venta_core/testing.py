@@ -204,10 +204,7 @@ async def running_gateway(
     ``httpx.AsyncClient`` talking to its HTTP gateway in process (``http://venta.test``).
     ``worker``: the event handlers run too; ``empty``: every table is emptied first (a
     PostgreSQL database shared by the run's tests)."""
-    import httpx
-
     from venta_core.app import Venta
-    from venta_core.transports.http import create_http_app
 
     app = Venta(settings, plugins=list(plugins), load_entry_points=False)
     if worker:
@@ -215,9 +212,20 @@ async def running_gateway(
     async with app:
         if empty:
             await truncate_all(app)
-        transport = httpx.ASGITransport(app=create_http_app(app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as client:
+        async with _gateway_client(app) as client:
             yield app, client
+
+
+@asynccontextmanager
+async def _gateway_client(app: Venta) -> AsyncIterator[httpx.AsyncClient]:
+    """An ``httpx.AsyncClient`` talking to the HTTP gateway of ``app`` in process."""
+    import httpx
+
+    from venta_core.transports.http import create_http_app
+
+    transport = httpx.ASGITransport(app=create_http_app(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as client:
+        yield client
 
 
 def bearer_headers(settings: Settings) -> Callable[[str], dict[str, str]]:
@@ -283,12 +291,7 @@ async def venta_app(venta_settings: Settings) -> AsyncIterator[Venta]:
 
 @pytest.fixture
 async def venta_http(venta_app: Venta) -> AsyncIterator[httpx.AsyncClient]:
-    import httpx
-
-    from venta_core.transports.http import create_http_app
-
-    transport = httpx.ASGITransport(app=create_http_app(venta_app))
-    async with httpx.AsyncClient(transport=transport, base_url="http://venta.test") as client:
+    async with _gateway_client(venta_app) as client:
         yield client
 
 
